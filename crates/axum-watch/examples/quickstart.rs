@@ -1,0 +1,97 @@
+//! The demo service: a few probes that need no external server, the health
+//! endpoints under `/health`, and a switch to break a dependency.
+//!
+//! ```sh
+//! cargo run --example quickstart          # PORT=8000 by default
+//! curl -s localhost:8000/health/status
+//! curl -s -X POST localhost:8000/demo/toggle   # break / repair "payments"
+//! ```
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use axum_watch::{HealthRegistry, Outcome, ProbeError, ProbeExt, probe};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+
+    let payments_up = Arc::new(AtomicBool::new(true));
+    let payments = {
+        let up = Arc::clone(&payments_up);
+        probe::from_fn("payments", move || {
+            let up = up.load(Ordering::Relaxed);
+            async move {
+                if up {
+                    Ok(Outcome::healthy().detail("provider", "demo-pay"))
+                } else {
+                    Err(ProbeError::msg(
+                        "connection refused: https://demo:hunter2@pay.invalid/v1",
+                    ))
+                }
+            }
+        })
+    };
+
+    let registry = HealthRegistry::builder()
+        // Critical: the process itself and its scratch directory.
+        .add(probe::from_fn("app", || async { Ok(Outcome::healthy().detail("version", env!("CARGO_PKG_VERSION"))) }).with_tags(["core"]))
+        .add(
+            probe::from_fn("scratch-dir", || async {
+                let dir = std::env::temp_dir();
+                let path = dir.join(format!("axum-watch-demo-{}", std::process::id()));
+                tokio::fs::write(&path, b"ok").await?;
+                tokio::fs::remove_file(&path).await?;
+                Ok(Outcome::healthy().detail("path", dir.display().to_string()))
+            })
+            .with_description("temporary directory is writable")
+            .with_tags(["core", "disk"])
+            .with_timeout(Duration::from_secs(2)),
+        )
+        // Not critical: its failure shows in reports but keeps /ready at 200.
+        .add_non_critical(payments.with_tags(["external"]).with_circuit_breaker(3, Duration::from_secs(30)))
+        .on_state_change(|change| tracing::info!(probe = %change.probe, from = %change.old_status, to = %change.new_status, "callback saw a change"))
+        .build()?;
+    registry.set_started();
+
+    let app = Router::new()
+        .route(
+            "/",
+            get(|| async { "axum-watch demo: see /health/status\n" }),
+        )
+        .route(
+            "/demo/toggle",
+            post(move || async move {
+                let was_up = payments_up.fetch_xor(true, Ordering::Relaxed);
+                if was_up {
+                    "payments is now failing\n"
+                } else {
+                    "payments is now healthy\n"
+                }
+            }),
+        )
+        .merge(registry.router());
+
+    let port: u16 = std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(8000);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    tracing::info!(
+        "listening on http://{}/health/status",
+        listener.local_addr()?
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,17 @@
+#![doc = include_str!("docs/crate.md")]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+mod http;
+pub mod model;
+pub mod probe;
+mod redact;
+mod registry;
+pub mod storage;
+
+pub use model::{AlertRecord, HealthReport, ProbeResult, Status, Timestamp};
+pub use probe::{Outcome, Probe, ProbeError, ProbeExt, ProbeHandle, ProbeOptions, Timeout};
+pub use redact::redact;
+pub use registry::{
+    BuildError, HealthRegistry, HealthRegistryBuilder, MIN_POLL_INTERVAL, ProbeGroup,
+};
+pub use storage::{MemoryStorage, Storage, StorageError};

@@ -1,0 +1,453 @@
+//! The data every endpoint, storage backend and alerter speaks: [`Status`],
+//! [`ProbeResult`], [`HealthReport`], [`AlertRecord`] and the zone-aware
+//! [`Timestamp`] they carry.
+//!
+//! Field names and their order are part of the HTTP contract: a result always
+//! serialises as `name, status, critical, latency_ms, error, description, tags,
+//! details`, a report as `status, checked_at, timezone, probes`.
+//!
+//! ```
+//! use axum_watch::{ProbeResult, Status};
+//!
+//! let result = ProbeResult::new("db", Status::Degraded);
+//! assert!(result.is_passing() && !result.is_healthy());
+//! assert_eq!(
+//!     serde_json::to_string(&result).unwrap(),
+//!     r#"{"name":"db","status":"degraded","critical":true,"latency_ms":0.0,"error":null,"description":null,"tags":[],"details":null}"#
+//! );
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+
+use jiff::fmt::temporal::{DateTimePrinter, Pieces, PiecesOffset};
+use jiff::tz::{Offset, TimeZone};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A probe's own key/value details, in the order the probe inserted them.
+pub type Details = serde_json::Map<String, serde_json::Value>;
+
+/// The health of one probe, or of the whole service.
+///
+/// Ordered from best to worst, so the overall status is the maximum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// All clear.
+    Healthy,
+    /// Under stress but still serving: readiness stays 200.
+    Degraded,
+    /// Failing: a critical unhealthy probe makes readiness 503.
+    Unhealthy,
+}
+
+impl Status {
+    /// The status as it appears in JSON: `healthy`, `degraded` or `unhealthy`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Healthy => "healthy",
+            Self::Degraded => "degraded",
+            Self::Unhealthy => "unhealthy",
+        }
+    }
+
+    /// The overall status of a set of results: only critical ones count, the
+    /// worst wins, and no critical result at all is healthy.
+    ///
+    /// This is the single place that decides the service's status.
+    ///
+    /// ```
+    /// use axum_watch::{ProbeResult, Status};
+    ///
+    /// let results = [
+    ///     ProbeResult::new("db", Status::Degraded),
+    ///     ProbeResult::new("cache", Status::Unhealthy).with_critical(false),
+    /// ];
+    /// assert_eq!(Status::overall(&results), Status::Degraded);
+    /// ```
+    #[must_use]
+    pub fn overall<'a>(results: impl IntoIterator<Item = &'a ProbeResult>) -> Self {
+        results
+            .into_iter()
+            .filter(|r| r.critical)
+            .map(|r| r.status)
+            .max()
+            .unwrap_or(Self::Healthy)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Status {
+    type Err = UnknownStatus;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "healthy" => Ok(Self::Healthy),
+            "degraded" => Ok(Self::Degraded),
+            "unhealthy" => Ok(Self::Unhealthy),
+            _ => Err(UnknownStatus(s.to_owned())),
+        }
+    }
+}
+
+/// The error of parsing a [`Status`] from a string that is none of the three.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown status {0:?}: expected healthy, degraded or unhealthy")]
+pub struct UnknownStatus(String);
+
+/// One probe's result, as shown in reports, history and streams.
+///
+/// The registry stamps `name`, `critical`, `description`, `tags` and (when the
+/// probe did not set it) `latency_ms`; a probe itself only returns an
+/// [`Outcome`](crate::Outcome).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ProbeResult {
+    /// The probe's registered name.
+    pub name: String,
+    /// The probe's status.
+    pub status: Status,
+    /// Whether the probe counts towards the overall status.
+    pub critical: bool,
+    /// How long the check took, in milliseconds.
+    pub latency_ms: f64,
+    /// What went wrong, with credentials redacted; `null` when nothing did.
+    pub error: Option<String>,
+    /// The probe's description.
+    pub description: Option<String>,
+    /// The probe's tags, used by `?tag=` filters.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Probe-specific details; ends with the `circuit_breaker` block while
+    /// the breaker is enabled.
+    pub details: Option<Details>,
+}
+
+impl ProbeResult {
+    /// A critical result with no latency, error, description, tags or details.
+    #[must_use]
+    pub fn new(name: impl Into<String>, status: Status) -> Self {
+        Self {
+            name: name.into(),
+            status,
+            critical: true,
+            latency_ms: 0.0,
+            error: None,
+            description: None,
+            tags: Vec::new(),
+            details: None,
+        }
+    }
+
+    /// Sets whether the result counts towards the overall status.
+    #[must_use]
+    pub fn with_critical(mut self, critical: bool) -> Self {
+        self.critical = critical;
+        self
+    }
+
+    /// Sets the error text.
+    #[must_use]
+    pub fn with_error(mut self, error: impl Into<String>) -> Self {
+        self.error = Some(error.into());
+        self
+    }
+
+    /// `true` when the status is exactly healthy.
+    #[must_use]
+    pub fn is_healthy(&self) -> bool {
+        self.status == Status::Healthy
+    }
+
+    /// `true` when the status is degraded.
+    #[must_use]
+    pub fn is_degraded(&self) -> bool {
+        self.status == Status::Degraded
+    }
+
+    /// `true` unless the status is unhealthy: healthy and degraded both pass.
+    #[must_use]
+    pub fn is_passing(&self) -> bool {
+        self.status != Status::Unhealthy
+    }
+}
+
+/// The body of `/ready`, `/status` and every stream event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct HealthReport {
+    /// The overall status, from critical probes only.
+    pub status: Status,
+    /// When the probes of this report last ran; `null` before any run.
+    pub checked_at: Option<Timestamp>,
+    /// The IANA zone `checked_at` is shown in.
+    pub timezone: Option<String>,
+    /// One result per probe, in registration order.
+    pub probes: Vec<ProbeResult>,
+}
+
+impl HealthReport {
+    /// A report over `probes` with its overall status computed by
+    /// [`Status::overall`].
+    #[must_use]
+    pub fn new(
+        probes: Vec<ProbeResult>,
+        checked_at: Option<Timestamp>,
+        timezone: Option<String>,
+    ) -> Self {
+        Self {
+            status: Status::overall(&probes),
+            checked_at,
+            timezone,
+            probes,
+        }
+    }
+
+    /// The result of the probe called `name`, if the report has one.
+    #[must_use]
+    pub fn probe(&self, name: &str) -> Option<&ProbeResult> {
+        self.probes.iter().find(|p| p.name == name)
+    }
+}
+
+/// A recorded change of one probe's status.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AlertRecord {
+    /// The probe's name.
+    pub probe: String,
+    /// The status before the change.
+    pub old_status: Status,
+    /// The status after the change.
+    pub new_status: Status,
+    /// When the change was observed, in the registry's zone.
+    pub timestamp: Timestamp,
+}
+
+impl AlertRecord {
+    /// A record of `probe` going from `old_status` to `new_status` at `timestamp`.
+    #[must_use]
+    pub fn new(
+        probe: impl Into<String>,
+        old_status: Status,
+        new_status: Status,
+        timestamp: Timestamp,
+    ) -> Self {
+        Self {
+            probe: probe.into(),
+            old_status,
+            new_status,
+            timestamp,
+        }
+    }
+}
+
+/// An instant together with the UTC offset it is shown at.
+///
+/// It renders as RFC 3339 with microseconds: `Z` for UTC
+/// (`2026-11-20T23:49:26.963148Z`), the numeric offset otherwise
+/// (`2026-11-20T18:49:26.963148-05:00`).
+///
+/// ```
+/// use axum_watch::Timestamp;
+///
+/// let t: Timestamp = "2026-11-20T18:49:26.963148-05:00".parse().unwrap();
+/// assert_eq!(t.to_string(), "2026-11-20T18:49:26.963148-05:00");
+/// assert_eq!(t.instant().to_string(), "2026-11-20T23:49:26.963148Z");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Timestamp {
+    instant: jiff::Timestamp,
+    offset: Offset,
+}
+
+impl Timestamp {
+    /// The current time, shown in `zone`.
+    #[must_use]
+    pub fn now_in(zone: &TimeZone) -> Self {
+        Self::at(jiff::Timestamp::now(), zone)
+    }
+
+    /// `instant`, shown in `zone`.
+    #[must_use]
+    pub fn at(instant: jiff::Timestamp, zone: &TimeZone) -> Self {
+        Self {
+            instant,
+            offset: zone.to_offset(instant),
+        }
+    }
+
+    /// `instant`, shown at a fixed `offset`.
+    #[must_use]
+    pub fn with_offset(instant: jiff::Timestamp, offset: Offset) -> Self {
+        Self { instant, offset }
+    }
+
+    /// The instant itself.
+    #[must_use]
+    pub fn instant(&self) -> jiff::Timestamp {
+        self.instant
+    }
+
+    /// The offset the instant is shown at.
+    #[must_use]
+    pub fn offset(&self) -> Offset {
+        self.offset
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let printer = DateTimePrinter::new().precision(Some(6));
+        let mut out = String::with_capacity(32);
+        let printed = if self.offset == Offset::UTC {
+            printer.print_timestamp(&self.instant, &mut out)
+        } else {
+            printer.print_timestamp_with_offset(&self.instant, self.offset, &mut out)
+        };
+        printed.map_err(|_| fmt::Error)?;
+        f.write_str(&out)
+    }
+}
+
+/// The error of parsing a [`Timestamp`] from text that is not RFC 3339 with
+/// an offset.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("invalid timestamp {input:?}: {reason}")]
+pub struct InvalidTimestamp {
+    input: String,
+    reason: String,
+}
+
+impl FromStr for Timestamp {
+    type Err = InvalidTimestamp;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let fail = |reason: String| InvalidTimestamp {
+            input: s.to_owned(),
+            reason,
+        };
+        let pieces = Pieces::parse(s).map_err(|e| fail(e.to_string()))?;
+        let offset = match pieces.offset() {
+            Some(PiecesOffset::Zulu) => Offset::UTC,
+            Some(PiecesOffset::Numeric(n)) => n.offset(),
+            Some(_) => return Err(fail("its UTC offset is unknown".to_owned())),
+            None => return Err(fail("it carries no UTC offset".to_owned())),
+        };
+        let instant: jiff::Timestamp = s.parse().map_err(|e: jiff::Error| fail(e.to_string()))?;
+        Ok(Self { instant, offset })
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(name: &str, status: Status, critical: bool) -> ProbeResult {
+        ProbeResult::new(name, status).with_critical(critical)
+    }
+
+    #[test]
+    fn overall_counts_only_critical_and_worst_wins() {
+        use Status::*;
+        let cases: &[(&[(Status, bool)], Status)] = &[
+            (&[], Healthy),
+            (&[(Healthy, true)], Healthy),
+            (&[(Degraded, true), (Healthy, true)], Degraded),
+            (&[(Degraded, true), (Unhealthy, true)], Unhealthy),
+            (&[(Unhealthy, false), (Healthy, true)], Healthy),
+            (&[(Unhealthy, false), (Degraded, false)], Healthy),
+            (&[(Unhealthy, false), (Degraded, true)], Degraded),
+        ];
+        for (input, want) in cases {
+            let results: Vec<_> = input.iter().map(|(s, c)| result("p", *s, *c)).collect();
+            assert_eq!(Status::overall(&results), *want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn status_round_trips_through_text() {
+        for s in [Status::Healthy, Status::Degraded, Status::Unhealthy] {
+            assert_eq!(s.as_str().parse::<Status>().unwrap(), s);
+            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{s}\""));
+        }
+        assert!("Healthy".parse::<Status>().is_err());
+    }
+
+    #[test]
+    fn result_serialises_fields_in_contract_order() {
+        let mut details = Details::new();
+        details.insert("zeta".into(), 1.into());
+        details.insert("alpha".into(), 2.into());
+        let mut r = result("db", Status::Unhealthy, false).with_error("boom");
+        r.latency_ms = 1.25;
+        r.tags = vec!["infra".into()];
+        r.details = Some(details);
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"name":"db","status":"unhealthy","critical":false,"latency_ms":1.25,"error":"boom","description":null,"tags":["infra"],"details":{"zeta":1,"alpha":2}}"#
+        );
+        let back: ProbeResult = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn timestamps_render_z_for_utc_and_offsets_otherwise() {
+        let instant: jiff::Timestamp = "2026-11-20T23:49:26.963148Z".parse().unwrap();
+        let utc = Timestamp::at(instant, &TimeZone::UTC);
+        assert_eq!(utc.to_string(), "2026-11-20T23:49:26.963148Z");
+        let fixed = Timestamp::with_offset(instant, Offset::from_hours(-5).unwrap());
+        assert_eq!(fixed.to_string(), "2026-11-20T18:49:26.963148-05:00");
+        let whole: jiff::Timestamp = "2026-11-20T23:49:26Z".parse().unwrap();
+        assert_eq!(
+            Timestamp::at(whole, &TimeZone::UTC).to_string(),
+            "2026-11-20T23:49:26.000000Z"
+        );
+    }
+
+    #[test]
+    fn timestamps_parse_back_with_their_offset() {
+        for text in [
+            "2026-11-20T23:49:26.963148Z",
+            "2026-11-20T18:49:26.963148-05:00",
+            "2026-01-01T09:00:00.000000+05:30",
+        ] {
+            let t: Timestamp = text.parse().unwrap();
+            assert_eq!(t.to_string(), text);
+            let json = serde_json::to_string(&t).unwrap();
+            assert_eq!(serde_json::from_str::<Timestamp>(&json).unwrap(), t);
+        }
+        let naive = "2030-01-01T00:00:00".parse::<Timestamp>().unwrap_err();
+        assert!(naive.to_string().contains("no UTC offset"), "{naive}");
+        assert!("yesterday".parse::<Timestamp>().is_err());
+    }
+
+    #[test]
+    fn alert_record_serialises_as_the_contract_says() {
+        let t: Timestamp = "2026-03-29T14:22:01.843000Z".parse().unwrap();
+        let a = AlertRecord::new("redis", Status::Healthy, Status::Unhealthy, t);
+        assert_eq!(
+            serde_json::to_string(&a).unwrap(),
+            r#"{"probe":"redis","old_status":"healthy","new_status":"unhealthy","timestamp":"2026-03-29T14:22:01.843000Z"}"#
+        );
+    }
+}

@@ -1,0 +1,324 @@
+//! The default storage: bounded, in-process, gone on restart.
+
+use std::collections::VecDeque;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::{History, Storage, StorageError};
+use crate::model::{AlertRecord, ProbeResult};
+
+/// In-memory storage bounded by count and age.
+///
+/// History keeps at most `history_size` results per probe (oldest dropped
+/// first) and hides results older than `result_ttl`; the alert log keeps at
+/// most `max_alerts` records and hides those older than `alert_ttl`. A TTL of
+/// zero keeps entries until the count bound evicts them. Ages use tokio's
+/// clock, so paused-time tests can move them.
+///
+/// ```
+/// use std::time::Duration;
+/// use axum_watch::MemoryStorage;
+///
+/// let storage = MemoryStorage::builder()
+///     .history_size(10)
+///     .max_alerts(50)
+///     .alert_ttl(Duration::from_secs(24 * 3600))
+///     .build();
+/// # drop(storage);
+/// ```
+#[derive(Debug)]
+pub struct MemoryStorage {
+    limits: Limits,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    history_size: usize,
+    result_ttl: Duration,
+    max_alerts: usize,
+    alert_ttl: Duration,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    probes: Vec<(String, VecDeque<(Instant, ProbeResult)>)>,
+    alerts: VecDeque<(Instant, AlertRecord)>,
+}
+
+/// Builds a [`MemoryStorage`]; every limit has the registry's default.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct MemoryStorageBuilder {
+    limits: Limits,
+}
+
+impl MemoryStorageBuilder {
+    /// Results kept per probe (default 120, at least 1).
+    pub fn history_size(mut self, size: usize) -> Self {
+        self.limits.history_size = size.max(1);
+        self
+    }
+
+    /// How long results stay visible (default 2 h; zero = until evicted).
+    pub fn result_ttl(mut self, ttl: Duration) -> Self {
+        self.limits.result_ttl = ttl;
+        self
+    }
+
+    /// Alert records kept in all (default 120, at least 1).
+    pub fn max_alerts(mut self, max: usize) -> Self {
+        self.limits.max_alerts = max.max(1);
+        self
+    }
+
+    /// How long alert records stay visible (default 72 h; zero = until evicted).
+    pub fn alert_ttl(mut self, ttl: Duration) -> Self {
+        self.limits.alert_ttl = ttl;
+        self
+    }
+
+    /// The storage.
+    #[must_use]
+    pub fn build(self) -> MemoryStorage {
+        MemoryStorage {
+            limits: self.limits,
+            state: Mutex::new(State::default()),
+        }
+    }
+}
+
+impl Default for MemoryStorage {
+    fn default() -> Self {
+        Self::builder().build()
+    }
+}
+
+impl MemoryStorage {
+    /// Default limits: 120 results per probe for 2 h, 120 alerts for 72 h.
+    pub const DEFAULT_HISTORY_SIZE: usize = 120;
+    /// The default result TTL.
+    pub const DEFAULT_RESULT_TTL: Duration = Duration::from_secs(7200);
+    /// The default alert cap.
+    pub const DEFAULT_MAX_ALERTS: usize = 120;
+    /// The default alert TTL.
+    pub const DEFAULT_ALERT_TTL: Duration = Duration::from_secs(259_200);
+
+    /// A builder with the default limits.
+    pub fn builder() -> MemoryStorageBuilder {
+        MemoryStorageBuilder {
+            limits: Limits {
+                history_size: Self::DEFAULT_HISTORY_SIZE,
+                result_ttl: Self::DEFAULT_RESULT_TTL,
+                max_alerts: Self::DEFAULT_MAX_ALERTS,
+                alert_ttl: Self::DEFAULT_ALERT_TTL,
+            },
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the queues half-updated
+        // in a way that matters: every critical section is a push or a pop.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn fresh(at: Instant, ttl: Duration, now: Instant) -> bool {
+    ttl.is_zero() || now.saturating_duration_since(at) < ttl
+}
+
+impl Storage for MemoryStorage {
+    async fn record(&self, result: &ProbeResult) -> Result<(), StorageError> {
+        let now = Instant::now();
+        let mut state = self.state();
+        let index = match state
+            .probes
+            .iter()
+            .position(|(name, _)| *name == result.name)
+        {
+            Some(i) => i,
+            None => {
+                state.probes.push((result.name.clone(), VecDeque::new()));
+                state.probes.len() - 1
+            }
+        };
+        let history = &mut state.probes[index].1;
+        while history.len() >= self.limits.history_size {
+            history.pop_front();
+        }
+        history.push_back((now, result.clone()));
+        Ok(())
+    }
+
+    async fn latest(&self) -> Result<Vec<ProbeResult>, StorageError> {
+        let now = Instant::now();
+        let state = self.state();
+        Ok(state
+            .probes
+            .iter()
+            .filter_map(|(_, h)| h.back())
+            .filter(|(at, _)| fresh(*at, self.limits.result_ttl, now))
+            .map(|(_, r)| r.clone())
+            .collect())
+    }
+
+    async fn history(&self) -> Result<History, StorageError> {
+        let now = Instant::now();
+        let ttl = self.limits.result_ttl;
+        let mut state = self.state();
+        let mut out = Vec::with_capacity(state.probes.len());
+        for (name, history) in &mut state.probes {
+            while history.front().is_some_and(|(at, _)| !fresh(*at, ttl, now)) {
+                history.pop_front();
+            }
+            if !history.is_empty() {
+                out.push((
+                    name.clone(),
+                    history.iter().map(|(_, r)| r.clone()).collect(),
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn append_alert(&self, alert: &AlertRecord) -> Result<(), StorageError> {
+        let now = Instant::now();
+        let mut state = self.state();
+        while state.alerts.len() >= self.limits.max_alerts {
+            state.alerts.pop_front();
+        }
+        state.alerts.push_back((now, alert.clone()));
+        Ok(())
+    }
+
+    async fn alerts(&self) -> Result<Vec<AlertRecord>, StorageError> {
+        let now = Instant::now();
+        let ttl = self.limits.alert_ttl;
+        let mut state = self.state();
+        while state
+            .alerts
+            .front()
+            .is_some_and(|(at, _)| !fresh(*at, ttl, now))
+        {
+            state.alerts.pop_front();
+        }
+        Ok(state.alerts.iter().map(|(_, a)| a.clone()).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Status, Timestamp};
+
+    fn result(name: &str, status: Status) -> ProbeResult {
+        ProbeResult::new(name, status)
+    }
+
+    fn alert(probe: &str) -> AlertRecord {
+        let t = Timestamp::now_in(&jiff::tz::TimeZone::UTC);
+        AlertRecord::new(probe, Status::Healthy, Status::Unhealthy, t)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn history_is_capped_per_probe_oldest_first() {
+        let s = MemoryStorage::builder().history_size(3).build();
+        for status in [
+            Status::Healthy,
+            Status::Degraded,
+            Status::Unhealthy,
+            Status::Healthy,
+        ] {
+            s.record(&result("a", status)).await.unwrap();
+        }
+        s.record(&result("b", Status::Healthy)).await.unwrap();
+        let h = s.history().await.unwrap();
+        assert_eq!(h.len(), 2);
+        assert_eq!(h[0].0, "a");
+        let statuses: Vec<_> = h[0].1.iter().map(|r| r.status).collect();
+        assert_eq!(
+            statuses,
+            [Status::Degraded, Status::Unhealthy, Status::Healthy]
+        );
+        assert_eq!(h[1].1.len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn results_expire_after_ttl() {
+        let s = MemoryStorage::builder()
+            .result_ttl(Duration::from_secs(10))
+            .build();
+        s.record(&result("old", Status::Healthy)).await.unwrap();
+        tokio::time::advance(Duration::from_secs(6)).await;
+        s.record(&result("new", Status::Healthy)).await.unwrap();
+        s.record(&result("old", Status::Degraded)).await.unwrap();
+        tokio::time::advance(Duration::from_secs(5)).await;
+        let h = s.history().await.unwrap();
+        assert_eq!(
+            h.iter()
+                .map(|(n, v)| (n.as_str(), v.len()))
+                .collect::<Vec<_>>(),
+            [("old", 1), ("new", 1)]
+        );
+        assert_eq!(s.latest().await.unwrap().len(), 2);
+        tokio::time::advance(Duration::from_secs(6)).await;
+        assert!(s.history().await.unwrap().is_empty());
+        assert!(s.latest().await.unwrap().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn zero_ttl_keeps_until_evicted() {
+        let s = MemoryStorage::builder()
+            .result_ttl(Duration::ZERO)
+            .alert_ttl(Duration::ZERO)
+            .build();
+        s.record(&result("a", Status::Healthy)).await.unwrap();
+        s.append_alert(&alert("a")).await.unwrap();
+        tokio::time::advance(Duration::from_secs(365 * 24 * 3600)).await;
+        assert_eq!(s.history().await.unwrap().len(), 1);
+        assert_eq!(s.alerts().await.unwrap().len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn alerts_are_capped_and_expire() {
+        let s = MemoryStorage::builder()
+            .max_alerts(2)
+            .alert_ttl(Duration::from_secs(60))
+            .build();
+        for p in ["a", "b", "c"] {
+            s.append_alert(&alert(p)).await.unwrap();
+            tokio::time::advance(Duration::from_secs(20)).await;
+        }
+        let probes: Vec<_> = s
+            .alerts()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.probe)
+            .collect();
+        assert_eq!(probes, ["b", "c"]);
+        tokio::time::advance(Duration::from_secs(25)).await;
+        let probes: Vec<_> = s
+            .alerts()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.probe)
+            .collect();
+        assert_eq!(probes, ["c"]);
+    }
+
+    #[test]
+    fn limits_have_a_floor_of_one() {
+        let s = MemoryStorage::builder()
+            .history_size(0)
+            .max_alerts(0)
+            .build();
+        assert_eq!(s.limits.history_size, 1);
+        assert_eq!(s.limits.max_alerts, 1);
+    }
+}
