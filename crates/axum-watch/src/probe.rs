@@ -608,7 +608,9 @@ impl<P: Probe> From<Arc<P>> for ProbeHandle {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{
+        Arc, Duration, Outcome, Probe, ProbeError, ProbeExt, ProbeHandle, Timeout, short_type_name,
+    };
 
     #[test]
     fn short_type_names() {

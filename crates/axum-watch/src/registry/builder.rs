@@ -184,6 +184,7 @@ impl HealthRegistryBuilder {
     }
 
     /// Registers a critical probe.
+    #[allow(clippy::should_implement_trait)] // the registration verb users expect
     pub fn add(mut self, probe: impl Into<ProbeHandle>) -> Self {
         self.probes = self.probes.add(probe);
         self

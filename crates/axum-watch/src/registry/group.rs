@@ -54,6 +54,7 @@ impl ProbeGroup {
     }
 
     /// Adds a critical probe.
+    #[allow(clippy::should_implement_trait)] // the registration verb users expect
     pub fn add(mut self, probe: impl Into<ProbeHandle>) -> Self {
         self.push(probe.into(), true, Vec::new());
         self

@@ -1,0 +1,123 @@
+//! Helpers shared by the integration tests: requests through the real router
+//! and probes whose status a test can flip.
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+
+use axum::Router;
+use axum::body::Body;
+use axum_watch::{Outcome, Probe, ProbeError, Status};
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+/// A response as the tests look at it.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+pub async fn send(app: &Router, method: Method, uri: &str) -> Reply {
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(Body::empty())
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+pub async fn get(app: &Router, uri: &str) -> Reply {
+    send(app, Method::GET, uri).await
+}
+
+/// A probe whose status the test sets, counting its calls.
+#[derive(Clone)]
+pub struct Switch {
+    name: &'static str,
+    status: Arc<AtomicU8>,
+    calls: Arc<AtomicUsize>,
+}
+
+impl Switch {
+    pub fn new(name: &'static str, status: Status) -> Self {
+        let s = Self {
+            name,
+            status: Arc::new(AtomicU8::new(0)),
+            calls: Arc::new(AtomicUsize::new(0)),
+        };
+        s.set(status);
+        s
+    }
+
+    pub fn set(&self, status: Status) {
+        let v = match status {
+            Status::Healthy => 0,
+            Status::Degraded => 1,
+            Status::Unhealthy => 2,
+        };
+        self.status.store(v, Ordering::SeqCst);
+    }
+
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+impl Probe for Switch {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    async fn check(&self) -> Result<Outcome, ProbeError> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        match self.status.load(Ordering::SeqCst) {
+            0 => Ok(Outcome::healthy().detail("call", n)),
+            1 => Ok(Outcome::degraded().detail("call", n)),
+            _ => Err(ProbeError::msg(format!("{} is down", self.name))),
+        }
+    }
+}
+
+/// The statuses of a report's probes, by name.
+pub fn statuses(report: &Value) -> Vec<(String, String)> {
+    report["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_owned(),
+                p["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
