@@ -1,4 +1,5 @@
-#![doc = include_str!("docs/crate.md")]
+#![doc = include_str!("../../../README.md")]
+#![doc(test(attr(deny(warnings))))]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod http;
@@ -11,7 +12,5 @@ pub mod storage;
 pub use model::{AlertRecord, HealthReport, ProbeResult, Status, Timestamp};
 pub use probe::{Outcome, Probe, ProbeError, ProbeExt, ProbeHandle, ProbeOptions, Timeout};
 pub use redact::redact;
-pub use registry::{
-    BuildError, HealthRegistry, HealthRegistryBuilder, MIN_POLL_INTERVAL, ProbeGroup,
-};
+pub use registry::{BuildError, HealthRegistry, HealthRegistryBuilder, MIN_POLL_INTERVAL, ProbeGroup};
 pub use storage::{MemoryStorage, Storage, StorageError};
