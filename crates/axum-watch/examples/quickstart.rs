@@ -18,9 +18,7 @@ use axum_watch::{HealthRegistry, Outcome, ProbeError, ProbeExt, probe};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
 
     let payments_up = Arc::new(AtomicBool::new(true));
@@ -62,10 +60,7 @@ async fn main() -> anyhow::Result<()> {
     registry.set_started();
 
     let app = Router::new()
-        .route(
-            "/",
-            get(|| async { "axum-watch demo: see /health/status\n" }),
-        )
+        .route("/", get(|| async { "axum-watch demo: see /health/status\n" }))
         .route(
             "/demo/toggle",
             post(move || async move {
@@ -79,15 +74,9 @@ async fn main() -> anyhow::Result<()> {
         )
         .merge(registry.router());
 
-    let port: u16 = std::env::var("PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(8000);
+    let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(8000);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    tracing::info!(
-        "listening on http://{}/health/status",
-        listener.local_addr()?
-    );
+    tracing::info!("listening on http://{}/health/status", listener.local_addr()?);
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

@@ -196,11 +196,7 @@ impl HealthReport {
     /// A report over `probes` with its overall status computed by
     /// [`Status::overall`].
     #[must_use]
-    pub fn new(
-        probes: Vec<ProbeResult>,
-        checked_at: Option<Timestamp>,
-        timezone: Option<String>,
-    ) -> Self {
+    pub fn new(probes: Vec<ProbeResult>, checked_at: Option<Timestamp>, timezone: Option<String>) -> Self {
         Self {
             status: Status::overall(&probes),
             checked_at,
@@ -233,12 +229,7 @@ pub struct AlertRecord {
 impl AlertRecord {
     /// A record of `probe` going from `old_status` to `new_status` at `timestamp`.
     #[must_use]
-    pub fn new(
-        probe: impl Into<String>,
-        old_status: Status,
-        new_status: Status,
-        timestamp: Timestamp,
-    ) -> Self {
+    pub fn new(probe: impl Into<String>, old_status: Status, new_status: Status, timestamp: Timestamp) -> Self {
         Self {
             probe: probe.into(),
             old_status,

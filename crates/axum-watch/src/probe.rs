@@ -445,9 +445,7 @@ impl<P: Probe> Probe for Configured<P> {
     }
 
     fn description(&self) -> Option<&str> {
-        self.description
-            .as_deref()
-            .or_else(|| self.inner.description())
+        self.description.as_deref().or_else(|| self.inner.description())
     }
 
     fn tags(&self) -> Vec<String> {
@@ -608,9 +606,7 @@ impl<P: Probe> From<Arc<P>> for ProbeHandle {
 
 #[cfg(test)]
 mod tests {
-    use super::{
-        Arc, Duration, Outcome, Probe, ProbeError, ProbeExt, ProbeHandle, Timeout, short_type_name,
-    };
+    use super::{Arc, Duration, Outcome, Probe, ProbeError, ProbeExt, ProbeHandle, Timeout, short_type_name};
 
     #[test]
     fn short_type_names() {

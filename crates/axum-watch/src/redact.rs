@@ -82,11 +82,7 @@ fn redact_url_userinfo(text: &str) -> Cow<'_, str> {
         rest = &tail[authority_len..];
     }
     out.push_str(rest);
-    if changed {
-        Cow::Owned(out)
-    } else {
-        Cow::Borrowed(text)
-    }
+    if changed { Cow::Owned(out) } else { Cow::Borrowed(text) }
 }
 
 fn is_key_char(b: u8) -> bool {
@@ -188,10 +184,7 @@ mod tests {
     #[test]
     fn masks_known_shapes() {
         let cases = [
-            (
-                "postgres://app:s3cret@db:5432/x",
-                "postgres://app:***@db:5432/x",
-            ),
+            ("postgres://app:s3cret@db:5432/x", "postgres://app:***@db:5432/x"),
             ("redis://:only-pass@cache:6379", "redis://:***@cache:6379"),
             (
                 "amqp://guest:guest@localhost:5672/%2f",
@@ -211,10 +204,7 @@ mod tests {
             ),
             ("token: abc.def, next", "token: ***, next"),
             ("url?api_key=k1&x=1", "url?api_key=***&x=1"),
-            (
-                "Authorization: Bearer abc.def.ghi end",
-                "Authorization: *** end",
-            ),
+            ("Authorization: Bearer abc.def.ghi end", "Authorization: *** end"),
             (
                 "passwords are not keys: passwordless",
                 "passwords are not keys: passwordless",
@@ -230,10 +220,7 @@ mod tests {
 
     #[test]
     fn clean_text_is_not_copied() {
-        assert!(matches!(
-            redact("connection refused"),
-            std::borrow::Cow::Borrowed(_)
-        ));
+        assert!(matches!(redact("connection refused"), std::borrow::Cow::Borrowed(_)));
     }
 
     #[test]

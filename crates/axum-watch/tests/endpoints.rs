@@ -97,10 +97,7 @@ async fn healthy_degraded_unhealthy_and_non_critical() {
     assert_eq!(ready.status, StatusCode::OK);
     assert_eq!(
         statuses(&ready.json()),
-        [
-            ("db".into(), "healthy".into()),
-            ("cache".into(), "unhealthy".into())
-        ]
+        [("db".into(), "healthy".into()), ("cache".into(), "unhealthy".into())]
     );
     assert_eq!(ready.json()["status"], "healthy");
     assert_eq!(get(&app, "/health/status").await.status, StatusCode::OK);
@@ -128,10 +125,7 @@ async fn grace_period_holds_ready_only() {
     assert_eq!(get(&app, "/health/status").await.status, StatusCode::OK);
     assert_eq!(get(&app, "/health/live").await.status, StatusCode::OK);
     tokio::time::advance(Duration::from_secs(9)).await;
-    assert_eq!(
-        get(&app, "/health/ready").await.status,
-        StatusCode::SERVICE_UNAVAILABLE
-    );
+    assert_eq!(get(&app, "/health/ready").await.status, StatusCode::SERVICE_UNAVAILABLE);
     tokio::time::advance(Duration::from_secs(1)).await;
     let ready = get(&app, "/health/ready").await;
     assert_eq!(ready.status, StatusCode::OK);
@@ -145,10 +139,7 @@ async fn startup_before_and_after_set_started() {
     let reply = get(&app, "/health/startup").await;
     assert_eq!(
         (reply.status, reply.text()),
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            r#"{"status":"starting"}"#.into()
-        )
+        (StatusCode::SERVICE_UNAVAILABLE, r#"{"status":"starting"}"#.into())
     );
     registry.set_started();
     assert!(registry.is_started());
@@ -165,9 +156,7 @@ async fn startup_probes_gate_startup_with_timeouts() {
     let registry = HealthRegistry::builder()
         .add(Switch::new("db", Status::Healthy))
         .startup_probe(migrations.clone())
-        .startup_probe(
-            probe::from_fn("warmup", std::future::pending).with_timeout(Duration::from_secs(3)),
-        )
+        .startup_probe(probe::from_fn("warmup", std::future::pending).with_timeout(Duration::from_secs(3)))
         .build()
         .unwrap();
     let app = app(&registry);
@@ -248,11 +237,7 @@ async fn circuit_opens_serves_last_result_and_recovers() {
         .keys()
         .cloned()
         .collect();
-    assert_eq!(
-        keys,
-        ["call", "circuit_breaker"],
-        "the breaker block comes last"
-    );
+    assert_eq!(keys, ["call", "circuit_breaker"], "the breaker block comes last");
 
     db.set(Status::Unhealthy);
     let one = get(&app, "/health/status").await.json();
@@ -274,10 +259,7 @@ async fn circuit_opens_serves_last_result_and_recovers() {
     assert_eq!(open["probes"][0]["status"], "unhealthy");
     assert_eq!(open["probes"][0]["error"], "db is down");
     assert_eq!(breaker(&open["probes"][0]["details"])["open"], true);
-    assert_eq!(
-        get(&app, "/health/ready").await.status,
-        StatusCode::SERVICE_UNAVAILABLE
-    );
+    assert_eq!(get(&app, "/health/ready").await.status, StatusCode::SERVICE_UNAVAILABLE);
 
     // After the cooldown one trial call closes it.
     tokio::time::advance(Duration::from_secs(60)).await;
@@ -351,10 +333,7 @@ async fn open_circuit_without_a_recent_result_is_suspended() {
     let probe = &suspended["probes"][0];
     assert_eq!(probe["status"], "unhealthy");
     assert_eq!(probe["latency_ms"], 0.0);
-    assert_eq!(
-        probe["error"],
-        "circuit breaker open — probe temporarily suspended"
-    );
+    assert_eq!(probe["error"], "circuit breaker open — probe temporarily suspended");
     assert_eq!(
         probe["details"],
         json!({"circuit_breaker": {"open": true, "consecutive_failures": 1, "trips_total": 1}})
@@ -379,18 +358,12 @@ async fn breaker_block_is_absent_when_disabled() {
     let registry = HealthRegistry::builder()
         .circuit_breaker(false)
         .add(probe::from_fn("plain", || async { Ok(Outcome::healthy()) }))
-        .add(
-            Switch::new("opted-in", Status::Healthy)
-                .with_circuit_breaker(3, Duration::from_secs(1)),
-        )
+        .add(Switch::new("opted-in", Status::Healthy).with_circuit_breaker(3, Duration::from_secs(1)))
         .build()
         .unwrap();
     let body = get(&app(&registry), "/health/status").await.json();
     assert!(body["probes"][0]["details"].is_null());
-    assert_eq!(
-        body["probes"][1]["details"]["circuit_breaker"]["open"],
-        false
-    );
+    assert_eq!(body["probes"][1]["details"]["circuit_breaker"]["open"], false);
 }
 
 #[tokio::test(start_paused = true)]
@@ -410,12 +383,7 @@ async fn history_is_capped_ordered_and_expires() {
         tokio::time::advance(Duration::from_secs(2)).await;
     }
     let history = get(&app, "/health/history").await.json();
-    let names: Vec<_> = history["probes"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .cloned()
-        .collect();
+    let names: Vec<_> = history["probes"].as_object().unwrap().keys().cloned().collect();
     assert_eq!(names, ["db", "cache"]);
     let calls: Vec<_> = history["probes"]["db"]
         .as_array()
@@ -436,10 +404,7 @@ async fn history_is_capped_ordered_and_expires() {
         .collect();
     assert_eq!(calls, [3, 4]);
     tokio::time::advance(Duration::from_secs(10)).await;
-    assert_eq!(
-        get(&app, "/health/history").await.text(),
-        r#"{"probes":{}}"#
-    );
+    assert_eq!(get(&app, "/health/history").await.text(), r#"{"probes":{}}"#);
 }
 
 #[tokio::test(start_paused = true)]
@@ -461,12 +426,7 @@ async fn alerts_record_transitions_capped_and_expire() {
         "a first observation never alerts"
     );
 
-    for status in [
-        Status::Healthy,
-        Status::Degraded,
-        Status::Degraded,
-        Status::Unhealthy,
-    ] {
+    for status in [Status::Healthy, Status::Degraded, Status::Degraded, Status::Unhealthy] {
         db.set(status);
         get(&app, "/health/status").await;
         tokio::time::advance(Duration::from_secs(30)).await;
@@ -525,10 +485,7 @@ async fn tag_filters_apply_before_the_overall_status() {
         unknown.json(),
         json!({"detail": "no probe has the tag \"nope\"", "unknown_tags": ["nope"]})
     );
-    assert_eq!(
-        get(&app, "/health/ready?tag=nope").await.status,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(get(&app, "/health/ready?tag=nope").await.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test(start_paused = true)]
@@ -543,11 +500,7 @@ async fn wrong_methods_get_405_and_head_works() {
         let uri = format!("/health/{path}");
         for method in [Method::POST, Method::PUT, Method::DELETE, Method::PATCH] {
             let reply = send(&app, method.clone(), &uri).await;
-            assert_eq!(
-                reply.status,
-                StatusCode::METHOD_NOT_ALLOWED,
-                "{method} {uri}"
-            );
+            assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}");
             assert_eq!(reply.headers["allow"], "GET,HEAD", "{method} {uri}");
             assert_eq!(reply.json(), json!({"detail": "Method Not Allowed"}));
         }
@@ -567,16 +520,10 @@ async fn prefix_and_timezone_are_honoured() {
         .build()
         .unwrap();
     let app = app(&registry);
-    assert_eq!(
-        get(&app, "/health/live").await.status,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(get(&app, "/health/live").await.status, StatusCode::NOT_FOUND);
     let body = get(&app, "/ops/health/status").await.json();
     assert_eq!(body["timezone"], "Etc/GMT+5");
-    assert!(
-        body["checked_at"].as_str().unwrap().ends_with("-05:00"),
-        "{body}"
-    );
+    assert!(body["checked_at"].as_str().unwrap().ends_with("-05:00"), "{body}");
 
     let root = HealthRegistry::builder().prefix("").build().unwrap();
     assert_eq!(get(&root.router(), "/live").await.status, StatusCode::OK);

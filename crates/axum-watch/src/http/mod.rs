@@ -5,6 +5,7 @@
 //! [`status_code`]).
 
 mod query;
+pub(crate) mod sse;
 
 use std::sync::Arc;
 
@@ -63,6 +64,8 @@ impl HealthRegistry {
             .route(&format!("{p}/history"), get(history))
             .route(&format!("{p}/alerts"), get(alerts))
             .route(&format!("{p}/startup"), get(startup))
+            .route(&format!("{p}/status/stream"), get(sse::status_stream))
+            .route(&format!("{p}/ready/stream"), get(sse::ready_stream))
             .method_not_allowed_fallback(method_not_allowed)
             .with_state(Arc::clone(&self.inner))
     }
@@ -111,15 +114,10 @@ pub(crate) fn error(code: StatusCode, detail: impl Into<String>) -> Response {
     struct Detail {
         detail: String,
     }
-    json(
-        code,
-        &Detail {
-            detail: detail.into(),
-        },
-    )
+    json(code, &Detail { detail: detail.into() })
 }
 
-const STARTING: &[u8] = br#"{"status":"starting"}"#;
+pub(crate) const STARTING: &[u8] = br#"{"status":"starting"}"#;
 
 async fn live() -> Response {
     json_bytes(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#))
@@ -127,10 +125,7 @@ async fn live() -> Response {
 
 async fn ready(State(inner): Shared, RawQuery(query): RawQuery) -> Response {
     if inner.in_grace_period() {
-        return json_bytes(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Bytes::from_static(STARTING),
-        );
+        return json_bytes(StatusCode::SERVICE_UNAVAILABLE, Bytes::from_static(STARTING));
     }
     report_response(&inner, query.as_deref(), ready_code).await
 }
@@ -140,46 +135,40 @@ async fn status(State(inner): Shared, RawQuery(query): RawQuery) -> Response {
 }
 
 /// The report, whole or filtered by `?tag=`, with the code `code_of` gives.
-async fn report_response(
-    inner: &Arc<Inner>,
-    query: Option<&str>,
-    code_of: fn(Status) -> StatusCode,
-) -> Response {
+async fn report_response(inner: &Arc<Inner>, query: Option<&str>, code_of: fn(Status) -> StatusCode) -> Response {
     let tags = query::tags(query);
     if tags.is_empty() {
         let snapshot = inner.snapshot().await;
         return json_bytes(code_of(snapshot.report.status), snapshot.body.clone());
     }
-    let unknown: Vec<&str> = tags
-        .iter()
-        .map(String::as_str)
-        .filter(|t| !inner.has_tag(t))
-        .collect();
-    if !unknown.is_empty() {
-        #[derive(Serialize)]
-        struct UnknownTags<'a> {
-            detail: String,
-            unknown_tags: &'a [&'a str],
-        }
-        let detail = format!(
-            "no probe has the tag {}",
-            unknown
-                .iter()
-                .map(|t| format!("{t:?}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        return json(
-            StatusCode::NOT_FOUND,
-            &UnknownTags {
-                detail,
-                unknown_tags: &unknown,
-            },
-        );
+    if let Some(refusal) = unknown_tags(inner, &tags) {
+        return refusal;
     }
     let snapshot = inner.snapshot().await;
     let report = filtered(&snapshot, &tags);
     json(code_of(report.status), &report)
+}
+
+/// 404 naming the requested tags that no probe has, if any.
+pub(crate) fn unknown_tags(inner: &Inner, tags: &[String]) -> Option<Response> {
+    #[derive(Serialize)]
+    struct UnknownTags<'a> {
+        detail: String,
+        unknown_tags: &'a [&'a str],
+    }
+    let unknown: Vec<&str> = tags.iter().map(String::as_str).filter(|t| !inner.has_tag(t)).collect();
+    if unknown.is_empty() {
+        return None;
+    }
+    let names: Vec<String> = unknown.iter().map(|t| format!("{t:?}")).collect();
+    let detail = format!("no probe has the tag {}", names.join(", "));
+    Some(json(
+        StatusCode::NOT_FOUND,
+        &UnknownTags {
+            detail,
+            unknown_tags: &unknown,
+        },
+    ))
 }
 
 fn filtered(snapshot: &Snapshot, tags: &[String]) -> HealthReport {
@@ -190,11 +179,7 @@ fn filtered(snapshot: &Snapshot, tags: &[String]) -> HealthReport {
         .filter(|p| p.tags.iter().any(|t| tags.contains(t)))
         .cloned()
         .collect();
-    HealthReport::new(
-        probes,
-        snapshot.report.checked_at,
-        snapshot.report.timezone.clone(),
-    )
+    HealthReport::new(probes, snapshot.report.checked_at, snapshot.report.timezone.clone())
 }
 
 async fn history(State(inner): Shared) -> Response {
@@ -238,17 +223,11 @@ async fn alerts(State(inner): Shared) -> Response {
 
 async fn startup(State(inner): Shared) -> Response {
     if !inner.is_started() {
-        return json_bytes(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Bytes::from_static(STARTING),
-        );
+        return json_bytes(StatusCode::SERVICE_UNAVAILABLE, Bytes::from_static(STARTING));
     }
     let report = inner.run_startup_probes().await;
     if report.probes.iter().all(ProbeResult::is_passing) {
-        json_bytes(
-            StatusCode::OK,
-            Bytes::from_static(br#"{"status":"started"}"#),
-        )
+        json_bytes(StatusCode::OK, Bytes::from_static(br#"{"status":"started"}"#))
     } else {
         json(StatusCode::SERVICE_UNAVAILABLE, &report)
     }

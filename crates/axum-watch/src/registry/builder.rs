@@ -230,10 +230,7 @@ impl HealthRegistryBuilder {
 
     /// Calls `callback` once per status change of a probe (never for a
     /// probe's first result). A panic in it is caught and logged.
-    pub fn on_state_change(
-        mut self,
-        callback: impl Fn(&AlertRecord) + Send + Sync + 'static,
-    ) -> Self {
+    pub fn on_state_change(mut self, callback: impl Fn(&AlertRecord) + Send + Sync + 'static) -> Self {
         self.callbacks.push(Callback::sync(callback));
         self
     }
@@ -285,13 +282,7 @@ impl HealthRegistryBuilder {
             zone_name: self.timezone,
         };
         Ok(HealthRegistry {
-            inner: Arc::new(Inner::new(
-                config,
-                entries,
-                startup,
-                storage,
-                self.callbacks,
-            )),
+            inner: Arc::new(Inner::new(config, entries, startup, storage, self.callbacks)),
         })
     }
 
@@ -325,20 +316,26 @@ impl HealthRegistryBuilder {
                 Timeout::After(d) => Some(d),
                 Timeout::Disabled => None,
             };
-            let circuit = (circuit_allowed
-                && options.circuit_breaker.unwrap_or(self.circuit_breaker))
-            .then(|| CircuitPolicy {
-                threshold: options.circuit_threshold.unwrap_or(policy.threshold).max(1),
-                cooldown: options.circuit_cooldown.unwrap_or(policy.cooldown),
-            });
+            let circuit =
+                (circuit_allowed && options.circuit_breaker.unwrap_or(self.circuit_breaker)).then(|| CircuitPolicy {
+                    threshold: options.circuit_threshold.unwrap_or(policy.threshold).max(1),
+                    cooldown: options.circuit_cooldown.unwrap_or(policy.cooldown),
+                });
             let mut tags = probe.0.tags();
             for t in extra_tags {
                 if !tags.contains(&t) {
                     tags.push(t);
                 }
             }
+            let poll_interval = options.poll_interval.map(|d| d.max(MIN_POLL_INTERVAL));
             entries.push(Arc::new(Entry::new(
-                probe, name, critical, tags, timeout, circuit,
+                probe,
+                name,
+                critical,
+                tags,
+                timeout,
+                poll_interval,
+                circuit,
             )));
         }
         Ok(entries)
@@ -412,34 +409,21 @@ mod tests {
             err.to_string(),
             "two different probes are named \"db\": probe names must be unique"
         );
-        let err = HealthRegistry::builder()
-            .startup_probe(p("x y"))
-            .build()
-            .unwrap_err();
+        let err = HealthRegistry::builder().startup_probe(p("x y")).build().unwrap_err();
         assert!(err.to_string().contains("invalid probe name"));
     }
 
     #[test]
     fn prefix_and_zone_are_validated() {
         for good in ["", "/health", "/ops/health"] {
-            assert!(
-                HealthRegistry::builder().prefix(good).build().is_ok(),
-                "{good}"
-            );
+            assert!(HealthRegistry::builder().prefix(good).build().is_ok(), "{good}");
         }
         for bad in ["health", "/health/", "/", "//x", "/a b", "/{x}"] {
-            assert!(
-                HealthRegistry::builder().prefix(bad).build().is_err(),
-                "{bad}"
-            );
+            assert!(HealthRegistry::builder().prefix(bad).build().is_err(), "{bad}");
         }
-        let err = HealthRegistry::builder()
-            .timezone("Mars/Olympus")
-            .build()
-            .unwrap_err();
+        let err = HealthRegistry::builder().timezone("Mars/Olympus").build().unwrap_err();
         assert!(
-            err.to_string()
-                .starts_with("unknown time zone \"Mars/Olympus\""),
+            err.to_string().starts_with("unknown time zone \"Mars/Olympus\""),
             "{err}"
         );
     }
@@ -451,15 +435,9 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(r.poll_interval(), Some(Duration::from_secs(1)));
-        let r = HealthRegistry::builder()
-            .poll_interval(Duration::ZERO)
-            .build()
-            .unwrap();
+        let r = HealthRegistry::builder().poll_interval(Duration::ZERO).build().unwrap();
         assert_eq!(r.poll_interval(), None);
-        let r = HealthRegistry::builder()
-            .poll_interval(None)
-            .build()
-            .unwrap();
+        let r = HealthRegistry::builder().poll_interval(None).build().unwrap();
         assert_eq!(r.poll_interval(), None);
         assert_eq!(
             HealthRegistry::builder().build().unwrap().poll_interval(),

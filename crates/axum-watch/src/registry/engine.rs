@@ -2,6 +2,7 @@
 //! transitions, and the single-flight report cache every endpoint reads.
 
 use std::any::Any;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -29,8 +30,10 @@ pub(crate) struct Entry {
     pub(crate) description: Option<String>,
     pub(crate) tags: Vec<String>,
     timeout: Option<Duration>,
+    pub(crate) poll_interval: Option<Duration>,
     circuit: Option<CircuitPolicy>,
     state: Mutex<EntryState>,
+    running: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -38,6 +41,7 @@ struct EntryState {
     circuit: Circuit,
     last: Option<(Instant, ProbeResult)>,
     last_status: Option<Status>,
+    last_run: Option<Instant>,
 }
 
 impl Entry {
@@ -47,6 +51,7 @@ impl Entry {
         critical: bool,
         tags: Vec<String>,
         timeout: Option<Duration>,
+        poll_interval: Option<Duration>,
         circuit: Option<CircuitPolicy>,
     ) -> Self {
         let description = probe.0.description().map(str::to_owned);
@@ -57,8 +62,10 @@ impl Entry {
             description,
             tags,
             timeout,
+            poll_interval,
             circuit,
             state: Mutex::new(EntryState::default()),
+            running: AtomicBool::new(false),
         }
     }
 
@@ -68,13 +75,7 @@ impl Entry {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn result(
-        &self,
-        status: Status,
-        latency_ms: f64,
-        error: Option<String>,
-        details: Option<Details>,
-    ) -> ProbeResult {
+    fn result(&self, status: Status, latency_ms: f64, error: Option<String>, details: Option<Details>) -> ProbeResult {
         let mut result = ProbeResult::new(self.name.clone(), status).with_critical(self.critical);
         result.latency_ms = latency_ms;
         result.error = error;
@@ -103,12 +104,7 @@ impl Entry {
         let elapsed = started.elapsed();
         let (status, error, details, latency) = match joined {
             Ok(Ok(Ok(outcome))) => outcome.into_parts(),
-            Ok(Ok(Err(error))) => (
-                Status::Unhealthy,
-                Some(error.to_string()),
-                Details::new(),
-                None,
-            ),
+            Ok(Ok(Err(error))) => (Status::Unhealthy, Some(error.to_string()), Details::new(), None),
             Ok(Err(join)) => {
                 let error = if join.is_panic() {
                     format!("panicked: {}", panic_message(join.into_panic().as_ref()))
@@ -133,13 +129,12 @@ impl Entry {
     /// Produces this probe's result for a run: a real call, or, while its
     /// circuit is open, its last result (or a "suspended" one).
     pub(crate) async fn execute(&self, result_ttl: Duration) -> ProbeResult {
+        self.mark_running();
+        let _running = Running(&self.running);
+        self.state().last_run = Some(Instant::now());
         let Some(policy) = self.circuit else {
             let mut result = self.call().await;
-            if result
-                .details
-                .as_ref()
-                .is_some_and(serde_json::Map::is_empty)
-            {
+            if result.details.as_ref().is_some_and(serde_json::Map::is_empty) {
                 result.details = None;
             }
             self.state().last = Some((Instant::now(), result.clone()));
@@ -150,9 +145,10 @@ impl Entry {
             let state = self.state();
             if state.circuit.is_open(now) {
                 let block = state.circuit.block(now);
-                let fresh = state.last.as_ref().filter(|(at, _)| {
-                    result_ttl.is_zero() || now.saturating_duration_since(*at) < result_ttl
-                });
+                let fresh = state
+                    .last
+                    .as_ref()
+                    .filter(|(at, _)| result_ttl.is_zero() || now.saturating_duration_since(*at) < result_ttl);
                 let mut copy = match fresh {
                     Some((_, last)) => {
                         let mut copy = last.clone();
@@ -182,12 +178,38 @@ impl Entry {
         result
     }
 
+    /// When this probe is next due in the poll loop: never when it has no
+    /// interval of its own and the registry polls on demand only.
+    pub(crate) fn next_due(&self, registry_interval: Option<Duration>) -> Option<Instant> {
+        let interval = self.poll_interval.or(registry_interval)?;
+        Some(self.state().last_run.map_or_else(Instant::now, |at| at + interval))
+    }
+
+    /// Flags a check as under way before its task starts.
+    pub(crate) fn mark_running(&self) {
+        self.running.store(true, Ordering::Release);
+    }
+
+    /// Whether a check of this probe is under way.
+    pub(crate) fn is_running(&self) -> bool {
+        self.running.load(Ordering::Acquire)
+    }
+
     /// Remembers `status` and reports a change from the previous one; the
     /// first status seeds the state and is no change.
     fn observe(&self, status: Status) -> Option<Status> {
         let mut state = self.state();
         let previous = state.last_status.replace(status);
         previous.filter(|old| *old != status)
+    }
+}
+
+/// Clears an entry's running flag however its execution ends.
+struct Running<'a>(&'a AtomicBool);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
 }
 
@@ -214,6 +236,8 @@ fn panic_message(payload: &(dyn Any + Send)) -> &str {
 pub(crate) struct Snapshot {
     pub(crate) report: HealthReport,
     pub(crate) body: Bytes,
+    /// `data: <body>` framed as one server-sent event.
+    pub(crate) event: Bytes,
     pub(crate) taken: Instant,
 }
 
@@ -223,15 +247,26 @@ impl Snapshot {
             tracing::error!(error = %e, "could not serialise a health report");
             br#"{"status":"unhealthy","checked_at":null,"timezone":null,"probes":[]}"#.to_vec()
         }));
+        let event = crate::http::sse::frame(&body);
         Self {
             report,
             body,
+            event,
             taken: Instant::now(),
         }
     }
 }
 
 pub(crate) type Flight = Shared<BoxFuture<'static, Arc<Snapshot>>>;
+
+/// What a run is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RunMode {
+    /// A reader that accepts a report within the cache age.
+    Cached,
+    /// A reader that wants every probe run now.
+    Fresh,
+}
 
 /// Clears the in-flight run when the run ends, however it ends.
 struct FlightGuard(Arc<Inner>);
@@ -245,11 +280,25 @@ impl Drop for FlightGuard {
 impl Inner {
     /// The latest report if it is younger than the cache age, else a fresh
     /// one from the run in flight or a new run.
+    ///
+    /// While the poll loop runs every probe, its latest report is served as is.
     pub(crate) async fn snapshot(self: &Arc<Self>) -> Arc<Snapshot> {
+        if self.is_polling()
+            && self.poll_interval().is_some()
+            && let Some(snapshot) = self.snapshot.load_full()
+        {
+            return snapshot;
+        }
+        self.fresh_snapshot().await
+    }
+
+    /// Like [`snapshot`](Self::snapshot) but reusing a report only within
+    /// the cache age, even while the poll loop runs.
+    pub(crate) async fn fresh_snapshot(self: &Arc<Self>) -> Arc<Snapshot> {
         if let Some(snapshot) = self.cached() {
             return snapshot;
         }
-        self.run_shared(false).await
+        self.run_shared(RunMode::Cached).await
     }
 
     fn cached(&self) -> Option<Arc<Snapshot>> {
@@ -258,12 +307,13 @@ impl Inner {
         (!age.is_zero() && snapshot.taken.elapsed() < age).then_some(snapshot)
     }
 
-    /// Joins the run in flight or starts one. With `force`, a cached report
-    /// is not reused.
-    pub(crate) async fn run_shared(self: &Arc<Self>, force: bool) -> Arc<Snapshot> {
+    /// Joins the run in flight or starts one.
+    pub(crate) async fn run_shared(self: &Arc<Self>, mode: RunMode) -> Arc<Snapshot> {
         let flight = {
             let mut slot = self.flight();
-            if !force && let Some(snapshot) = self.cached() {
+            if mode == RunMode::Cached
+                && let Some(snapshot) = self.cached()
+            {
                 return snapshot;
             }
             match &*slot {
@@ -272,7 +322,7 @@ impl Inner {
                     let inner = Arc::clone(self);
                     let task = tokio::spawn(async move {
                         let _guard = FlightGuard(Arc::clone(&inner));
-                        inner.run_all_probes().await
+                        inner.run_probes().await
                     });
                     let inner = Arc::clone(self);
                     let flight = async move {
@@ -280,9 +330,10 @@ impl Inner {
                             Ok(snapshot) => snapshot,
                             Err(e) => {
                                 tracing::error!(error = %e, "probe run failed");
-                                inner.snapshot.load_full().unwrap_or_else(|| {
-                                    Arc::new(Snapshot::new(inner.empty_report()))
-                                })
+                                inner
+                                    .snapshot
+                                    .load_full()
+                                    .unwrap_or_else(|| Arc::new(Snapshot::new(inner.empty_report())))
                             }
                         }
                     }
@@ -304,37 +355,69 @@ impl Inner {
         HealthReport::new(Vec::new(), None, Some(self.config.zone_name.clone()))
     }
 
-    /// Runs every probe concurrently, records the results and transitions,
-    /// and publishes the new report.
-    async fn run_all_probes(self: &Arc<Self>) -> Arc<Snapshot> {
+    /// Runs every probe concurrently, except one the poll loop is checking
+    /// right now, which keeps its latest result; then records and publishes.
+    async fn run_probes(self: &Arc<Self>) -> Arc<Snapshot> {
         let entries = self.entries();
         let ttl = self.config.result_ttl;
-        let results = join_all(entries.iter().map(|e| e.execute(ttl))).await;
+        let previous = self.snapshot.load_full();
+        let results = join_all(entries.iter().map(|entry| {
+            let kept = previous
+                .as_ref()
+                .filter(|_| entry.is_running())
+                .and_then(|s| s.report.probe(&entry.name).cloned());
+            async move {
+                match kept {
+                    Some(_) => None,
+                    None => Some((Arc::clone(entry), entry.execute(ttl).await)),
+                }
+            }
+        }))
+        .await;
+        self.record(results.into_iter().flatten().collect()).await
+    }
+
+    /// Runs one probe for the poll loop and publishes its result.
+    pub(crate) async fn poll_one(self: &Arc<Self>, entry: Arc<Entry>) {
+        let result = entry.execute(self.config.result_ttl).await;
+        self.record(vec![(entry, result)]).await;
+    }
+
+    /// Stores fresh results and their transitions, merges them into the
+    /// latest report and publishes it.
+    async fn record(self: &Arc<Self>, fresh: Vec<(Arc<Entry>, ProbeResult)>) -> Arc<Snapshot> {
         let checked_at = Timestamp::now_in(&self.config.zone);
         let mut transitions = Vec::new();
-        for (entry, result) in entries.iter().zip(&results) {
+        for (entry, result) in &fresh {
             if let Err(e) = self.storage.record(result).await {
                 tracing::warn!(probe = %entry.name, error = %e, "could not store a probe result");
             }
             if let Some(old) = entry.observe(result.status) {
-                transitions.push(AlertRecord::new(
-                    entry.name.clone(),
-                    old,
-                    result.status,
-                    checked_at,
-                ));
+                transitions.push(AlertRecord::new(entry.name.clone(), old, result.status, checked_at));
             }
         }
         for alert in &transitions {
             self.transition(alert).await;
         }
-        let report = HealthReport::new(
-            results,
-            Some(checked_at),
-            Some(self.config.zone_name.clone()),
-        );
+        // Merges are serialised so that two finishing probes never drop each
+        // other's result; the critical section does no I/O.
+        let _publishing = self.publishing.lock().unwrap_or_else(PoisonError::into_inner);
+        let previous = self.snapshot.load_full();
+        let results = self
+            .entries()
+            .iter()
+            .filter_map(|entry| {
+                fresh
+                    .iter()
+                    .find(|(e, _)| Arc::ptr_eq(e, entry))
+                    .map(|(_, r)| r.clone())
+                    .or_else(|| previous.as_ref()?.report.probe(&entry.name).cloned())
+            })
+            .collect();
+        let report = HealthReport::new(results, Some(checked_at), Some(self.config.zone_name.clone()));
         let snapshot = Arc::new(Snapshot::new(report));
         self.snapshot.store(Some(Arc::clone(&snapshot)));
+        self.reports.send_replace(Some(Arc::clone(&snapshot)));
         snapshot
     }
 

@@ -126,11 +126,7 @@ impl ProbeGroup {
     }
 
     fn push(&mut self, probe: ProbeHandle, critical: bool, extra_tags: Vec<String>) {
-        if self
-            .registrations
-            .iter()
-            .any(|r| r.probe.same_instance(&probe))
-        {
+        if self.registrations.iter().any(|r| r.probe.same_instance(&probe)) {
             return;
         }
         self.registrations.push(Registration {
@@ -156,9 +152,7 @@ mod tests {
     fn same_instance_is_added_once_even_through_nested_groups() {
         let shared = ProbeHandle::from(Arc::new(p("db")));
         let a = ProbeGroup::new().add(shared.clone());
-        let b = ProbeGroup::new()
-            .add_non_critical(shared.clone())
-            .add(p("cache"));
+        let b = ProbeGroup::new().add_non_critical(shared.clone()).add(p("cache"));
         let all = ProbeGroup::new().include(a).include(b).add(shared);
         let names: Vec<_> = all
             .registrations

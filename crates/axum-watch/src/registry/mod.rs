@@ -6,6 +6,7 @@ mod callbacks;
 mod circuit;
 pub(crate) mod engine;
 mod group;
+mod poll;
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,6 +22,8 @@ pub use group::ProbeGroup;
 
 use callbacks::Callback;
 use engine::{Entry, Flight, Snapshot};
+use poll::Poller;
+pub(crate) use poll::Subscription;
 
 use crate::model::HealthReport;
 use crate::storage::DynStorage;
@@ -70,7 +73,7 @@ impl fmt::Debug for HealthRegistry {
 #[derive(Debug)]
 pub(crate) struct Config {
     pub(crate) prefix: String,
-    pub(crate) poll_interval: Option<Duration>,
+    poll_interval: Option<Duration>,
     pub(crate) cache_age: Duration,
     pub(crate) grace_period: Duration,
     pub(crate) result_ttl: Duration,
@@ -87,7 +90,12 @@ pub(crate) struct Inner {
     pub(crate) storage: Arc<dyn DynStorage>,
     callbacks: Arc<[Callback]>,
     snapshot: ArcSwapOption<Snapshot>,
+    /// Every published report, for stream subscribers.
+    pub(crate) reports: tokio::sync::watch::Sender<Option<Arc<Snapshot>>>,
+    interval: tokio::sync::watch::Sender<Option<Duration>>,
+    poller: Mutex<Poller>,
     flight: Mutex<Option<Flight>>,
+    publishing: Mutex<()>,
     started: AtomicBool,
     created: Instant,
 }
@@ -100,6 +108,7 @@ impl Inner {
         storage: Arc<dyn DynStorage>,
         callbacks: Vec<Callback>,
     ) -> Self {
+        let interval = tokio::sync::watch::Sender::new(config.poll_interval);
         Self {
             config,
             entries: entries.into(),
@@ -107,6 +116,10 @@ impl Inner {
             storage,
             callbacks: callbacks.into(),
             snapshot: ArcSwapOption::empty(),
+            reports: tokio::sync::watch::Sender::new(None),
+            interval,
+            poller: Mutex::new(Poller::default()),
+            publishing: Mutex::new(()),
             flight: Mutex::new(None),
             started: AtomicBool::new(false),
             created: Instant::now(),
@@ -140,7 +153,7 @@ impl HealthRegistry {
     /// the report. Checks never fail: errors, panics and timeouts become
     /// unhealthy results.
     pub async fn run_all(&self) -> HealthReport {
-        self.inner.run_shared(true).await.report.clone()
+        self.inner.run_shared(engine::RunMode::Fresh).await.report.clone()
     }
 
     /// The current report: the cached one while it is younger than the cache
@@ -186,6 +199,23 @@ impl HealthRegistry {
     /// The poll interval after clamping; `None` when probes run on demand only.
     #[must_use]
     pub fn poll_interval(&self) -> Option<Duration> {
-        self.inner.config.poll_interval
+        self.inner.poll_interval()
+    }
+
+    /// How many stream clients are connected right now.
+    #[must_use]
+    pub fn stream_subscribers(&self) -> usize {
+        self.inner.subscribers()
+    }
+
+    /// Changes the poll interval at runtime (under 1 s is raised to 1 s;
+    /// `None` or zero polls on demand only). Connected stream subscribers
+    /// get the new schedule at once.
+    pub fn set_poll_interval(&self, interval: impl Into<Option<Duration>>) {
+        let interval = interval
+            .into()
+            .filter(|d| !d.is_zero())
+            .map(|d| d.max(MIN_POLL_INTERVAL));
+        self.inner.set_poll_interval(interval);
     }
 }

@@ -121,9 +121,7 @@ impl MemoryStorage {
     fn state(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave the queues half-updated
         // in a way that matters: every critical section is a push or a pop.
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -135,11 +133,7 @@ impl Storage for MemoryStorage {
     async fn record(&self, result: &ProbeResult) -> Result<(), StorageError> {
         let now = Instant::now();
         let mut state = self.state();
-        let index = match state
-            .probes
-            .iter()
-            .position(|(name, _)| *name == result.name)
-        {
+        let index = match state.probes.iter().position(|(name, _)| *name == result.name) {
             Some(i) => i,
             None => {
                 state.probes.push((result.name.clone(), VecDeque::new()));
@@ -176,10 +170,7 @@ impl Storage for MemoryStorage {
                 history.pop_front();
             }
             if !history.is_empty() {
-                out.push((
-                    name.clone(),
-                    history.iter().map(|(_, r)| r.clone()).collect(),
-                ));
+                out.push((name.clone(), history.iter().map(|(_, r)| r.clone()).collect()));
             }
         }
         Ok(out)
@@ -199,11 +190,7 @@ impl Storage for MemoryStorage {
         let now = Instant::now();
         let ttl = self.limits.alert_ttl;
         let mut state = self.state();
-        while state
-            .alerts
-            .front()
-            .is_some_and(|(at, _)| !fresh(*at, ttl, now))
-        {
+        while state.alerts.front().is_some_and(|(at, _)| !fresh(*at, ttl, now)) {
             state.alerts.pop_front();
         }
         Ok(state.alerts.iter().map(|(_, a)| a.clone()).collect())
@@ -227,12 +214,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn history_is_capped_per_probe_oldest_first() {
         let s = MemoryStorage::builder().history_size(3).build();
-        for status in [
-            Status::Healthy,
-            Status::Degraded,
-            Status::Unhealthy,
-            Status::Healthy,
-        ] {
+        for status in [Status::Healthy, Status::Degraded, Status::Unhealthy, Status::Healthy] {
             s.record(&result("a", status)).await.unwrap();
         }
         s.record(&result("b", Status::Healthy)).await.unwrap();
@@ -240,18 +222,13 @@ mod tests {
         assert_eq!(h.len(), 2);
         assert_eq!(h[0].0, "a");
         let statuses: Vec<_> = h[0].1.iter().map(|r| r.status).collect();
-        assert_eq!(
-            statuses,
-            [Status::Degraded, Status::Unhealthy, Status::Healthy]
-        );
+        assert_eq!(statuses, [Status::Degraded, Status::Unhealthy, Status::Healthy]);
         assert_eq!(h[1].1.len(), 1);
     }
 
     #[tokio::test(start_paused = true)]
     async fn results_expire_after_ttl() {
-        let s = MemoryStorage::builder()
-            .result_ttl(Duration::from_secs(10))
-            .build();
+        let s = MemoryStorage::builder().result_ttl(Duration::from_secs(10)).build();
         s.record(&result("old", Status::Healthy)).await.unwrap();
         tokio::time::advance(Duration::from_secs(6)).await;
         s.record(&result("new", Status::Healthy)).await.unwrap();
@@ -259,9 +236,7 @@ mod tests {
         tokio::time::advance(Duration::from_secs(5)).await;
         let h = s.history().await.unwrap();
         assert_eq!(
-            h.iter()
-                .map(|(n, v)| (n.as_str(), v.len()))
-                .collect::<Vec<_>>(),
+            h.iter().map(|(n, v)| (n.as_str(), v.len())).collect::<Vec<_>>(),
             [("old", 1), ("new", 1)]
         );
         assert_eq!(s.latest().await.unwrap().len(), 2);
@@ -293,31 +268,16 @@ mod tests {
             s.append_alert(&alert(p)).await.unwrap();
             tokio::time::advance(Duration::from_secs(20)).await;
         }
-        let probes: Vec<_> = s
-            .alerts()
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|a| a.probe)
-            .collect();
+        let probes: Vec<_> = s.alerts().await.unwrap().into_iter().map(|a| a.probe).collect();
         assert_eq!(probes, ["b", "c"]);
         tokio::time::advance(Duration::from_secs(25)).await;
-        let probes: Vec<_> = s
-            .alerts()
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|a| a.probe)
-            .collect();
+        let probes: Vec<_> = s.alerts().await.unwrap().into_iter().map(|a| a.probe).collect();
         assert_eq!(probes, ["c"]);
     }
 
     #[test]
     fn limits_have_a_floor_of_one() {
-        let s = MemoryStorage::builder()
-            .history_size(0)
-            .max_alerts(0)
-            .build();
+        let s = MemoryStorage::builder().history_size(0).max_alerts(0).build();
         assert_eq!(s.limits.history_size, 1);
         assert_eq!(s.limits.max_alerts, 1);
     }

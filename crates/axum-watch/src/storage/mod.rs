@@ -50,10 +50,7 @@ impl StorageError {
     }
 
     /// An error caused by `source`.
-    pub fn with_source(
-        message: impl Into<String>,
-        source: impl std::error::Error + Send + Sync + 'static,
-    ) -> Self {
+    pub fn with_source(message: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self {
             source: Some(Box::new(source)),
             ..Self::new(message)
@@ -68,8 +65,7 @@ impl StorageError {
 /// count and age) themselves.
 pub trait Storage: Send + Sync + 'static {
     /// Records one result: it becomes the probe's latest and joins its history.
-    fn record(&self, result: &ProbeResult)
-    -> impl Future<Output = Result<(), StorageError>> + Send;
+    fn record(&self, result: &ProbeResult) -> impl Future<Output = Result<(), StorageError>> + Send;
 
     /// The latest result of every probe still within the result TTL.
     fn latest(&self) -> impl Future<Output = Result<Vec<ProbeResult>, StorageError>> + Send;
@@ -79,10 +75,7 @@ pub trait Storage: Send + Sync + 'static {
     fn history(&self) -> impl Future<Output = Result<History, StorageError>> + Send;
 
     /// Appends one alert record.
-    fn append_alert(
-        &self,
-        alert: &AlertRecord,
-    ) -> impl Future<Output = Result<(), StorageError>> + Send;
+    fn append_alert(&self, alert: &AlertRecord) -> impl Future<Output = Result<(), StorageError>> + Send;
 
     /// The alert log, oldest first, within the alert TTL.
     fn alerts(&self) -> impl Future<Output = Result<Vec<AlertRecord>, StorageError>> + Send;
@@ -93,10 +86,7 @@ pub(crate) trait DynStorage: Send + Sync + 'static {
     fn record<'a>(&'a self, result: &'a ProbeResult) -> BoxFuture<'a, Result<(), StorageError>>;
     fn latest(&self) -> BoxFuture<'_, Result<Vec<ProbeResult>, StorageError>>;
     fn history(&self) -> BoxFuture<'_, Result<History, StorageError>>;
-    fn append_alert<'a>(
-        &'a self,
-        alert: &'a AlertRecord,
-    ) -> BoxFuture<'a, Result<(), StorageError>>;
+    fn append_alert<'a>(&'a self, alert: &'a AlertRecord) -> BoxFuture<'a, Result<(), StorageError>>;
     fn alerts(&self) -> BoxFuture<'_, Result<Vec<AlertRecord>, StorageError>>;
 }
 
@@ -113,10 +103,7 @@ impl<S: Storage> DynStorage for S {
         Box::pin(Storage::history(self))
     }
 
-    fn append_alert<'a>(
-        &'a self,
-        alert: &'a AlertRecord,
-    ) -> BoxFuture<'a, Result<(), StorageError>> {
+    fn append_alert<'a>(&'a self, alert: &'a AlertRecord) -> BoxFuture<'a, Result<(), StorageError>> {
         Box::pin(Storage::append_alert(self, alert))
     }
 

@@ -1,0 +1,144 @@
+//! `status/stream` and `ready/stream`: server-sent events fed by the poll
+//! loop through one shared `watch` channel.
+//!
+//! Each report is framed once (`data: <json>\n\n`) and the same bytes go to
+//! every client; a slow client only skips to the newest report, it never
+//! holds up the loop or the others. The first chunk carries a `retry:` hint
+//! and the current report; an idle stream gets a `:` comment every 15 s.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::response::Response;
+use bytes::{BufMut, Bytes, BytesMut};
+use futures_util::stream;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use http::{HeaderName, HeaderValue, StatusCode};
+use tokio::sync::watch;
+
+use super::{STARTING, query, unknown_tags};
+use crate::registry::engine::Snapshot;
+use crate::registry::{Inner, Subscription};
+
+/// How often an idle stream sends a comment so proxies keep it open.
+pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// How long a browser waits before reconnecting a dropped stream.
+const RETRY: &[u8] = b"retry: 3000\n";
+
+/// `body` as one event.
+pub(crate) fn frame(body: &[u8]) -> Bytes {
+    let mut event = BytesMut::with_capacity(body.len() + 8);
+    event.put_slice(b"data: ");
+    event.put_slice(body);
+    event.put_slice(b"\n\n");
+    event.freeze()
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Status,
+    Ready,
+}
+
+pub(super) async fn status_stream(State(inner): State<Arc<Inner>>, RawQuery(query): RawQuery) -> Response {
+    open(inner, query.as_deref(), Kind::Status).await
+}
+
+pub(super) async fn ready_stream(State(inner): State<Arc<Inner>>, RawQuery(query): RawQuery) -> Response {
+    open(inner, query.as_deref(), Kind::Ready).await
+}
+
+struct Client {
+    inner: Arc<Inner>,
+    kind: Kind,
+    tags: Vec<String>,
+    reports: watch::Receiver<Option<Arc<Snapshot>>>,
+    last: Option<Arc<Snapshot>>,
+    first: Option<Bytes>,
+    live: bool,
+    _subscription: Subscription,
+}
+
+impl Client {
+    /// The event for `snapshot` as this client's endpoint answers it.
+    fn event(&self, snapshot: &Snapshot) -> Bytes {
+        if self.kind == Kind::Ready && self.inner.in_grace_period() {
+            return frame(STARTING);
+        }
+        if self.tags.is_empty() {
+            return snapshot.event.clone();
+        }
+        let report = super::filtered(snapshot, &self.tags);
+        frame(&serde_json::to_vec(&report).unwrap_or_default())
+    }
+
+    /// The next chunk: the newest report, or a keep-alive comment.
+    async fn next(mut self) -> Option<(Result<Bytes, Infallible>, Self)> {
+        if let Some(first) = self.first.take() {
+            return Some((Ok(first), self));
+        }
+        if !self.live {
+            return None;
+        }
+        loop {
+            tokio::select! {
+                changed = self.reports.changed() => {
+                    if changed.is_err() {
+                        return None;
+                    }
+                    let latest = self.reports.borrow_and_update().clone();
+                    let Some(snapshot) = latest else { continue };
+                    if self.last.as_ref().is_some_and(|last| Arc::ptr_eq(last, &snapshot)) {
+                        continue;
+                    }
+                    let event = self.event(&snapshot);
+                    self.last = Some(snapshot);
+                    return Some((Ok(event), self));
+                }
+                () = tokio::time::sleep(KEEP_ALIVE) => {
+                    return Some((Ok(Bytes::from_static(b":\n\n")), self));
+                }
+            }
+        }
+    }
+}
+
+async fn open(inner: Arc<Inner>, query: Option<&str>, kind: Kind) -> Response {
+    let tags = query::tags(query);
+    if let Some(refusal) = unknown_tags(&inner, &tags) {
+        return refusal;
+    }
+    // Subscribe before reading the first report so that no report published
+    // in between is missed.
+    let subscription = inner.subscribe();
+    let reports = inner.reports.subscribe();
+    let snapshot = inner.snapshot().await;
+    let mut client = Client {
+        live: inner.polls(),
+        inner,
+        kind,
+        tags,
+        reports,
+        last: None,
+        first: None,
+        _subscription: subscription,
+    };
+    let mut first = BytesMut::from(RETRY);
+    first.put_slice(&client.event(&snapshot));
+    client.first = Some(first.freeze());
+    client.last = Some(snapshot);
+
+    let mut response = Response::new(Body::from_stream(stream::unfold(client, Client::next)));
+    *response.status_mut() = StatusCode::OK;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(
+        HeaderName::from_static("x-accel-buffering"),
+        HeaderValue::from_static("no"),
+    );
+    response
+}

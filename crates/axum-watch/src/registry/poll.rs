@@ -1,0 +1,136 @@
+//! Demand-driven polling: the loop runs while at least one stream subscriber
+//! is connected, each probe on its own schedule, and stops when the last one
+//! leaves.
+
+use std::sync::{Arc, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::Inner;
+use super::engine::RunMode;
+
+/// The subscribers and the loop they keep alive.
+#[derive(Debug, Default)]
+pub(crate) struct Poller {
+    subscribers: usize,
+    task: Option<JoinHandle<()>>,
+}
+
+/// Held by each stream client; the loop runs while any exists.
+#[derive(Debug)]
+pub(crate) struct Subscription {
+    inner: Arc<Inner>,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let mut poller = self.inner.poller();
+        poller.subscribers -= 1;
+        if poller.subscribers == 0
+            && let Some(task) = poller.task.take()
+        {
+            task.abort();
+            tracing::debug!("last stream subscriber left: poll loop stopped");
+        }
+    }
+}
+
+impl Inner {
+    fn poller(&self) -> MutexGuard<'_, Poller> {
+        self.poller.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Registers a stream subscriber, starting the poll loop for the first.
+    pub(crate) fn subscribe(self: &Arc<Self>) -> Subscription {
+        let mut poller = self.poller();
+        poller.subscribers += 1;
+        self.ensure_loop(&mut poller);
+        Subscription {
+            inner: Arc::clone(self),
+        }
+    }
+
+    fn ensure_loop(self: &Arc<Self>, poller: &mut Poller) {
+        if poller.subscribers > 0 && poller.task.is_none() && self.polls() {
+            let inner = Arc::clone(self);
+            poller.task = Some(tokio::spawn(async move { inner.poll_loop().await }));
+            tracing::debug!("first stream subscriber: poll loop started");
+        }
+    }
+
+    /// How many stream clients are connected.
+    pub(crate) fn subscribers(&self) -> usize {
+        self.poller().subscribers
+    }
+
+    /// Whether the poll loop is running.
+    pub(crate) fn is_polling(&self) -> bool {
+        self.poller().task.is_some()
+    }
+
+    /// Whether anything has a poll interval, so that streams stay open.
+    pub(crate) fn polls(&self) -> bool {
+        self.poll_interval().is_some() || self.entries().iter().any(|e| e.poll_interval.is_some())
+    }
+
+    /// The registry's current poll interval.
+    pub(crate) fn poll_interval(&self) -> Option<Duration> {
+        *self.interval.borrow()
+    }
+
+    pub(crate) fn set_poll_interval(self: &Arc<Self>, interval: Option<Duration>) {
+        self.interval.send_replace(interval);
+        let mut poller = self.poller();
+        self.ensure_loop(&mut poller);
+    }
+
+    /// Starts each probe when it is due, on its own task so that a slow one
+    /// delays no other; each result is published as soon as it is in.
+    async fn poll_loop(self: Arc<Self>) {
+        if self.snapshot.load().is_none() {
+            self.run_shared(RunMode::Cached).await;
+        }
+        let mut changes = self.interval.subscribe();
+        let finished = Arc::new(Notify::new());
+        loop {
+            let now = Instant::now();
+            let registry_interval = self.poll_interval();
+            let mut next: Option<Instant> = None;
+            for entry in self.entries().iter() {
+                if entry.is_running() {
+                    continue;
+                }
+                let Some(due) = entry.next_due(registry_interval) else {
+                    continue;
+                };
+                if due > now {
+                    next = Some(next.map_or(due, |n| n.min(due)));
+                    continue;
+                }
+                let inner = Arc::clone(&self);
+                let entry = Arc::clone(entry);
+                let finished = Arc::clone(&finished);
+                // Mark it before the task starts so the next pass skips it.
+                entry.mark_running();
+                tokio::spawn(async move {
+                    inner.poll_one(entry).await;
+                    finished.notify_one();
+                });
+            }
+            let sleep = async {
+                match next {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = sleep => {}
+                () = finished.notified() => {}
+                _ = changes.changed() => {}
+            }
+        }
+    }
+}
