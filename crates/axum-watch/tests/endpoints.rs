@@ -542,3 +542,60 @@ async fn run_all_always_runs_and_report_reuses_the_cache() {
     assert_eq!(fresh.probes[0].details.as_ref().unwrap()["call"], 2);
     assert_eq!(registry.latest_results().await.unwrap().len(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn dashboard_is_served_with_strict_headers() {
+    let registry = HealthRegistry::builder()
+        .add(Switch::new("db", Status::Healthy))
+        .build()
+        .unwrap();
+    let app = app(&registry);
+    let page = get(&app, "/health/dashboard").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.headers["content-type"], "text/html; charset=utf-8");
+    assert_eq!(page.headers["cache-control"], "no-store");
+    assert_eq!(page.headers["x-frame-options"], "DENY");
+    assert_eq!(page.headers["x-content-type-options"], "nosniff");
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    for directive in [
+        "default-src 'none'",
+        "connect-src 'self'",
+        "frame-ancestors 'none'",
+        "script-src 'sha256-",
+    ] {
+        assert!(csp.contains(directive), "{directive} missing from {csp}");
+    }
+    assert!(!csp.contains("unsafe-inline"));
+    assert!(page.text().contains("status/stream"));
+    assert_eq!(
+        send(&app, Method::HEAD, "/health/dashboard").await.status,
+        StatusCode::OK
+    );
+    let post = send(&app, Method::POST, "/health/dashboard").await;
+    assert_eq!(post.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(post.headers["allow"], "GET,HEAD");
+}
+
+#[tokio::test(start_paused = true)]
+async fn dashboard_can_be_turned_off_or_replaced() {
+    let off = HealthRegistry::builder().dashboard(false).build().unwrap();
+    assert_eq!(get(&app(&off), "/health/dashboard").await.status, StatusCode::NOT_FOUND);
+
+    let custom = HealthRegistry::builder()
+        .add(Switch::new("db", Status::Degraded))
+        .custom_dashboard(|ctx| {
+            format!(
+                "<p>{} via {}: {} probe(s)</p>",
+                ctx.report.status,
+                ctx.prefix,
+                ctx.report.probes.len()
+            )
+        })
+        .build()
+        .unwrap();
+    let page = get(&app(&custom), "/health/dashboard").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.text(), "<p>degraded via /health: 1 probe(s)</p>");
+    assert_eq!(page.headers["content-type"], "text/html; charset=utf-8");
+    assert_eq!(page.headers["x-frame-options"], "DENY");
+}

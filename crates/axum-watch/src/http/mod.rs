@@ -4,6 +4,7 @@
 //! maps them to HTTP codes in exactly one place ([`ready_code`],
 //! [`status_code`]).
 
+pub(crate) mod dashboard;
 mod query;
 pub(crate) mod sse;
 
@@ -19,6 +20,8 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderValue, StatusCode};
 use serde::Serialize;
 use serde::ser::SerializeMap;
+
+use dashboard::Dashboard;
 
 use crate::model::{AlertRecord, HealthReport, ProbeResult, Status};
 use crate::registry::engine::Snapshot;
@@ -38,6 +41,8 @@ impl HealthRegistry {
     /// | `GET status` | the full report; 200 healthy, 207 otherwise |
     /// | `GET history` | `{"probes":{name:[results, oldest first]}}` |
     /// | `GET alerts` | `{"alerts":[records, oldest first]}` |
+    /// | `GET status/stream`, `GET ready/stream` | server-sent events: the report (or what `ready` says) at once, then on every poll |
+    /// | `GET dashboard` | the live HTML dashboard (unless turned off or replaced) |
     /// | `GET startup` | 503 `starting` until [`set_started`](Self::set_started), then 200 `started` if every startup probe passes, else 503 with their report |
     ///
     /// `ready` and `status` take `?tag=a,b` (any tag matches). `HEAD` works
@@ -57,7 +62,7 @@ impl HealthRegistry {
         S: Clone + Send + Sync + 'static,
     {
         let p = &self.inner.config.prefix;
-        Router::new()
+        let router = Router::new()
             .route(&format!("{p}/live"), get(live))
             .route(&format!("{p}/ready"), get(ready))
             .route(&format!("{p}/status"), get(status))
@@ -66,8 +71,20 @@ impl HealthRegistry {
             .route(&format!("{p}/startup"), get(startup))
             .route(&format!("{p}/status/stream"), get(sse::status_stream))
             .route(&format!("{p}/ready/stream"), get(sse::ready_stream))
-            .method_not_allowed_fallback(method_not_allowed)
-            .with_state(Arc::clone(&self.inner))
+            .with_state(Arc::clone(&self.inner));
+        let page = format!("{p}/dashboard");
+        let router = match &self.inner.config.dashboard {
+            Dashboard::BuiltIn => router.route(
+                &page,
+                get(dashboard::built_in).with_state(Arc::new(dashboard::BuiltIn::new())),
+            ),
+            Dashboard::Custom(render) => router.route(
+                &page,
+                get(dashboard::custom).with_state((Arc::clone(&self.inner), Arc::clone(render))),
+            ),
+            Dashboard::Disabled => router,
+        };
+        router.method_not_allowed_fallback(method_not_allowed)
     }
 }
 

@@ -13,6 +13,7 @@ use super::circuit::CircuitPolicy;
 use super::engine::Entry;
 use super::group::{ProbeGroup, Registration};
 use super::{Config, HealthRegistry, Inner};
+use crate::http::dashboard::{Dashboard, DashboardContext};
 use crate::model::AlertRecord;
 use crate::probe::{ProbeHandle, Timeout};
 use crate::storage::{DynStorage, MemoryStorage, Storage};
@@ -56,6 +57,7 @@ pub struct HealthRegistryBuilder {
     probes: ProbeGroup,
     startup: ProbeGroup,
     callbacks: Vec<Callback>,
+    dashboard: Dashboard,
 }
 
 impl fmt::Debug for HealthRegistryBuilder {
@@ -88,6 +90,7 @@ impl Default for HealthRegistryBuilder {
             probes: ProbeGroup::new(),
             startup: ProbeGroup::new(),
             callbacks: Vec::new(),
+            dashboard: Dashboard::BuiltIn,
         }
     }
 }
@@ -246,6 +249,27 @@ impl HealthRegistryBuilder {
         self
     }
 
+    /// Serves the built-in dashboard at `dashboard` (the default) or, with
+    /// `false`, no dashboard route at all.
+    pub fn dashboard(mut self, enabled: bool) -> Self {
+        self.dashboard = if enabled {
+            Dashboard::BuiltIn
+        } else {
+            Dashboard::Disabled
+        };
+        self
+    }
+
+    /// Serves the HTML `render` returns at `dashboard` instead of the
+    /// built-in page. It gets the current report and the prefix.
+    pub fn custom_dashboard(
+        mut self,
+        render: impl Fn(&DashboardContext<'_>) -> String + Send + Sync + 'static,
+    ) -> Self {
+        self.dashboard = Dashboard::custom(render);
+        self
+    }
+
     /// Validates the options and the probes and makes the registry.
     ///
     /// # Errors
@@ -280,6 +304,7 @@ impl HealthRegistryBuilder {
             result_ttl: self.result_ttl,
             zone,
             zone_name: self.timezone,
+            dashboard: self.dashboard,
         };
         Ok(HealthRegistry {
             inner: Arc::new(Inner::new(config, entries, startup, storage, self.callbacks)),

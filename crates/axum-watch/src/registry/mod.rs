@@ -79,6 +79,7 @@ pub(crate) struct Config {
     pub(crate) result_ttl: Duration,
     pub(crate) zone: TimeZone,
     pub(crate) zone_name: String,
+    pub(crate) dashboard: crate::http::dashboard::Dashboard,
 }
 
 /// Shared state behind every clone of a registry and its router.

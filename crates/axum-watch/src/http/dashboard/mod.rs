@@ -1,0 +1,167 @@
+//! `GET dashboard`: one self-contained page (inline CSS and JS, nothing
+//! fetched from anywhere but this service) that reads `status/stream` and
+//! `history`, or a page of the user's own.
+//!
+//! The Content-Security-Policy allows exactly the page's own inline style
+//! and script (by hash) and same-origin connections.
+
+use std::fmt;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::response::Response;
+use base64::Engine;
+use bytes::Bytes;
+use http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS};
+use http::{HeaderValue, StatusCode};
+use sha2::{Digest, Sha256};
+
+use crate::model::HealthReport;
+use crate::registry::Inner;
+
+const PAGE: &str = include_str!("page.html");
+
+/// What a custom dashboard renderer is given.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct DashboardContext<'a> {
+    /// The current report (cached or freshly run, like `/status`).
+    pub report: &'a HealthReport,
+    /// The prefix of the health endpoints, for links and `EventSource` URLs.
+    pub prefix: &'a str,
+}
+
+type RenderFn = dyn Fn(&DashboardContext<'_>) -> String + Send + Sync;
+
+/// Which dashboard the registry serves.
+#[derive(Clone, Default)]
+pub(crate) enum Dashboard {
+    /// The built-in page.
+    #[default]
+    BuiltIn,
+    /// No dashboard route at all.
+    Disabled,
+    /// HTML from the user's renderer.
+    Custom(Arc<RenderFn>),
+}
+
+impl fmt::Debug for Dashboard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::BuiltIn => "Dashboard::BuiltIn",
+            Self::Disabled => "Dashboard::Disabled",
+            Self::Custom(_) => "Dashboard::Custom",
+        })
+    }
+}
+
+impl Dashboard {
+    pub(crate) fn custom(render: impl Fn(&DashboardContext<'_>) -> String + Send + Sync + 'static) -> Self {
+        Self::Custom(Arc::new(render))
+    }
+}
+
+/// The built-in page and its policy, computed once.
+pub(crate) struct BuiltIn {
+    page: Bytes,
+    policy: HeaderValue,
+}
+
+impl BuiltIn {
+    pub(crate) fn new() -> Self {
+        Self {
+            page: Bytes::from_static(PAGE.as_bytes()),
+            policy: policy_for(PAGE),
+        }
+    }
+}
+
+/// `'sha256-…'` of the text between each `<open>` tag and its `</close>`.
+fn hashes(page: &str, open: &str, close: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = page;
+    while let Some(start) = rest.find(open) {
+        let after = &rest[start..];
+        let Some(tag_end) = after.find('>') else { break };
+        let body = &after[tag_end + 1..];
+        let Some(end) = body.find(close) else { break };
+        let digest = Sha256::digest(body[..end].as_bytes());
+        out.push(format!(
+            "'sha256-{}'",
+            base64::engine::general_purpose::STANDARD.encode(digest)
+        ));
+        rest = &body[end..];
+    }
+    out
+}
+
+fn policy_for(page: &str) -> HeaderValue {
+    let policy = format!(
+        "default-src 'none'; style-src {}; script-src {}; connect-src 'self'; img-src 'self' data:; \
+         base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        hashes(page, "<style", "</style>").join(" "),
+        hashes(page, "<script", "</script>").join(" "),
+    );
+    // Hashes are base64 and the rest is ASCII, so the value is always valid.
+    HeaderValue::from_str(&policy).unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"))
+}
+
+fn html(body: Bytes, policy: HeaderValue) -> Response {
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = StatusCode::OK;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(CONTENT_SECURITY_POLICY, policy);
+    headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
+}
+
+pub(super) async fn built_in(State(page): State<Arc<BuiltIn>>) -> Response {
+    html(page.page.clone(), page.policy.clone())
+}
+
+pub(super) async fn custom(State((inner, render)): State<(Arc<Inner>, Arc<RenderFn>)>) -> Response {
+    let snapshot = inner.snapshot().await;
+    let context = DashboardContext {
+        report: &snapshot.report,
+        prefix: &inner.config.prefix,
+    };
+    let page = render(&context);
+    // A user page may load what it likes; it still may not be framed.
+    html(Bytes::from(page), HeaderValue::from_static("frame-ancestors 'none'"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_hashes_each_inline_block() {
+        let page = "<style>a{}</style><script>1</script><script type=\"module\">2</script>";
+        let policy = policy_for(page);
+        let policy = policy.to_str().unwrap();
+        let sha = |s: &str| base64::engine::general_purpose::STANDARD.encode(Sha256::digest(s.as_bytes()));
+        assert!(
+            policy.contains(&format!("style-src 'sha256-{}';", sha("a{}"))),
+            "{policy}"
+        );
+        assert!(
+            policy.contains(&format!("script-src 'sha256-{}' 'sha256-{}';", sha("1"), sha("2"))),
+            "{policy}"
+        );
+        assert!(policy.contains("connect-src 'self'"));
+        assert!(policy.contains("frame-ancestors 'none'"));
+    }
+
+    #[test]
+    fn the_built_in_page_is_self_contained() {
+        for needle in ["http://", "https://", "src=\"//", "href=\"//", "@import", "url("] {
+            assert!(!PAGE.contains(needle), "the page references {needle:?}");
+        }
+        assert_eq!(hashes(PAGE, "<script", "</script>").len(), 1);
+        assert_eq!(hashes(PAGE, "<style", "</style>").len(), 1);
+    }
+}
