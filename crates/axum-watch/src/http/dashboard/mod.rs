@@ -86,7 +86,7 @@ fn hashes(page: &str, open: &str, close: &str) -> Vec<String> {
         let Some(tag_end) = after.find('>') else { break };
         let body = &after[tag_end + 1..];
         let Some(end) = body.find(close) else { break };
-        let digest = Sha256::digest(body[..end].as_bytes());
+        let digest = Sha256::digest(&body.as_bytes()[..end]);
         out.push(format!(
             "'sha256-{}'",
             base64::engine::general_purpose::STANDARD.encode(digest)
