@@ -13,5 +13,7 @@ pub use http::dashboard::DashboardContext;
 pub use model::{AlertRecord, HealthReport, ProbeResult, Status, Timestamp};
 pub use probe::{Outcome, Probe, ProbeError, ProbeExt, ProbeHandle, ProbeOptions, Timeout};
 pub use redact::redact;
-pub use registry::{BuildError, HealthRegistry, HealthRegistryBuilder, MIN_POLL_INTERVAL, ProbeGroup};
+pub use registry::{
+    BuildError, HealthRegistry, HealthRegistryBuilder, MIN_POLL_INTERVAL, MaintenanceStatus, ProbeGroup,
+};
 pub use storage::{MemoryStorage, Storage, StorageError};

@@ -5,6 +5,8 @@
 //! [`status_code`]).
 
 pub(crate) mod dashboard;
+mod maintenance;
+pub(crate) mod metrics;
 mod query;
 pub(crate) mod sse;
 
@@ -41,6 +43,8 @@ impl HealthRegistry {
     /// | `GET status` | the full report; 200 healthy, 207 otherwise |
     /// | `GET history` | `{"probes":{name:[results, oldest first]}}` |
     /// | `GET alerts` | `{"alerts":[records, oldest first]}` |
+    /// | `GET metrics` | Prometheus text 0.0.4 (OpenMetrics when `Accept` asks for it) |
+    /// | `GET maintenance` | `{"active":bool,"until":timestamp|null}`; `POST` `{"minutes":N}` or `{"until":"…"}` starts it, `DELETE` ends it |
     /// | `GET status/stream`, `GET ready/stream` | server-sent events: the report (or what `ready` says) at once, then on every poll |
     /// | `GET dashboard` | the live HTML dashboard (unless turned off or replaced) |
     /// | `GET startup` | 503 `starting` until [`set_started`](Self::set_started), then 200 `started` if every startup probe passes, else 503 with their report |
@@ -69,6 +73,13 @@ impl HealthRegistry {
             .route(&format!("{p}/history"), get(history))
             .route(&format!("{p}/alerts"), get(alerts))
             .route(&format!("{p}/startup"), get(startup))
+            .route(&format!("{p}/metrics"), get(metrics::metrics))
+            .route(
+                &format!("{p}/maintenance"),
+                get(maintenance::status)
+                    .post(maintenance::start)
+                    .delete(maintenance::end),
+            )
             .route(&format!("{p}/status/stream"), get(sse::status_stream))
             .route(&format!("{p}/ready/stream"), get(sse::ready_stream))
             .with_state(Arc::clone(&self.inner));
@@ -134,6 +145,7 @@ pub(crate) fn error(code: StatusCode, detail: impl Into<String>) -> Response {
     json(code, &Detail { detail: detail.into() })
 }
 
+pub(crate) const MAINTENANCE: &[u8] = br#"{"status":"maintenance"}"#;
 pub(crate) const STARTING: &[u8] = br#"{"status":"starting"}"#;
 
 async fn live() -> Response {
@@ -141,6 +153,9 @@ async fn live() -> Response {
 }
 
 async fn ready(State(inner): Shared, RawQuery(query): RawQuery) -> Response {
+    if inner.maintenance.is_active() {
+        return json_bytes(StatusCode::OK, Bytes::from_static(MAINTENANCE));
+    }
     if inner.in_grace_period() {
         return json_bytes(StatusCode::SERVICE_UNAVAILABLE, Bytes::from_static(STARTING));
     }

@@ -19,7 +19,7 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderName, HeaderValue, StatusCode};
 use tokio::sync::watch;
 
-use super::{STARTING, query, unknown_tags};
+use super::{MAINTENANCE, STARTING, query, unknown_tags};
 use crate::registry::engine::Snapshot;
 use crate::registry::{Inner, Subscription};
 
@@ -65,8 +65,13 @@ struct Client {
 impl Client {
     /// The event for `snapshot` as this client's endpoint answers it.
     fn event(&self, snapshot: &Snapshot) -> Bytes {
-        if self.kind == Kind::Ready && self.inner.in_grace_period() {
-            return frame(STARTING);
+        if self.kind == Kind::Ready {
+            if self.inner.maintenance.is_active() {
+                return frame(MAINTENANCE);
+            }
+            if self.inner.in_grace_period() {
+                return frame(STARTING);
+            }
         }
         if self.tags.is_empty() {
             return snapshot.event.clone();

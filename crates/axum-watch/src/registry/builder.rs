@@ -58,6 +58,7 @@ pub struct HealthRegistryBuilder {
     startup: ProbeGroup,
     callbacks: Vec<Callback>,
     dashboard: Dashboard,
+    allow_unauthenticated_maintenance: bool,
 }
 
 impl fmt::Debug for HealthRegistryBuilder {
@@ -91,6 +92,7 @@ impl Default for HealthRegistryBuilder {
             startup: ProbeGroup::new(),
             callbacks: Vec::new(),
             dashboard: Dashboard::BuiltIn,
+            allow_unauthenticated_maintenance: false,
         }
     }
 }
@@ -270,6 +272,13 @@ impl HealthRegistryBuilder {
         self
     }
 
+    /// Lets anyone who can reach the endpoints start or end maintenance over
+    /// HTTP. Off by default: `POST`/`DELETE maintenance` answer 403.
+    pub fn allow_unauthenticated_maintenance(mut self, allow: bool) -> Self {
+        self.allow_unauthenticated_maintenance = allow;
+        self
+    }
+
     /// Validates the options and the probes and makes the registry.
     ///
     /// # Errors
@@ -305,6 +314,7 @@ impl HealthRegistryBuilder {
             zone,
             zone_name: self.timezone,
             dashboard: self.dashboard,
+            allow_unauthenticated_maintenance: self.allow_unauthenticated_maintenance,
         };
         Ok(HealthRegistry {
             inner: Arc::new(Inner::new(config, entries, startup, storage, self.callbacks)),

@@ -6,6 +6,7 @@ mod callbacks;
 mod circuit;
 pub(crate) mod engine;
 mod group;
+mod maintenance;
 mod poll;
 
 use std::fmt;
@@ -19,6 +20,7 @@ use tokio::time::Instant;
 
 pub use builder::{BuildError, HealthRegistryBuilder, MIN_POLL_INTERVAL};
 pub use group::ProbeGroup;
+pub use maintenance::MaintenanceStatus;
 
 use callbacks::Callback;
 use engine::{Entry, Flight, Snapshot};
@@ -80,6 +82,7 @@ pub(crate) struct Config {
     pub(crate) zone: TimeZone,
     pub(crate) zone_name: String,
     pub(crate) dashboard: crate::http::dashboard::Dashboard,
+    pub(crate) allow_unauthenticated_maintenance: bool,
 }
 
 /// Shared state behind every clone of a registry and its router.
@@ -97,6 +100,7 @@ pub(crate) struct Inner {
     poller: Mutex<Poller>,
     flight: Mutex<Option<Flight>>,
     publishing: Mutex<()>,
+    pub(crate) maintenance: maintenance::Maintenance,
     started: AtomicBool,
     created: Instant,
 }
@@ -121,6 +125,7 @@ impl Inner {
             interval,
             poller: Mutex::new(Poller::default()),
             publishing: Mutex::new(()),
+            maintenance: maintenance::Maintenance::default(),
             flight: Mutex::new(None),
             started: AtomicBool::new(false),
             created: Instant::now(),
@@ -201,6 +206,41 @@ impl HealthRegistry {
     #[must_use]
     pub fn poll_interval(&self) -> Option<Duration> {
         self.inner.poll_interval()
+    }
+
+    /// Starts maintenance mode, ending by itself at `until` (or never, with
+    /// `None`; see [`clear_maintenance`](Self::clear_maintenance)). While it
+    /// is on, `/ready` answers 200 `{"status":"maintenance"}` and alerters send
+    /// nothing; transitions are still recorded. A new call replaces the window.
+    ///
+    /// ```
+    /// # use axum_watch::{HealthRegistry, Timestamp};
+    /// let registry = HealthRegistry::builder().build().unwrap();
+    /// let end = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(2);
+    /// registry.set_maintenance(Some(Timestamp::with_offset(end, jiff::tz::Offset::UTC)));
+    /// assert!(registry.in_maintenance());
+    /// registry.clear_maintenance();
+    /// assert!(!registry.in_maintenance());
+    /// ```
+    pub fn set_maintenance(&self, until: Option<crate::Timestamp>) {
+        self.inner.maintenance.set(until);
+    }
+
+    /// Ends maintenance mode now.
+    pub fn clear_maintenance(&self) {
+        self.inner.maintenance.clear();
+    }
+
+    /// Whether maintenance mode is on (a window whose end passed is off).
+    #[must_use]
+    pub fn in_maintenance(&self) -> bool {
+        self.inner.maintenance.is_active()
+    }
+
+    /// Maintenance mode as `GET maintenance` shows it.
+    #[must_use]
+    pub fn maintenance(&self) -> MaintenanceStatus {
+        self.inner.maintenance.status()
     }
 
     /// How many stream clients are connected right now.

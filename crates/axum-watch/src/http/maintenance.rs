@@ -1,0 +1,338 @@
+//! `GET|POST|DELETE maintenance`, with strict validation: every refusal is a
+//! 4xx JSON error naming the field and the reason.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, to_bytes};
+use axum::extract::State;
+use axum::response::Response;
+use http::header::CONTENT_TYPE;
+use http::{HeaderMap, StatusCode};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::json;
+use crate::model::Timestamp;
+use crate::registry::Inner;
+
+/// The largest body `POST maintenance` reads.
+pub(crate) const BODY_LIMIT: usize = 1024;
+/// The longest window `minutes` may ask for: one year.
+const MAX_MINUTES: f64 = 525_600.0;
+
+/// Why a request was refused.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct Refusal {
+    #[serde(skip)]
+    pub(crate) code: StatusCode,
+    pub(crate) detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) field: Option<&'static str>,
+}
+
+impl Refusal {
+    fn new(code: StatusCode, field: Option<&'static str>, detail: impl Into<String>) -> Self {
+        Self {
+            code,
+            detail: detail.into(),
+            field,
+        }
+    }
+
+    fn response(&self) -> Response {
+        json(self.code, self)
+    }
+}
+
+/// The end a `POST` body asks for: `None` for no end. `now` is the current
+/// wall-clock time, against which `until` must lie in the future.
+pub(crate) fn parse_request(
+    content_type: Option<&[u8]>,
+    body: &[u8],
+    now: jiff::Timestamp,
+) -> Result<Option<Timestamp>, Refusal> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let is_json = content_type.and_then(|v| std::str::from_utf8(v).ok()).is_some_and(|v| {
+        let essence = v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        essence == "application/json" || essence.ends_with("+json")
+    });
+    if !is_json {
+        return Err(Refusal::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            None,
+            "the body must be JSON sent as content-type: application/json",
+        ));
+    }
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        Refusal::new(
+            StatusCode::BAD_REQUEST,
+            None,
+            format!("the body is not valid JSON: {e}"),
+        )
+    })?;
+    let Value::Object(fields) = value else {
+        return Err(Refusal::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+            "the body must be a JSON object: {\"minutes\": N} or {\"until\": \"<RFC 3339 with offset>\"}",
+        ));
+    };
+    if let Some(unknown) = fields.keys().find(|k| *k != "minutes" && *k != "until") {
+        return Err(Refusal::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+            format!("unknown field {unknown:?}: only \"minutes\" or \"until\" are accepted"),
+        ));
+    }
+    match (fields.get("minutes"), fields.get("until")) {
+        (Some(_), Some(_)) => Err(Refusal::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+            "give either \"minutes\" or \"until\", not both",
+        )),
+        (Some(minutes), None) => minutes_until(minutes, now).map(Some),
+        (None, Some(until)) => until_timestamp(until, now).map(Some),
+        (None, None) => Ok(None),
+    }
+}
+
+fn minutes_until(minutes: &Value, now: jiff::Timestamp) -> Result<Timestamp, Refusal> {
+    let refuse = |detail: String| Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, Some("minutes"), detail);
+    let Some(n) = minutes.as_f64().filter(|_| minutes.is_number()) else {
+        return Err(refuse(format!("\"minutes\" must be a JSON number, not {minutes}")));
+    };
+    if !(n > 0.0 && n <= MAX_MINUTES) {
+        return Err(refuse(format!(
+            "\"minutes\" must be greater than 0 and at most {MAX_MINUTES}, not {n}"
+        )));
+    }
+    let span = jiff::SignedDuration::try_from(Duration::from_secs_f64(n * 60.0))
+        .map_err(|e| refuse(format!("\"minutes\" is out of range: {e}")))?;
+    let end = now
+        .checked_add(span)
+        .map_err(|e| refuse(format!("\"minutes\" is out of range: {e}")))?;
+    Ok(Timestamp::with_offset(end, jiff::tz::Offset::UTC))
+}
+
+fn until_timestamp(until: &Value, now: jiff::Timestamp) -> Result<Timestamp, Refusal> {
+    let refuse = |detail: String| Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, Some("until"), detail);
+    let Some(text) = until.as_str() else {
+        return Err(refuse(format!(
+            "\"until\" must be an RFC 3339 string with a UTC offset, not {until}"
+        )));
+    };
+    let end: Timestamp = text.parse().map_err(|e| refuse(format!("\"until\": {e}")))?;
+    if end.instant() <= now {
+        return Err(refuse(format!("\"until\" must lie in the future, not {text}")));
+    }
+    Ok(end)
+}
+
+pub(super) async fn status(State(inner): State<Arc<Inner>>) -> Response {
+    json(StatusCode::OK, &inner.maintenance.status())
+}
+
+fn refuse_unauthorised(inner: &Inner) -> Option<Response> {
+    if inner.config.allow_unauthenticated_maintenance {
+        return None;
+    }
+    Some(
+        Refusal::new(
+            StatusCode::FORBIDDEN,
+            None,
+            "maintenance cannot be changed over HTTP without authentication: configure authentication \
+             on the registry, or allow unauthenticated maintenance explicitly",
+        )
+        .response(),
+    )
+}
+
+pub(super) async fn start(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Body) -> Response {
+    if let Some(refusal) = refuse_unauthorised(&inner) {
+        return refusal;
+    }
+    let Ok(body) = to_bytes(body, BODY_LIMIT).await else {
+        return Refusal::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            None,
+            format!("the body must be at most {BODY_LIMIT} bytes"),
+        )
+        .response();
+    };
+    let content_type = headers.get(CONTENT_TYPE).map(http::HeaderValue::as_bytes);
+    match parse_request(content_type, &body, jiff::Timestamp::now()) {
+        Ok(until) => {
+            inner.maintenance.set(until);
+            tracing::warn!(until = ?until.map(|u| u.to_string()), "maintenance mode started over HTTP");
+            json(StatusCode::OK, &inner.maintenance.status())
+        }
+        Err(refusal) => refusal.response(),
+    }
+}
+
+pub(super) async fn end(State(inner): State<Arc<Inner>>) -> Response {
+    if let Some(refusal) = refuse_unauthorised(&inner) {
+        return refusal;
+    }
+    inner.maintenance.clear();
+    tracing::info!("maintenance mode ended over HTTP");
+    json(StatusCode::OK, &inner.maintenance.status())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const JSON: Option<&[u8]> = Some(b"application/json");
+
+    fn now() -> jiff::Timestamp {
+        "2026-11-21T00:00:00Z".parse().unwrap()
+    }
+
+    fn refused(body: &str) -> Refusal {
+        parse_request(JSON, body.as_bytes(), now()).unwrap_err()
+    }
+
+    #[test]
+    fn accepts_the_valid_shapes() {
+        let end = |body: &str| {
+            parse_request(JSON, body.as_bytes(), now())
+                .unwrap()
+                .map(|t| t.to_string())
+        };
+        assert_eq!(end(""), None);
+        assert_eq!(end("{}"), None);
+        assert_eq!(end(r#"{"minutes": 5}"#).as_deref(), Some("2026-11-21T00:05:00.000000Z"));
+        assert_eq!(
+            end(r#"{"minutes": 0.5}"#).as_deref(),
+            Some("2026-11-21T00:00:30.000000Z")
+        );
+        assert_eq!(
+            end(r#"{"minutes": 525600}"#).as_deref(),
+            Some("2027-11-21T00:00:00.000000Z")
+        );
+        assert_eq!(
+            end(r#"{"until": "2026-11-21T06:00:00+05:00"}"#).as_deref(),
+            Some("2026-11-21T06:00:00.000000+05:00")
+        );
+        let form = parse_request(Some(b"application/merge-patch+json; charset=utf-8"), b"{}", now());
+        assert_eq!(form, Ok(None));
+    }
+
+    #[test]
+    fn refuses_each_invalid_body_naming_field_and_reason() {
+        let cases: &[(&str, StatusCode, Option<&str>, &str)] = &[
+            (
+                r#"{"minutes": "5"}"#,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("minutes"),
+                "must be a JSON number, not \"5\"",
+            ),
+            (
+                r#"{"minutes": true}"#,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("minutes"),
+                "must be a JSON number, not true",
+            ),
+            (
+                r#"{"minutes": null}"#,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("minutes"),
+                "must be a JSON number, not null",
+            ),
+            (
+                r#"{"minutes": -1}"#,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("minutes"),
+                "greater than 0",
+            ),
+            (
+                r#"{"minutes": 0}"#,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("minutes"),
+                "greater than 0",
+            ),
+            (
+                r#"{"minutes": 525601}"#,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("minutes"),
+                "at most 525600",
+            ),
+            (
+                r#"{"until": "2030-01-01T00:00:00"}"#,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("until"),
+                "no UTC offset",
+            ),
+            (
+                r#"{"until": "2020-01-01T00:00:00Z"}"#,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("until"),
+                "in the future",
+            ),
+            (
+                r#"{"until": 5}"#,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("until"),
+                "must be an RFC 3339 string",
+            ),
+            (
+                r#"{"until": "soon"}"#,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("until"),
+                "invalid timestamp",
+            ),
+            (
+                r#"{"hours": 3}"#,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                "unknown field \"hours\"",
+            ),
+            (
+                r#"{"minutes": 5, "until": "2030-01-01T00:00:00Z"}"#,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                "not both",
+            ),
+            ("[]", StatusCode::UNPROCESSABLE_ENTITY, None, "must be a JSON object"),
+            ("5", StatusCode::UNPROCESSABLE_ENTITY, None, "must be a JSON object"),
+            ("null", StatusCode::UNPROCESSABLE_ENTITY, None, "must be a JSON object"),
+            ("{minutes: 5}", StatusCode::BAD_REQUEST, None, "not valid JSON"),
+        ];
+        for (body, code, field, reason) in cases {
+            let refusal = refused(body);
+            assert_eq!(refusal.code, *code, "{body}");
+            assert_eq!(refusal.field, *field, "{body}");
+            assert!(refusal.detail.contains(reason), "{body}: {}", refusal.detail);
+        }
+    }
+
+    #[test]
+    fn refuses_bodies_that_are_not_json() {
+        for content_type in [
+            None,
+            Some(b"text/plain".as_slice()),
+            Some(b"application/x-www-form-urlencoded"),
+        ] {
+            let refusal = parse_request(content_type, b"minutes=5", now()).unwrap_err();
+            assert_eq!(refusal.code, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic_and_are_refused_with_4xx(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256),
+            json in proptest::prelude::any::<bool>(),
+        ) {
+            let content_type = json.then_some(b"application/json".as_slice());
+            if let Err(refusal) = parse_request(content_type, &body, now()) {
+                proptest::prop_assert!(refusal.code.is_client_error());
+                proptest::prop_assert!(!refusal.detail.is_empty());
+            }
+        }
+    }
+}

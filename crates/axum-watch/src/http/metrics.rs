@@ -1,0 +1,326 @@
+//! `GET metrics`: the report in the Prometheus text format 0.0.4, or in
+//! OpenMetrics 1.0 when the scraper's `Accept` asks for it.
+//!
+//! Encoders are plain functions writing into a `String`; every family is
+//! introduced by its HELP and TYPE lines even when there are no probes.
+
+use std::fmt::Write;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::response::Response;
+use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use serde_json::Value;
+
+use crate::model::{HealthReport, ProbeResult, Status};
+use crate::registry::Inner;
+
+/// The text formats `metrics` speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// Prometheus text exposition format 0.0.4.
+    Prometheus,
+    /// OpenMetrics 1.0 text.
+    OpenMetrics,
+}
+
+impl Format {
+    fn from_accept(headers: &HeaderMap) -> Self {
+        let wants_openmetrics = headers
+            .get_all(ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.contains("application/openmetrics-text"));
+        if wants_openmetrics {
+            Self::OpenMetrics
+        } else {
+            Self::Prometheus
+        }
+    }
+
+    fn content_type(self) -> HeaderValue {
+        HeaderValue::from_static(match self {
+            Self::Prometheus => "text/plain; version=0.0.4; charset=utf-8",
+            Self::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        })
+    }
+}
+
+pub(super) async fn metrics(State(inner): State<Arc<Inner>>, headers: HeaderMap) -> Response {
+    let format = Format::from_accept(&headers);
+    let snapshot = inner.snapshot().await;
+    let body = encode(&snapshot.report, format);
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = StatusCode::OK;
+    response.headers_mut().insert(CONTENT_TYPE, format.content_type());
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// One metric family: how to read its value off a result.
+struct Family {
+    name: &'static str,
+    help: &'static str,
+    counter: bool,
+    value: fn(&ProbeResult) -> String,
+}
+
+fn flag(on: bool) -> String {
+    if on { "1" } else { "0" }.to_owned()
+}
+
+/// The `circuit_breaker` block of a result's details, when it is an object.
+fn breaker<'a>(result: &'a ProbeResult, key: &str) -> Option<&'a Value> {
+    result.details.as_ref()?.get("circuit_breaker")?.as_object()?.get(key)
+}
+
+fn breaker_count(result: &ProbeResult, key: &str) -> String {
+    breaker(result, key).and_then(Value::as_u64).unwrap_or(0).to_string()
+}
+
+const FAMILIES: &[Family] = &[
+    Family {
+        name: "probe_healthy",
+        help: "1 if probe status is healthy, 0 otherwise",
+        counter: false,
+        value: |r| flag(r.status == Status::Healthy),
+    },
+    Family {
+        name: "probe_degraded",
+        help: "1 if probe status is degraded (warning), 0 otherwise",
+        counter: false,
+        value: |r| flag(r.status == Status::Degraded),
+    },
+    Family {
+        name: "probe_latency_ms",
+        help: "Last observed probe check latency in milliseconds",
+        counter: false,
+        value: |r| float(r.latency_ms),
+    },
+    Family {
+        name: "probe_circuit_open",
+        help: "1 if the circuit breaker is currently open for this probe",
+        counter: false,
+        value: |r| flag(breaker(r, "open").and_then(Value::as_bool).unwrap_or(false)),
+    },
+    Family {
+        name: "probe_circuit_consecutive_failures",
+        help: "Current consecutive failure count for this probe",
+        counter: false,
+        value: |r| breaker_count(r, "consecutive_failures"),
+    },
+    Family {
+        name: "probe_circuit_trips_total",
+        help: "Total lifetime circuit breaker trips for this probe",
+        counter: true,
+        value: |r| breaker_count(r, "trips_total"),
+    },
+];
+
+/// A sample value: integers as `1.0`-style floats are fine for both formats;
+/// special values use the spellings the parsers expect.
+pub(crate) fn float(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".to_owned()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.to_owned()
+    } else {
+        format!("{v:?}")
+    }
+}
+
+/// Escapes a label value: `\` → `\\`, `"` → `\"`, newline → `\n`.
+pub(crate) fn escape_label(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The whole exposition for `report`.
+pub(crate) fn encode(report: &HealthReport, format: Format) -> String {
+    let mut out = String::with_capacity(256 + report.probes.len() * 400);
+    for family in FAMILIES {
+        // OpenMetrics names a counter family without its `_total` suffix.
+        let family_name = match format {
+            Format::OpenMetrics if family.counter => family.name.trim_end_matches("_total"),
+            _ => family.name,
+        };
+        let kind = if family.counter { "counter" } else { "gauge" };
+        let _ = writeln!(out, "# HELP {family_name} {}", family.help);
+        let _ = writeln!(out, "# TYPE {family_name} {kind}");
+        for result in &report.probes {
+            let _ = writeln!(
+                out,
+                "{}{{name=\"{}\",critical=\"{}\"}} {}",
+                family.name,
+                escape_label(&result.name),
+                result.critical,
+                (family.value)(result)
+            );
+        }
+    }
+    let overall = match report.status {
+        Status::Unhealthy => 0,
+        Status::Degraded => 1,
+        Status::Healthy => 2,
+    };
+    out.push_str("# HELP health_status Overall status: 0 unhealthy, 1 degraded, 2 healthy\n");
+    out.push_str("# TYPE health_status gauge\n");
+    let _ = writeln!(out, "health_status {overall}");
+    if format == Format::OpenMetrics {
+        out.push_str("# EOF\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Details, Timestamp};
+
+    fn report(probes: Vec<ProbeResult>) -> HealthReport {
+        HealthReport::new(
+            probes,
+            Some(Timestamp::now_in(&jiff::tz::TimeZone::UTC)),
+            Some("UTC".into()),
+        )
+    }
+
+    #[test]
+    fn no_probes_still_has_every_family() {
+        let text = encode(&report(Vec::new()), Format::Prometheus);
+        assert_eq!(
+            text,
+            "# HELP probe_healthy 1 if probe status is healthy, 0 otherwise\n\
+             # TYPE probe_healthy gauge\n\
+             # HELP probe_degraded 1 if probe status is degraded (warning), 0 otherwise\n\
+             # TYPE probe_degraded gauge\n\
+             # HELP probe_latency_ms Last observed probe check latency in milliseconds\n\
+             # TYPE probe_latency_ms gauge\n\
+             # HELP probe_circuit_open 1 if the circuit breaker is currently open for this probe\n\
+             # TYPE probe_circuit_open gauge\n\
+             # HELP probe_circuit_consecutive_failures Current consecutive failure count for this probe\n\
+             # TYPE probe_circuit_consecutive_failures gauge\n\
+             # HELP probe_circuit_trips_total Total lifetime circuit breaker trips for this probe\n\
+             # TYPE probe_circuit_trips_total counter\n\
+             # HELP health_status Overall status: 0 unhealthy, 1 degraded, 2 healthy\n\
+             # TYPE health_status gauge\n\
+             health_status 2\n"
+        );
+    }
+
+    #[test]
+    fn samples_carry_name_then_critical() {
+        let mut db = ProbeResult::new("db", Status::Unhealthy);
+        db.latency_ms = 1.25;
+        let mut details = Details::new();
+        details.insert(
+            "circuit_breaker".into(),
+            serde_json::json!({"open": true, "consecutive_failures": 5, "trips_total": 2}),
+        );
+        db.details = Some(details);
+        let mut cache = ProbeResult::new("cache", Status::Degraded).with_critical(false);
+        // A probe's own non-object `circuit_breaker` detail is ignored, not fatal.
+        let mut odd = Details::new();
+        odd.insert("circuit_breaker".into(), "weird".into());
+        cache.details = Some(odd);
+        let text = encode(&report(vec![db, cache]), Format::Prometheus);
+        let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(
+            samples,
+            [
+                r#"probe_healthy{name="db",critical="true"} 0"#,
+                r#"probe_healthy{name="cache",critical="false"} 0"#,
+                r#"probe_degraded{name="db",critical="true"} 0"#,
+                r#"probe_degraded{name="cache",critical="false"} 1"#,
+                r#"probe_latency_ms{name="db",critical="true"} 1.25"#,
+                r#"probe_latency_ms{name="cache",critical="false"} 0.0"#,
+                r#"probe_circuit_open{name="db",critical="true"} 1"#,
+                r#"probe_circuit_open{name="cache",critical="false"} 0"#,
+                r#"probe_circuit_consecutive_failures{name="db",critical="true"} 5"#,
+                r#"probe_circuit_consecutive_failures{name="cache",critical="false"} 0"#,
+                r#"probe_circuit_trips_total{name="db",critical="true"} 2"#,
+                r#"probe_circuit_trips_total{name="cache",critical="false"} 0"#,
+                "health_status 0",
+            ]
+        );
+    }
+
+    #[test]
+    fn openmetrics_names_counters_without_total_and_ends_with_eof() {
+        let text = encode(
+            &report(vec![ProbeResult::new("db", Status::Healthy)]),
+            Format::OpenMetrics,
+        );
+        assert!(text.contains("# TYPE probe_circuit_trips counter\n"));
+        assert!(text.contains("\nprobe_circuit_trips_total{name=\"db\",critical=\"true\"} 0\n"));
+        assert!(text.ends_with("health_status 2\n# EOF\n"));
+    }
+
+    #[test]
+    fn floats_use_parseable_spellings() {
+        let cases = [
+            (0.0, "0.0"),
+            (1.25, "1.25"),
+            (0.00001, "1e-5"),
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "+Inf"),
+            (f64::NEG_INFINITY, "-Inf"),
+        ];
+        for (v, want) in cases {
+            assert_eq!(float(v), want);
+        }
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape_label(r#"a"b\c"#), r#"a\"b\\c"#);
+        assert_eq!(escape_label("x\ny"), "x\\ny");
+    }
+
+    /// The reverse of `escape_label`, as a scraper parses it.
+    fn unescape(text: &str) -> String {
+        let mut out = String::new();
+        let mut chars = text.chars();
+        while let Some(c) = chars.next() {
+            if c == '\\' {
+                match chars.next() {
+                    Some('n') => out.push('\n'),
+                    Some(other) => out.push(other),
+                    None => out.push('\\'),
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_name_round_trips_through_escaping(name in proptest::prelude::any::<String>()) {
+            let escaped = escape_label(&name);
+            proptest::prop_assert!(!escaped.contains('\n'));
+            // No unescaped quote can end the value early.
+            let mut backslashes = 0;
+            for c in escaped.chars() {
+                if c == '"' {
+                    proptest::prop_assert!(backslashes % 2 == 1);
+                }
+                backslashes = if c == '\\' { backslashes + 1 } else { 0 };
+            }
+            proptest::prop_assert_eq!(unescape(&escaped), name);
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! Maintenance mode: while active, `/ready` answers 200 `maintenance` and
+//! alerters stay quiet; transitions are still recorded.
+//!
+//! The end is kept twice: as the wall-clock instant callers gave (shown in
+//! responses) and as a monotonic deadline (used to expire it), so that a
+//! wall-clock jump cannot stretch or cut a window and paused-time tests can
+//! move it.
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use tokio::time::Instant;
+
+use crate::model::Timestamp;
+
+/// Whether maintenance is on, and until when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct MaintenanceStatus {
+    /// Whether maintenance mode is on.
+    pub active: bool,
+    /// When it ends by itself; `None` while off or when it has no end.
+    pub until: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    until: Option<(Timestamp, Instant)>,
+}
+
+/// The current window, if any.
+#[derive(Debug, Default)]
+pub(crate) struct Maintenance {
+    window: Mutex<Option<Window>>,
+}
+
+impl Maintenance {
+    fn window(&self) -> MutexGuard<'_, Option<Window>> {
+        self.window.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Starts (or replaces) a window ending at `until`, or with no end.
+    pub(crate) fn set(&self, until: Option<Timestamp>) {
+        let until = until.map(|end| {
+            let left = end.instant().duration_since(jiff::Timestamp::now());
+            let left = std::time::Duration::try_from(left).unwrap_or_default();
+            (end, Instant::now() + left)
+        });
+        *self.window() = Some(Window { until });
+    }
+
+    pub(crate) fn clear(&self) {
+        *self.window() = None;
+    }
+
+    /// The state now; a window whose end has passed is closed on the way.
+    pub(crate) fn status(&self) -> MaintenanceStatus {
+        let mut window = self.window();
+        match *window {
+            Some(Window {
+                until: Some((_, deadline)),
+            }) if Instant::now() >= deadline => {
+                *window = None;
+                MaintenanceStatus {
+                    active: false,
+                    until: None,
+                }
+            }
+            Some(Window { until }) => MaintenanceStatus {
+                active: true,
+                until: until.map(|(end, _)| end),
+            },
+            None => MaintenanceStatus {
+                active: false,
+                until: None,
+            },
+        }
+    }
+
+    pub(crate) fn is_active(&self) -> bool {
+        self.status().active
+    }
+}

@@ -1,0 +1,133 @@
+//! `/metrics` through the real router, checked by Prometheus' own `promtool`
+//! in every state. The test script installs promtool; without it these tests
+//! fail rather than skip.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum_watch::{HealthRegistry, Status};
+use common::{Switch, get};
+use http::Request;
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+fn promtool() -> String {
+    std::env::var("PROMTOOL").unwrap_or_else(|_| "promtool".to_owned())
+}
+
+/// Runs `promtool check metrics` on `text`; returns the problems it reports
+/// other than the abbreviated unit of `probe_latency_ms`, which the metric
+/// name keeps for compatibility.
+fn promtool_problems(text: &str) -> Vec<String> {
+    use std::io::Write;
+    let mut child = Command::new(promtool())
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {} (the test script installs it): {e}", promtool()));
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    match out.status.code() {
+        Some(0) => Vec::new(),
+        Some(3) => report
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with("probe_latency_ms"))
+            .map(str::to_owned)
+            .collect(),
+        other => panic!("promtool failed to parse the metrics ({other:?}):\n{report}\n---\n{text}"),
+    }
+}
+
+async fn scrape(registry: &HealthRegistry) -> (String, String) {
+    let reply = get(&registry.router(), "/health/metrics").await;
+    assert_eq!(reply.status, 200);
+    (reply.headers["content-type"].to_str().unwrap().to_owned(), reply.text())
+}
+
+#[tokio::test(start_paused = true)]
+async fn promtool_accepts_every_state() {
+    let db = Switch::new("db", Status::Healthy);
+    let cache = Switch::new("cache", Status::Healthy);
+    let registry = HealthRegistry::builder()
+        .add(db.clone())
+        .add_non_critical(cache.clone())
+        .cache_age(Duration::ZERO)
+        .circuit_threshold(2)
+        .build()
+        .unwrap();
+    let states: [(&str, Status, Status); 4] = [
+        ("healthy", Status::Healthy, Status::Healthy),
+        ("degraded", Status::Degraded, Status::Healthy),
+        ("unhealthy", Status::Unhealthy, Status::Degraded),
+        ("circuit open", Status::Unhealthy, Status::Unhealthy),
+    ];
+    for (label, db_status, cache_status) in states {
+        db.set(db_status);
+        cache.set(cache_status);
+        let (content_type, text) = scrape(&registry).await;
+        assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
+        assert_eq!(promtool_problems(&text), Vec::<String>::new(), "{label}:\n{text}");
+        let overall = match label {
+            "healthy" => "2",
+            "degraded" => "1",
+            _ => "0",
+        };
+        assert!(
+            text.contains(&format!("\nhealth_status {overall}\n")),
+            "{label}:\n{text}"
+        );
+    }
+    let (_, text) = scrape(&registry).await;
+    assert!(
+        text.contains("probe_circuit_open{name=\"db\",critical=\"true\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("probe_circuit_trips_total{name=\"db\",critical=\"true\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("probe_healthy{name=\"cache\",critical=\"false\"} 0\n"),
+        "{text}"
+    );
+
+    let empty = HealthRegistry::builder().build().unwrap();
+    let (_, text) = scrape(&empty).await;
+    assert_eq!(promtool_problems(&text), Vec::<String>::new(), "{text}");
+    assert_eq!(text.matches("# TYPE ").count(), 7);
+}
+
+#[tokio::test(start_paused = true)]
+async fn openmetrics_when_the_scraper_asks() {
+    let registry = HealthRegistry::builder()
+        .add(Switch::new("db", Status::Healthy))
+        .build()
+        .unwrap();
+    let request = Request::builder()
+        .uri("/health/metrics")
+        .header(
+            "accept",
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+        )
+        .body(Body::empty())
+        .unwrap();
+    let response = registry.router::<()>().oneshot(request).await.unwrap();
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    let text = String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    assert!(text.ends_with("# EOF\n"));
+    assert!(text.contains("# TYPE probe_circuit_trips counter\n"));
+}
