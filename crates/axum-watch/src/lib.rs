@@ -9,6 +9,7 @@ mod redact;
 mod registry;
 pub mod storage;
 
+pub use http::auth::AuthRequest;
 pub use http::dashboard::DashboardContext;
 pub use model::{AlertRecord, HealthReport, ProbeResult, Status, Timestamp};
 pub use probe::{Outcome, Probe, ProbeError, ProbeExt, ProbeHandle, ProbeOptions, Timeout};

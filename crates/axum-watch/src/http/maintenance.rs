@@ -136,7 +136,7 @@ pub(super) async fn status(State(inner): State<Arc<Inner>>) -> Response {
 }
 
 fn refuse_unauthorised(inner: &Inner) -> Option<Response> {
-    if inner.config.allow_unauthenticated_maintenance {
+    if inner.config.allow_unauthenticated_maintenance || inner.config.auth.is_some() {
         return None;
     }
     Some(

@@ -4,6 +4,7 @@
 //! maps them to HTTP codes in exactly one place ([`ready_code`],
 //! [`status_code`]).
 
+pub(crate) mod auth;
 pub(crate) mod dashboard;
 mod maintenance;
 pub(crate) mod metrics;
@@ -95,7 +96,17 @@ impl HealthRegistry {
             ),
             Dashboard::Disabled => router,
         };
-        router.method_not_allowed_fallback(method_not_allowed)
+        let router = router.method_not_allowed_fallback(method_not_allowed);
+        match &self.inner.config.auth {
+            Some(auth) => router.layer(axum::middleware::from_fn_with_state(
+                auth::Guard {
+                    auth: Arc::clone(auth),
+                    prefix: Arc::from(p.as_str()),
+                },
+                auth::require,
+            )),
+            None => router,
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! [`HealthRegistryBuilder`]: every option of the registry, validated once in
 //! [`build`](HealthRegistryBuilder::build).
 
+use std::collections::HashSet;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use super::circuit::CircuitPolicy;
 use super::engine::Entry;
 use super::group::{ProbeGroup, Registration};
 use super::{Config, HealthRegistry, Inner};
+use crate::http::auth::{Auth, AuthRequest, Credentials, OPENABLE};
 use crate::http::dashboard::{Dashboard, DashboardContext};
 use crate::model::AlertRecord;
 use crate::probe::{ProbeHandle, Timeout};
@@ -59,6 +61,8 @@ pub struct HealthRegistryBuilder {
     callbacks: Vec<Callback>,
     dashboard: Dashboard,
     allow_unauthenticated_maintenance: bool,
+    credentials: Option<Result<Credentials, String>>,
+    open_endpoints: Vec<String>,
 }
 
 impl fmt::Debug for HealthRegistryBuilder {
@@ -93,6 +97,8 @@ impl Default for HealthRegistryBuilder {
             callbacks: Vec::new(),
             dashboard: Dashboard::BuiltIn,
             allow_unauthenticated_maintenance: false,
+            credentials: None,
+            open_endpoints: Vec::new(),
         }
     }
 }
@@ -279,6 +285,55 @@ impl HealthRegistryBuilder {
         self
     }
 
+    /// Requires HTTP Basic credentials on every endpoint (401 with
+    /// `WWW-Authenticate: Basic realm="health"` otherwise). Both must be
+    /// non-empty.
+    pub fn basic_auth(mut self, username: impl AsRef<str>, password: impl AsRef<str>) -> Self {
+        self.credentials = Some(Credentials::basic(username.as_ref(), password.as_ref()));
+        self
+    }
+
+    /// Requires `key` in the `X-API-Key` header on every endpoint (403
+    /// otherwise).
+    pub fn api_key(self, key: impl AsRef<str>) -> Self {
+        self.api_key_header("x-api-key", key)
+    }
+
+    /// Requires `key` in the `header` header on every endpoint.
+    pub fn api_key_header(mut self, header: impl AsRef<str>, key: impl AsRef<str>) -> Self {
+        self.credentials = Some(Credentials::api_key(header.as_ref(), key.as_ref()));
+        self
+    }
+
+    /// Lets a request through when `check` returns `true` (403 otherwise; a
+    /// panic in it refuses the request).
+    pub fn auth_fn(mut self, check: impl Fn(&AuthRequest) -> bool + Send + Sync + 'static) -> Self {
+        self.credentials = Some(Ok(Credentials::sync(check)));
+        self
+    }
+
+    /// Like [`auth_fn`](Self::auth_fn) for an async check.
+    pub fn auth_fn_async<F, Fut>(mut self, check: F) -> Self
+    where
+        F: Fn(AuthRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = bool> + Send + 'static,
+    {
+        self.credentials = Some(Ok(Credentials::asynchronous(check)));
+        self
+    }
+
+    /// Leaves some of `live`, `ready`, `status` and `startup` open while the
+    /// rest needs authentication: an unauthenticated caller gets the status
+    /// code and `{"status": …}` only, an authenticated one the full answer.
+    pub fn open_endpoints<I, T>(mut self, endpoints: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        self.open_endpoints = endpoints.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// Validates the options and the probes and makes the registry.
     ///
     /// # Errors
@@ -287,6 +342,28 @@ impl HealthRegistryBuilder {
     /// probes with one name, a malformed prefix or an unknown time zone.
     pub fn build(self) -> Result<HealthRegistry, BuildError> {
         validate_prefix(&self.prefix)?;
+        let auth = match self.credentials.clone() {
+            None if !self.open_endpoints.is_empty() => {
+                return Err(BuildError::new(
+                    "open endpoints were given but no authentication".to_owned(),
+                ));
+            }
+            None => None,
+            Some(credentials) => {
+                let credentials = credentials.map_err(BuildError::new)?;
+                let mut open = HashSet::new();
+                for endpoint in &self.open_endpoints {
+                    if !OPENABLE.contains(&endpoint.as_str()) {
+                        return Err(BuildError::new(format!(
+                            "endpoint {endpoint:?} cannot be left open: choose from {}",
+                            OPENABLE.join(", ")
+                        )));
+                    }
+                    open.insert(endpoint.clone());
+                }
+                Some(Arc::new(Auth { credentials, open }))
+            }
+        };
         let zone = TimeZone::get(&self.timezone)
             .map_err(|e| BuildError::new(format!("unknown time zone {:?}: {e}", self.timezone)))?;
         let policy = CircuitPolicy {
@@ -315,6 +392,7 @@ impl HealthRegistryBuilder {
             zone_name: self.timezone,
             dashboard: self.dashboard,
             allow_unauthenticated_maintenance: self.allow_unauthenticated_maintenance,
+            auth,
         };
         Ok(HealthRegistry {
             inner: Arc::new(Inner::new(config, entries, startup, storage, self.callbacks)),

@@ -83,6 +83,7 @@ pub(crate) struct Config {
     pub(crate) zone_name: String,
     pub(crate) dashboard: crate::http::dashboard::Dashboard,
     pub(crate) allow_unauthenticated_maintenance: bool,
+    pub(crate) auth: Option<Arc<crate::http::auth::Auth>>,
 }
 
 /// Shared state behind every clone of a registry and its router.
