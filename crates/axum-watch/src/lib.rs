@@ -2,6 +2,7 @@
 #![doc(test(attr(deny(warnings))))]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+pub mod alert;
 mod http;
 pub mod model;
 pub mod probe;
@@ -9,6 +10,7 @@ mod redact;
 mod registry;
 pub mod storage;
 
+pub use alert::{AlertError, Alerter};
 pub use http::auth::AuthRequest;
 pub use http::dashboard::DashboardContext;
 pub use model::{AlertRecord, HealthReport, ProbeResult, Status, Timestamp};

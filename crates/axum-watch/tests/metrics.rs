@@ -105,7 +105,7 @@ async fn promtool_accepts_every_state() {
     let empty = HealthRegistry::builder().build().unwrap();
     let (_, text) = scrape(&empty).await;
     assert_eq!(promtool_problems(&text), Vec::<String>::new(), "{text}");
-    assert_eq!(text.matches("# TYPE ").count(), 7);
+    assert_eq!(text.matches("# TYPE ").count(), 8);
 }
 
 #[tokio::test(start_paused = true)]

@@ -51,7 +51,7 @@ impl Format {
 pub(super) async fn metrics(State(inner): State<Arc<Inner>>, headers: HeaderMap) -> Response {
     let format = Format::from_accept(&headers);
     let snapshot = inner.snapshot().await;
-    let body = encode(&snapshot.report, format);
+    let body = encode(&snapshot.report, inner.alerts.dropped(), format);
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = StatusCode::OK;
     response.headers_mut().insert(CONTENT_TYPE, format.content_type());
@@ -148,7 +148,7 @@ pub(crate) fn escape_label(value: &str) -> String {
 }
 
 /// The whole exposition for `report`.
-pub(crate) fn encode(report: &HealthReport, format: Format) -> String {
+pub(crate) fn encode(report: &HealthReport, alerts_dropped: u64, format: Format) -> String {
     let mut out = String::with_capacity(256 + report.probes.len() * 400);
     for family in FAMILIES {
         // OpenMetrics names a counter family without its `_total` suffix.
@@ -178,6 +178,16 @@ pub(crate) fn encode(report: &HealthReport, format: Format) -> String {
     out.push_str("# HELP health_status Overall status: 0 unhealthy, 1 degraded, 2 healthy\n");
     out.push_str("# TYPE health_status gauge\n");
     let _ = writeln!(out, "health_status {overall}");
+    let dropped_family = match format {
+        Format::Prometheus => "health_alerts_dropped_total",
+        Format::OpenMetrics => "health_alerts_dropped",
+    };
+    let _ = writeln!(
+        out,
+        "# HELP {dropped_family} Alerts dropped because an alerter's queue was full"
+    );
+    let _ = writeln!(out, "# TYPE {dropped_family} counter");
+    let _ = writeln!(out, "health_alerts_dropped_total {alerts_dropped}");
     if format == Format::OpenMetrics {
         out.push_str("# EOF\n");
     }
@@ -199,7 +209,7 @@ mod tests {
 
     #[test]
     fn no_probes_still_has_every_family() {
-        let text = encode(&report(Vec::new()), Format::Prometheus);
+        let text = encode(&report(Vec::new()), 0, Format::Prometheus);
         assert_eq!(
             text,
             "# HELP probe_healthy 1 if probe status is healthy, 0 otherwise\n\
@@ -216,7 +226,10 @@ mod tests {
              # TYPE probe_circuit_trips_total counter\n\
              # HELP health_status Overall status: 0 unhealthy, 1 degraded, 2 healthy\n\
              # TYPE health_status gauge\n\
-             health_status 2\n"
+             health_status 2\n\
+             # HELP health_alerts_dropped_total Alerts dropped because an alerter's queue was full\n\
+             # TYPE health_alerts_dropped_total counter\n\
+             health_alerts_dropped_total 0\n"
         );
     }
 
@@ -235,7 +248,7 @@ mod tests {
         let mut odd = Details::new();
         odd.insert("circuit_breaker".into(), "weird".into());
         cache.details = Some(odd);
-        let text = encode(&report(vec![db, cache]), Format::Prometheus);
+        let text = encode(&report(vec![db, cache]), 0, Format::Prometheus);
         let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
         assert_eq!(
             samples,
@@ -253,6 +266,7 @@ mod tests {
                 r#"probe_circuit_trips_total{name="db",critical="true"} 2"#,
                 r#"probe_circuit_trips_total{name="cache",critical="false"} 0"#,
                 "health_status 0",
+                "health_alerts_dropped_total 0",
             ]
         );
     }
@@ -261,11 +275,13 @@ mod tests {
     fn openmetrics_names_counters_without_total_and_ends_with_eof() {
         let text = encode(
             &report(vec![ProbeResult::new("db", Status::Healthy)]),
+            0,
             Format::OpenMetrics,
         );
         assert!(text.contains("# TYPE probe_circuit_trips counter\n"));
         assert!(text.contains("\nprobe_circuit_trips_total{name=\"db\",critical=\"true\"} 0\n"));
-        assert!(text.ends_with("health_status 2\n# EOF\n"));
+        assert!(text.ends_with("health_alerts_dropped_total 0\n# EOF\n"));
+        assert!(text.contains("# TYPE health_alerts_dropped counter\n"));
     }
 
     #[test]

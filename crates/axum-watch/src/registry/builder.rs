@@ -14,6 +14,7 @@ use super::circuit::CircuitPolicy;
 use super::engine::Entry;
 use super::group::{ProbeGroup, Registration};
 use super::{Config, HealthRegistry, Inner};
+use crate::alert::{Alerter, AlerterHandle, DispatchPolicy, Dispatcher};
 use crate::http::auth::{Auth, AuthRequest, Credentials, OPENABLE};
 use crate::http::dashboard::{Dashboard, DashboardContext};
 use crate::model::AlertRecord;
@@ -62,6 +63,8 @@ pub struct HealthRegistryBuilder {
     dashboard: Dashboard,
     allow_unauthenticated_maintenance: bool,
     credentials: Option<Result<Credentials, String>>,
+    alerters: Vec<AlerterHandle>,
+    dispatch: DispatchPolicy,
     open_endpoints: Vec<String>,
 }
 
@@ -98,6 +101,8 @@ impl Default for HealthRegistryBuilder {
             dashboard: Dashboard::BuiltIn,
             allow_unauthenticated_maintenance: false,
             credentials: None,
+            alerters: Vec::new(),
+            dispatch: DispatchPolicy::default(),
             open_endpoints: Vec::new(),
         }
     }
@@ -334,6 +339,34 @@ impl HealthRegistryBuilder {
         self
     }
 
+    /// Calls `alerter` on every transition outside maintenance, from its own
+    /// bounded queue so that it never delays a check or another alerter.
+    pub fn alerter(mut self, alerter: impl Alerter) -> Self {
+        self.alerters.push(AlerterHandle::new(alerter));
+        self
+    }
+
+    /// Alerts each alerter's queue holds before new ones are dropped
+    /// (default 256, at least 1).
+    pub fn alert_queue(mut self, size: usize) -> Self {
+        self.dispatch.queue = size.max(1);
+        self
+    }
+
+    /// How long one alerter call may take (default 5 s).
+    pub fn alert_timeout(mut self, timeout: Duration) -> Self {
+        self.dispatch.timeout = timeout;
+        self
+    }
+
+    /// Retries of transient alert failures (default 3) and the first backoff
+    /// (default 500 ms, doubling).
+    pub fn alert_retries(mut self, retries: u32, backoff: Duration) -> Self {
+        self.dispatch.retries = retries;
+        self.dispatch.backoff = backoff;
+        self
+    }
+
     /// Validates the options and the probes and makes the registry.
     ///
     /// # Errors
@@ -395,7 +428,14 @@ impl HealthRegistryBuilder {
             auth,
         };
         Ok(HealthRegistry {
-            inner: Arc::new(Inner::new(config, entries, startup, storage, self.callbacks)),
+            inner: Arc::new(Inner::new(
+                config,
+                entries,
+                startup,
+                storage,
+                self.callbacks,
+                Dispatcher::new(self.alerters, self.dispatch),
+            )),
         })
     }
 

@@ -433,6 +433,11 @@ impl Inner {
         for callback in self.callbacks.iter() {
             callback.invoke(alert);
         }
+        if self.maintenance.is_active() {
+            tracing::info!(probe = %alert.probe, "maintenance: alerters not called");
+        } else {
+            self.alerts.dispatch(alert);
+        }
     }
 
     /// Runs the startup probes (timeouts and panic capture, no breaker).

@@ -102,6 +102,7 @@ pub(crate) struct Inner {
     flight: Mutex<Option<Flight>>,
     publishing: Mutex<()>,
     pub(crate) maintenance: maintenance::Maintenance,
+    pub(crate) alerts: crate::alert::Dispatcher,
     started: AtomicBool,
     created: Instant,
 }
@@ -113,6 +114,7 @@ impl Inner {
         startup: Vec<Arc<Entry>>,
         storage: Arc<dyn DynStorage>,
         callbacks: Vec<Callback>,
+        alerts: crate::alert::Dispatcher,
     ) -> Self {
         let interval = tokio::sync::watch::Sender::new(config.poll_interval);
         Self {
@@ -127,6 +129,7 @@ impl Inner {
             poller: Mutex::new(Poller::default()),
             publishing: Mutex::new(()),
             maintenance: maintenance::Maintenance::default(),
+            alerts,
             flight: Mutex::new(None),
             started: AtomicBool::new(false),
             created: Instant::now(),

@@ -1,0 +1,243 @@
+//! Alerting: the [`Alerter`] trait and the dispatcher that calls alerters
+//! without ever delaying a check.
+//!
+//! Every transition is queued once per alerter (each alerter has its own
+//! bounded queue and worker task, so a slow one delays no other). A worker
+//! calls its alerter with a timeout and retries transient failures with
+//! backoff. When a queue is full the alert is dropped for that alerter,
+//! logged and counted (`health_alerts_dropped_total` in `/metrics`). During
+//! maintenance nothing is sent; transitions are still recorded.
+//!
+//! ```
+//! use axum_watch::{AlertError, AlertRecord, Alerter, HealthRegistry};
+//!
+//! struct Pager;
+//!
+//! impl Alerter for Pager {
+//!     fn name(&self) -> &str {
+//!         "pager"
+//!     }
+//!
+//!     async fn notify(&self, alert: &AlertRecord) -> Result<(), AlertError> {
+//!         println!("{} went {} -> {}", alert.probe, alert.old_status, alert.new_status);
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let registry = HealthRegistry::builder().alerter(Pager).build().unwrap();
+//! # drop(registry);
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use tokio::sync::mpsc;
+
+use crate::model::AlertRecord;
+
+/// Something that tells people about a transition.
+pub trait Alerter: Send + Sync + 'static {
+    /// A short name for logs (`webhook`, `slack`, …); never a URL or a key.
+    fn name(&self) -> &str;
+
+    /// Sends one alert. A [transient](AlertError::transient) error is retried.
+    fn notify(&self, alert: &AlertRecord) -> impl Future<Output = Result<(), AlertError>> + Send;
+}
+
+/// Why an alert could not be sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct AlertError {
+    message: String,
+    transient: bool,
+}
+
+impl AlertError {
+    /// A failure worth retrying: a connection error, a timeout, a 5xx or 429.
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self {
+            message: crate::redact(&message.into()).into_owned(),
+            transient: true,
+        }
+    }
+
+    /// A failure that retrying will not fix, such as a 4xx.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self {
+            message: crate::redact(&message.into()).into_owned(),
+            transient: false,
+        }
+    }
+
+    /// Whether the dispatcher retries it.
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        self.transient
+    }
+}
+
+/// The object-safe twin of [`Alerter`].
+trait DynAlerter: Send + Sync + 'static {
+    fn name(&self) -> &str;
+    fn notify_boxed<'a>(&'a self, alert: &'a AlertRecord) -> BoxFuture<'a, Result<(), AlertError>>;
+}
+
+impl<A: Alerter> DynAlerter for A {
+    fn name(&self) -> &str {
+        Alerter::name(self)
+    }
+
+    fn notify_boxed<'a>(&'a self, alert: &'a AlertRecord) -> BoxFuture<'a, Result<(), AlertError>> {
+        Box::pin(Alerter::notify(self, alert))
+    }
+}
+
+/// How the dispatcher treats every alerter.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DispatchPolicy {
+    /// Alerts waiting per alerter before new ones are dropped.
+    pub(crate) queue: usize,
+    /// How long one call may take.
+    pub(crate) timeout: Duration,
+    /// Retries after the first attempt, for transient failures.
+    pub(crate) retries: u32,
+    /// The first backoff; it doubles after each retry.
+    pub(crate) backoff: Duration,
+}
+
+impl Default for DispatchPolicy {
+    fn default() -> Self {
+        Self {
+            queue: 256,
+            timeout: Duration::from_secs(5),
+            retries: 3,
+            backoff: Duration::from_millis(500),
+        }
+    }
+}
+
+struct Worker {
+    alerter: Arc<dyn DynAlerter>,
+    sender: Mutex<Option<mpsc::Sender<AlertRecord>>>,
+}
+
+/// Fans transitions out to the alerters' queues.
+pub(crate) struct Dispatcher {
+    workers: Vec<Worker>,
+    policy: DispatchPolicy,
+    dropped: AtomicU64,
+}
+
+impl fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.workers.iter().map(|w| w.alerter.name()).collect();
+        f.debug_struct("Dispatcher")
+            .field("alerters", &names)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A type-erased alerter, as the builder collects them.
+#[derive(Clone)]
+pub(crate) struct AlerterHandle(Arc<dyn DynAlerter>);
+
+impl AlerterHandle {
+    pub(crate) fn new(alerter: impl Alerter) -> Self {
+        Self(Arc::new(alerter))
+    }
+}
+
+impl fmt::Debug for AlerterHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Alerter").field(&self.0.name()).finish()
+    }
+}
+
+impl Dispatcher {
+    pub(crate) fn new(alerters: Vec<AlerterHandle>, policy: DispatchPolicy) -> Self {
+        let workers = alerters
+            .into_iter()
+            .map(|a| Worker {
+                alerter: a.0,
+                sender: Mutex::new(None),
+            })
+            .collect();
+        Self {
+            workers,
+            policy,
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    /// Alerts that could not be queued because an alerter's queue was full.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Queues `alert` for every alerter; never waits.
+    pub(crate) fn dispatch(&self, alert: &AlertRecord) {
+        for worker in &self.workers {
+            let mut sender = worker.sender.lock().unwrap_or_else(PoisonError::into_inner);
+            let sender = sender.get_or_insert_with(|| self.start(Arc::clone(&worker.alerter)));
+            if let Err(e) = sender.try_send(alert.clone()) {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                let reason = match e {
+                    mpsc::error::TrySendError::Full(_) => "its queue is full",
+                    mpsc::error::TrySendError::Closed(_) => "its worker stopped",
+                };
+                tracing::error!(
+                    alerter = worker.alerter.name(),
+                    probe = %alert.probe,
+                    "alert dropped: {reason}"
+                );
+            }
+        }
+    }
+
+    fn start(&self, alerter: Arc<dyn DynAlerter>) -> mpsc::Sender<AlertRecord> {
+        let (sender, mut queue) = mpsc::channel::<AlertRecord>(self.policy.queue.max(1));
+        let policy = self.policy;
+        tokio::spawn(async move {
+            while let Some(alert) = queue.recv().await {
+                deliver(alerter.as_ref(), &alert, policy).await;
+            }
+        });
+        sender
+    }
+}
+
+/// Sends one alert with the timeout and retries; logs the final outcome.
+async fn deliver(alerter: &dyn DynAlerter, alert: &AlertRecord, policy: DispatchPolicy) {
+    let mut backoff = policy.backoff;
+    for attempt in 0..=policy.retries {
+        let call = std::panic::AssertUnwindSafe(alerter.notify_boxed(alert)).catch_unwind();
+        let error = match tokio::time::timeout(policy.timeout, call).await {
+            Ok(Ok(Ok(()))) => {
+                tracing::debug!(alerter = alerter.name(), probe = %alert.probe, attempt, "alert sent");
+                return;
+            }
+            Ok(Ok(Err(e))) => e,
+            Ok(Err(_)) => AlertError::permanent("the alerter panicked"),
+            Err(_) => AlertError::transient(format!("timed out after {:?}", policy.timeout)),
+        };
+        if !error.is_transient() || attempt == policy.retries {
+            tracing::error!(
+                alerter = alerter.name(),
+                probe = %alert.probe,
+                attempts = attempt + 1,
+                error = %error,
+                "alert not sent"
+            );
+            return;
+        }
+        tracing::warn!(alerter = alerter.name(), probe = %alert.probe, error = %error, ?backoff, "alert failed; retrying");
+        tokio::time::sleep(backoff).await;
+        backoff = backoff.saturating_mul(2);
+    }
+}
