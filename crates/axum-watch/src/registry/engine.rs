@@ -414,7 +414,9 @@ impl Inner {
                     .or_else(|| previous.as_ref()?.report.probe(&entry.name).cloned())
             })
             .collect();
-        let report = HealthReport::new(results, Some(checked_at), Some(self.config.zone_name.clone()));
+        // Stamped under the lock, so published reports never go back in time.
+        let published_at = Timestamp::now_in(&self.config.zone);
+        let report = HealthReport::new(results, Some(published_at), Some(self.config.zone_name.clone()));
         let snapshot = Arc::new(Snapshot::new(report));
         self.snapshot.store(Some(Arc::clone(&snapshot)));
         self.reports.send_replace(Some(Arc::clone(&snapshot)));
