@@ -11,6 +11,8 @@ mod registry;
 pub mod storage;
 
 pub use alert::{AlertError, Alerter};
+#[cfg(feature = "alerts")]
+pub use alert::{PagerDutyAlerter, SlackAlerter, TeamsAlerter, WebhookAlerter};
 pub use http::auth::AuthRequest;
 pub use http::dashboard::DashboardContext;
 pub use model::{AlertRecord, HealthReport, ProbeResult, Status, Timestamp};

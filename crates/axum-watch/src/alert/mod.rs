@@ -241,3 +241,23 @@ async fn deliver(alerter: &dyn DynAlerter, alert: &AlertRecord, policy: Dispatch
         backoff = backoff.saturating_mul(2);
     }
 }
+
+#[cfg(feature = "alerts")]
+mod client;
+#[cfg(feature = "alerts")]
+mod pagerduty;
+#[cfg(feature = "alerts")]
+mod slack;
+#[cfg(feature = "alerts")]
+mod teams;
+#[cfg(feature = "alerts")]
+mod webhook;
+
+#[cfg(feature = "alerts")]
+pub use pagerduty::PagerDutyAlerter;
+#[cfg(feature = "alerts")]
+pub use slack::SlackAlerter;
+#[cfg(feature = "alerts")]
+pub use teams::TeamsAlerter;
+#[cfg(feature = "alerts")]
+pub use webhook::WebhookAlerter;

@@ -64,6 +64,9 @@ pub struct HealthRegistryBuilder {
     allow_unauthenticated_maintenance: bool,
     credentials: Option<Result<Credentials, String>>,
     alerters: Vec<AlerterHandle>,
+    /// The first invalid [`webhook_url`](Self::webhook_url), refused by `build`.
+    #[cfg(feature = "alerts")]
+    invalid_alerter: Option<String>,
     dispatch: DispatchPolicy,
     open_endpoints: Vec<String>,
 }
@@ -102,6 +105,8 @@ impl Default for HealthRegistryBuilder {
             allow_unauthenticated_maintenance: false,
             credentials: None,
             alerters: Vec::new(),
+            #[cfg(feature = "alerts")]
+            invalid_alerter: None,
             dispatch: DispatchPolicy::default(),
             open_endpoints: Vec::new(),
         }
@@ -346,6 +351,20 @@ impl HealthRegistryBuilder {
         self
     }
 
+    /// Posts every transition as JSON to `url` with a
+    /// [`WebhookAlerter`](crate::WebhookAlerter); a URL that is not `http` or
+    /// `https` makes [`build`](Self::build) fail.
+    #[cfg(feature = "alerts")]
+    pub fn webhook_url(mut self, url: impl AsRef<str>) -> Self {
+        match crate::alert::WebhookAlerter::new(url) {
+            Ok(webhook) => self.alerters.push(AlerterHandle::new(webhook)),
+            Err(e) => {
+                self.invalid_alerter.get_or_insert(e.to_string());
+            }
+        }
+        self
+    }
+
     /// Alerts each alerter's queue holds before new ones are dropped
     /// (default 256, at least 1).
     pub fn alert_queue(mut self, size: usize) -> Self {
@@ -375,6 +394,10 @@ impl HealthRegistryBuilder {
     /// probes with one name, a malformed prefix or an unknown time zone.
     pub fn build(self) -> Result<HealthRegistry, BuildError> {
         validate_prefix(&self.prefix)?;
+        #[cfg(feature = "alerts")]
+        if let Some(message) = &self.invalid_alerter {
+            return Err(BuildError::new(message.clone()));
+        }
         let auth = match self.credentials.clone() {
             None if !self.open_endpoints.is_empty() => {
                 return Err(BuildError::new(
