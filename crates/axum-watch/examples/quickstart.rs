@@ -5,12 +5,18 @@
 //! cargo run --example quickstart          # PORT=8000 by default
 //! curl -s localhost:8000/health/status
 //! curl -s -X POST localhost:8000/demo/toggle   # break / repair "payments"
+//! POLL_INTERVAL_SECS=5 cargo run --example quickstart   # poll (and push to streams) every 5 s
 //! ```
+//!
+//! `POLL_INTERVAL_SECS` sets the registry's poll interval, which drives the
+//! `/health/status/stream` and `/health/ready/stream` events; unset keeps the
+//! registry default (60 s), `0` polls on demand only.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use anyhow::Context as _;
 use axum::Router;
 use axum::routing::{get, post};
 use axum_watch::{HealthRegistry, Outcome, ProbeError, ProbeExt, probe};
@@ -38,7 +44,16 @@ async fn main() -> anyhow::Result<()> {
         })
     };
 
-    let registry = HealthRegistry::builder()
+    let mut builder = HealthRegistry::builder();
+    if let Ok(secs) = std::env::var("POLL_INTERVAL_SECS") {
+        let secs: u64 = secs
+            .trim()
+            .parse()
+            .with_context(|| format!("POLL_INTERVAL_SECS={secs:?}"))?;
+        builder = builder.poll_interval(Duration::from_secs(secs));
+    }
+
+    let registry = builder
         // Critical: the process itself and its scratch directory.
         .add(probe::from_fn("app", || async { Ok(Outcome::healthy().detail("version", env!("CARGO_PKG_VERSION"))) }).with_tags(["core"]))
         .add(

@@ -3,6 +3,8 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 pub mod alert;
+#[cfg(feature = "prometheus-client")]
+mod exporter;
 mod http;
 pub mod model;
 pub mod probe;
@@ -13,6 +15,8 @@ pub mod storage;
 pub use alert::{AlertError, Alerter};
 #[cfg(feature = "alerts")]
 pub use alert::{PagerDutyAlerter, SlackAlerter, TeamsAlerter, WebhookAlerter};
+#[cfg(feature = "prometheus-client")]
+pub use exporter::MetricsCollector;
 pub use http::auth::AuthRequest;
 pub use http::dashboard::DashboardContext;
 pub use model::{AlertRecord, HealthReport, ProbeResult, Status, Timestamp};

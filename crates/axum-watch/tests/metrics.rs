@@ -131,3 +131,46 @@ async fn openmetrics_when_the_scraper_asks() {
     assert!(text.ends_with("# EOF\n"));
     assert!(text.contains("# TYPE probe_circuit_trips counter\n"));
 }
+
+#[cfg(feature = "prometheus-client")]
+#[tokio::test(start_paused = true)]
+async fn the_collector_exports_the_same_families_into_an_app_registry() {
+    let db = Switch::new("db", Status::Degraded);
+    let health = HealthRegistry::builder()
+        .add(db.clone())
+        .add_non_critical(Switch::new("cache", Status::Unhealthy))
+        .build()
+        .unwrap();
+    let mut app_metrics = prometheus_client::registry::Registry::default();
+    app_metrics.register_collector(Box::new(health.metrics_collector()));
+    let render = |registry: &prometheus_client::registry::Registry| {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, registry).unwrap();
+        text
+    };
+    // Before any run there are no samples, but every family is declared.
+    let empty = render(&app_metrics);
+    assert!(empty.contains("# TYPE probe_healthy gauge"), "{empty}");
+    assert!(!empty.contains("probe_healthy{"), "{empty}");
+
+    health.run_all().await;
+    let text = render(&app_metrics);
+    for line in [
+        r#"probe_healthy{name="db",critical="true"} 0"#,
+        r#"probe_degraded{name="db",critical="true"} 1"#,
+        r#"probe_healthy{name="cache",critical="false"} 0"#,
+        r#"probe_circuit_trips_total{name="cache",critical="false"} 0"#,
+        "health_status 1",
+        "health_alerts_dropped_total 0",
+    ] {
+        assert!(text.contains(line), "{line} missing from:\n{text}");
+    }
+    // prometheus-client writes OpenMetrics text, where a counter's HELP/TYPE
+    // use the family name without `_total`; classic promtool then reports the
+    // `_total` samples as having no help text. Nothing else may be reported.
+    let problems: Vec<String> = promtool_problems(&text.replace("# EOF\n", ""))
+        .into_iter()
+        .filter(|p| !(p.ends_with("_total no help text")))
+        .collect();
+    assert_eq!(problems, Vec::<String>::new(), "{text}");
+}

@@ -62,15 +62,24 @@ pub(super) async fn metrics(State(inner): State<Arc<Inner>>, headers: HeaderMap)
 }
 
 /// One metric family: how to read its value off a result.
-struct Family {
-    name: &'static str,
-    help: &'static str,
-    counter: bool,
-    value: fn(&ProbeResult) -> String,
+pub(crate) struct Family {
+    pub(crate) name: &'static str,
+    pub(crate) help: &'static str,
+    pub(crate) counter: bool,
+    /// Whether values are fractional; others are whole numbers.
+    pub(crate) float: bool,
+    pub(crate) value: fn(&ProbeResult) -> f64,
 }
 
-fn flag(on: bool) -> String {
-    if on { "1" } else { "0" }.to_owned()
+impl Family {
+    fn text(&self, result: &ProbeResult) -> String {
+        let v = (self.value)(result);
+        if self.float { float(v) } else { format!("{v}") }
+    }
+}
+
+fn flag(on: bool) -> f64 {
+    if on { 1.0 } else { 0.0 }
 }
 
 /// The `circuit_breaker` block of a result's details, when it is an object.
@@ -78,45 +87,52 @@ fn breaker<'a>(result: &'a ProbeResult, key: &str) -> Option<&'a Value> {
     result.details.as_ref()?.get("circuit_breaker")?.as_object()?.get(key)
 }
 
-fn breaker_count(result: &ProbeResult, key: &str) -> String {
-    breaker(result, key).and_then(Value::as_u64).unwrap_or(0).to_string()
+#[allow(clippy::cast_precision_loss)] // counts stay far below 2^53
+fn breaker_count(result: &ProbeResult, key: &str) -> f64 {
+    breaker(result, key).and_then(Value::as_u64).unwrap_or(0) as f64
 }
 
-const FAMILIES: &[Family] = &[
+pub(crate) const FAMILIES: &[Family] = &[
     Family {
         name: "probe_healthy",
         help: "1 if probe status is healthy, 0 otherwise",
         counter: false,
+        float: false,
         value: |r| flag(r.status == Status::Healthy),
     },
     Family {
         name: "probe_degraded",
         help: "1 if probe status is degraded (warning), 0 otherwise",
         counter: false,
+        float: false,
         value: |r| flag(r.status == Status::Degraded),
     },
     Family {
         name: "probe_latency_ms",
         help: "Last observed probe check latency in milliseconds",
         counter: false,
-        value: |r| float(r.latency_ms),
+        float: true,
+        value: |r| r.latency_ms,
     },
     Family {
         name: "probe_circuit_open",
         help: "1 if the circuit breaker is currently open for this probe",
         counter: false,
+        float: false,
         value: |r| flag(breaker(r, "open").and_then(Value::as_bool).unwrap_or(false)),
     },
     Family {
         name: "probe_circuit_consecutive_failures",
         help: "Current consecutive failure count for this probe",
         counter: false,
+        float: false,
         value: |r| breaker_count(r, "consecutive_failures"),
     },
     Family {
         name: "probe_circuit_trips_total",
         help: "Total lifetime circuit breaker trips for this probe",
         counter: true,
+        float: false,
         value: |r| breaker_count(r, "trips_total"),
     },
 ];
@@ -147,6 +163,15 @@ pub(crate) fn escape_label(value: &str) -> String {
     out
 }
 
+/// `health_status`: 0 unhealthy, 1 degraded, 2 healthy.
+pub(crate) fn overall_value(status: Status) -> u8 {
+    match status {
+        Status::Unhealthy => 0,
+        Status::Degraded => 1,
+        Status::Healthy => 2,
+    }
+}
+
 /// The whole exposition for `report`.
 pub(crate) fn encode(report: &HealthReport, alerts_dropped: u64, format: Format) -> String {
     let mut out = String::with_capacity(256 + report.probes.len() * 400);
@@ -166,15 +191,11 @@ pub(crate) fn encode(report: &HealthReport, alerts_dropped: u64, format: Format)
                 family.name,
                 escape_label(&result.name),
                 result.critical,
-                (family.value)(result)
+                family.text(result)
             );
         }
     }
-    let overall = match report.status {
-        Status::Unhealthy => 0,
-        Status::Degraded => 1,
-        Status::Healthy => 2,
-    };
+    let overall = overall_value(report.status);
     out.push_str("# HELP health_status Overall status: 0 unhealthy, 1 degraded, 2 healthy\n");
     out.push_str("# TYPE health_status gauge\n");
     let _ = writeln!(out, "health_status {overall}");

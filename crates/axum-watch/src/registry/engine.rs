@@ -301,6 +301,12 @@ impl Inner {
         self.run_shared(RunMode::Cached).await
     }
 
+    /// The latest report, however old, without running anything.
+    #[cfg_attr(not(feature = "prometheus-client"), allow(dead_code))]
+    pub(crate) fn latest(&self) -> Option<Arc<Snapshot>> {
+        self.snapshot.load_full()
+    }
+
     fn cached(&self) -> Option<Arc<Snapshot>> {
         let snapshot = self.snapshot.load_full()?;
         let age = self.config.cache_age;

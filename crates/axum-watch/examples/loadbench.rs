@@ -1,0 +1,107 @@
+//! Load-benchmark server: the health endpoints with 10 cheap probes next to a
+//! bare axum handler, so a load generator can compare their throughput in
+//! one run.
+//!
+//! This is not a test; `scripts/bench-load` builds it, drives it with `wrk`
+//! and prints the requests per second of every endpoint against `/bare`.
+//!
+//! | endpoint | what it does |
+//! | --- | --- |
+//! | `GET /bare` | a plain handler: `Json(json!({"status":"ok"}))`, built per request |
+//! | `GET /health/live` | the registry's liveness answer (never runs probes) |
+//! | `GET /health/ready` | readiness from the cached report (default cache age 1 s) |
+//! | `GET /health/status` | the full report (same cache) |
+//!
+//! Registry settings are the defaults (cache age 1 s, poll interval 60 s,
+//! timeout 10 s, circuit breaker on); the 10 probes answer healthy at once,
+//! with a detail or two, 6 critical and 4 not.
+//!
+//! ```sh
+//! cargo build --release --example loadbench
+//! PORT=8090 WORKERS=1 target/release/examples/loadbench &   # defaults shown
+//! wrk -t1 -c32 -d5s http://127.0.0.1:8090/health/ready
+//! ./scripts/bench-load                                        # the whole comparison
+//! ```
+//!
+//! `WORKERS` sets the tokio worker threads (default 1, so that on a small
+//! machine the server and the load generator each keep a core).
+
+use axum::routing::get;
+use axum::{Json, Router};
+use axum_watch::{HealthRegistry, Outcome, ProbeExt, probe};
+use serde_json::{Value, json};
+
+/// Probes registered: `(name, critical)`.
+const PROBES: [(&str, bool); 10] = [
+    ("postgres", true),
+    ("redis", false),
+    ("kafka", true),
+    ("s3", false),
+    ("smtp", false),
+    ("auth-api", true),
+    ("search", true),
+    ("disk", true),
+    ("clock", false),
+    ("config", true),
+];
+
+/// The bare handler: a small JSON body built per request, like a typical
+/// axum handler does.
+async fn bare() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
+
+fn registry() -> anyhow::Result<HealthRegistry> {
+    let mut builder = HealthRegistry::builder();
+    for (i, (name, critical)) in PROBES.into_iter().enumerate() {
+        let check = probe::from_fn(name, move || async move {
+            Ok(Outcome::healthy()
+                .detail("pool_size", 8 + i)
+                .detail("endpoint", format!("{name}.internal:{}", 5000 + i)))
+        })
+        .with_tags([if critical { "core" } else { "extra" }]);
+        builder = if critical {
+            builder.add(check)
+        } else {
+            builder.add_non_critical(check)
+        };
+    }
+    Ok(builder.build()?)
+}
+
+async fn serve(port: u16) -> anyhow::Result<()> {
+    let registry = registry()?;
+    let app = Router::new().route("/bare", get(bare)).merge(registry.router());
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        probes = registry.probe_names().len(),
+        "loadbench listening: /bare /health/live /health/ready /health/status"
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .init();
+    let port: u16 = env_or("PORT", 8090);
+    let workers: usize = env_or("WORKERS", 1_usize).max(1);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()?
+        .block_on(serve(port))
+}
