@@ -6,6 +6,7 @@
 //! wall-clock jump cannot stretch or cut a window and paused-time tests can
 //! move it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use tokio::time::Instant;
@@ -31,6 +32,8 @@ struct Window {
 #[derive(Debug, Default)]
 pub(crate) struct Maintenance {
     window: Mutex<Option<Window>>,
+    /// `false` only when no window is set, so the request path can skip the lock.
+    maybe_active: AtomicBool,
 }
 
 impl Maintenance {
@@ -45,11 +48,16 @@ impl Maintenance {
             let left = std::time::Duration::try_from(left).unwrap_or_default();
             (end, Instant::now() + left)
         });
-        *self.window() = Some(Window { until });
+        // The hint changes under the lock, in step with the window.
+        let mut window = self.window();
+        *window = Some(Window { until });
+        self.maybe_active.store(true, Ordering::Release);
     }
 
     pub(crate) fn clear(&self) {
-        *self.window() = None;
+        let mut window = self.window();
+        *window = None;
+        self.maybe_active.store(false, Ordering::Release);
     }
 
     /// The state now; a window whose end has passed is closed on the way.
@@ -60,6 +68,7 @@ impl Maintenance {
                 until: Some((_, deadline)),
             }) if Instant::now() >= deadline => {
                 *window = None;
+                self.maybe_active.store(false, Ordering::Release);
                 MaintenanceStatus {
                     active: false,
                     until: None,
@@ -77,6 +86,6 @@ impl Maintenance {
     }
 
     pub(crate) fn is_active(&self) -> bool {
-        self.status().active
+        self.maybe_active.load(Ordering::Acquire) && self.status().active
     }
 }

@@ -99,6 +99,8 @@ pub(crate) struct Inner {
     pub(crate) reports: tokio::sync::watch::Sender<Option<Arc<Snapshot>>>,
     interval: tokio::sync::watch::Sender<Option<Duration>>,
     poller: Mutex<Poller>,
+    /// Whether the poll loop runs: `poller.task.is_some()`, readable without a lock.
+    polling: AtomicBool,
     flight: Mutex<Option<Flight>>,
     publishing: Mutex<()>,
     pub(crate) maintenance: maintenance::Maintenance,
@@ -127,6 +129,7 @@ impl Inner {
             reports: tokio::sync::watch::Sender::new(None),
             interval,
             poller: Mutex::new(Poller::default()),
+            polling: AtomicBool::new(false),
             publishing: Mutex::new(()),
             maintenance: maintenance::Maintenance::default(),
             alerts,

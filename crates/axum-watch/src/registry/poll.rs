@@ -2,6 +2,7 @@
 //! is connected, each probe on its own schedule, and stops when the last one
 //! leaves.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -32,6 +33,7 @@ impl Drop for Subscription {
         if poller.subscribers == 0
             && let Some(task) = poller.task.take()
         {
+            self.inner.polling.store(false, Ordering::Release);
             task.abort();
             tracing::debug!("last stream subscriber left: poll loop stopped");
         }
@@ -57,6 +59,7 @@ impl Inner {
         if poller.subscribers > 0 && poller.task.is_none() && self.polls() {
             let inner = Arc::clone(self);
             poller.task = Some(tokio::spawn(async move { inner.poll_loop().await }));
+            self.polling.store(true, Ordering::Release);
             tracing::debug!("first stream subscriber: poll loop started");
         }
     }
@@ -68,7 +71,7 @@ impl Inner {
 
     /// Whether the poll loop is running.
     pub(crate) fn is_polling(&self) -> bool {
-        self.poller().task.is_some()
+        self.polling.load(Ordering::Acquire)
     }
 
     /// Whether anything has a poll interval, so that streams stay open.
