@@ -90,7 +90,11 @@ async fn main() -> anyhow::Result<()> {
         .merge(registry.router());
 
     let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(8000);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    // A deep accept queue absorbs reconnect storms of stream clients.
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(std::net::SocketAddr::from(([127, 0, 0, 1], port)))?;
+    let listener = socket.listen(4096)?;
     tracing::info!("listening on http://{}/health/status", listener.local_addr()?);
     axum::serve(listener, app)
         .with_graceful_shutdown(async {

@@ -35,20 +35,24 @@
 //! and its `checked_at`.
 //!
 //! The server publishes a report each time one probe of a poll round finishes,
-//! so one round is several reports within about a millisecond, and a client
-//! may get one to all of them (a slow one skips to the newest). A *round* is
-//! a cluster of `checked_at` values with no gap over 500 ms. For each round it
-//! prints, over the clients:
+//! so one round is several reports (milliseconds apart when idle, more under
+//! load), and a client may get one to all of them (a slow one skips to the
+//! newest). A *round* is a cluster of `checked_at` values with no gap over
+//! 500 ms. For each round it prints how many events each client got and,
+//! over the clients:
 //!
 //! - the **next poll event**: the first event of the round each client got,
 //!   latency = receive time − that event's `checked_at`, min / median / p99 /
 //!   max, and the receive spread (last − first client);
 //! - the **newest report of the round** (the last one published): how many
 //!   clients got it and the same latency figures — this is the time for one
-//!   report to reach every client.
+//!   report to reach every client;
+//! - the whole round: from its first `checked_at` until the last client had
+//!   the newest report.
 //!
-//! Then it prints `SSE_LOAD_MEASURED`, closes every connection and exits; it
-//! exits non-zero if a client failed or the timeout passed first.
+//! It also prints a `RESULT key=value ...` line per round. Then it prints
+//! `SSE_LOAD_MEASURED`, closes every connection and exits; it exits non-zero
+//! if a client failed, a client missed a report, or the timeout passed first.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -384,7 +388,7 @@ async fn run_client(
     // Poll rounds seen since the measurement was armed; `finished` after the last one.
     let mut rounds = 0usize;
     let mut finished = false;
-    let mut last_checked = i64::MIN;
+    let mut last_checked: Option<i64> = None;
     let mut error = None;
     loop {
         let read = tokio::select! {
@@ -411,7 +415,7 @@ async fn run_client(
             if armed_at == 0 || checked_us < armed_at || finished {
                 return;
             }
-            if checked_us - last_checked > ROUND_GAP_US {
+            if last_checked.is_none_or(|last| checked_us - last > ROUND_GAP_US) {
                 if rounds == config.events {
                     finished = true;
                     return;
@@ -421,7 +425,7 @@ async fn run_client(
                     shared.done.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            last_checked = checked_us;
+            last_checked = Some(checked_us);
             if outcome.events.len() < config.events * EVENTS_PER_ROUND {
                 if outcome.events.is_empty() {
                     outcome.events.reserve_exact(config.events * 3);
@@ -571,7 +575,7 @@ fn report(config: &Config, outcomes: &[Outcome]) -> bool {
         }
         let stamp = |us: i64| jiff::Timestamp::from_microsecond(us).map_or_else(|_| us.to_string(), |t| t.to_string());
         println!(
-            "sse_load: poll round {}: {} report(s) published within {} (checked_at {} .. {})",
+            "sse_load: poll round {}: {} distinct report(s) seen, stamped within {} (checked_at {} .. {})",
             n + 1,
             round.len(),
             ms(newest - lo),
@@ -693,12 +697,21 @@ async fn run(config: Arc<Config>) -> anyhow::Result<bool> {
         }
         last = now;
     }
-    println!(
-        "sse_load: {} round(s) seen by every client {:.2} s after arming{}",
-        config.events,
-        armed.elapsed().as_secs_f64(),
-        if timed_out { " -- TIMED OUT" } else { "" }
-    );
+    let done = shared.done.load(Ordering::Relaxed);
+    let alive = shared.connected.load(Ordering::Relaxed) - shared.lost.load(Ordering::Relaxed);
+    if timed_out {
+        println!(
+            "sse_load: TIMED OUT after {:.2} s: {done}/{alive} connected clients got {} poll round(s)",
+            armed.elapsed().as_secs_f64(),
+            config.events
+        );
+    } else {
+        println!(
+            "sse_load: {done}/{alive} connected clients got {} poll round(s) within {:.2} s of the start of the measurement",
+            config.events,
+            armed.elapsed().as_secs_f64()
+        );
+    }
     marker(&format!(
         "SSE_LOAD_MEASURED client_rss_kb={}",
         own_rss_kb().unwrap_or(0)

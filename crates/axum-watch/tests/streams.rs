@@ -359,3 +359,33 @@ async fn a_disconnected_client_is_released_promptly() {
     .await;
     assert!(released.is_ok(), "the subscriber was not released within 5 s");
 }
+
+#[tokio::test(start_paused = true)]
+async fn probes_on_one_schedule_make_one_event_per_interval() {
+    let a = Switch::new("a", Status::Healthy);
+    let b = Switch::new("b", Status::Healthy);
+    let slowish = Arc::new(AtomicUsize::new(0));
+    let registry = HealthRegistry::builder()
+        .add(a.clone())
+        .add(b.clone())
+        .add(timed("c", Duration::from_millis(300), Arc::clone(&slowish)))
+        .poll_interval(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let (_, mut stream) = Stream::open(&registry, "/health/status/stream").await;
+    stream.report().await;
+    let start = Instant::now();
+    for round in 2..=4 {
+        let report = stream.report().await;
+        assert_eq!(
+            (call_of(&report, "a"), call_of(&report, "b"), call_of(&report, "c")),
+            (round, round, round)
+        );
+        // Nothing else arrives before the next interval.
+        assert!(
+            stream.chunk_within(Duration::from_millis(4000)).await.is_none(),
+            "a second event in one round"
+        );
+    }
+    assert!(start.elapsed() >= Duration::from_secs(14));
+}

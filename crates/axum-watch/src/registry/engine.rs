@@ -383,10 +383,12 @@ impl Inner {
         self.record(results.into_iter().flatten().collect()).await
     }
 
-    /// Runs one probe for the poll loop and publishes its result.
-    pub(crate) async fn poll_one(self: &Arc<Self>, entry: Arc<Entry>) {
-        let result = entry.execute(self.config.result_ttl).await;
-        self.record(vec![(entry, result)]).await;
+    /// Runs the probes the poll loop found due together, concurrently, and
+    /// publishes their results as one report: one event per poll.
+    pub(crate) async fn poll_due(self: &Arc<Self>, due: Vec<Arc<Entry>>) {
+        let ttl = self.config.result_ttl;
+        let results = join_all(due.iter().map(|entry| entry.execute(ttl))).await;
+        self.record(due.into_iter().zip(results).collect()).await;
     }
 
     /// Stores fresh results and their transitions, merges them into the

@@ -90,8 +90,9 @@ impl Inner {
         self.ensure_loop(&mut poller);
     }
 
-    /// Starts each probe when it is due, on its own task so that a slow one
-    /// delays no other; each result is published as soon as it is in.
+    /// Starts the probes due at each tick as one batch on its own task, so a
+    /// slow probe delays no probe of another tick; each batch is published as
+    /// one report.
     async fn poll_loop(self: Arc<Self>) {
         if self.snapshot.load().is_none() {
             self.run_shared(RunMode::Cached).await;
@@ -102,6 +103,7 @@ impl Inner {
             let now = Instant::now();
             let registry_interval = self.poll_interval();
             let mut next: Option<Instant> = None;
+            let mut due_now = Vec::new();
             for entry in self.entries().iter() {
                 if entry.is_running() {
                     continue;
@@ -113,13 +115,17 @@ impl Inner {
                     next = Some(next.map_or(due, |n| n.min(due)));
                     continue;
                 }
-                let inner = Arc::clone(&self);
-                let entry = Arc::clone(entry);
-                let finished = Arc::clone(&finished);
                 // Mark it before the task starts so the next pass skips it.
                 entry.mark_running();
+                due_now.push(Arc::clone(entry));
+            }
+            // The probes due now run as one batch; a batch in flight never
+            // holds up the probes of a later tick.
+            if !due_now.is_empty() {
+                let inner = Arc::clone(&self);
+                let finished = Arc::clone(&finished);
                 tokio::spawn(async move {
-                    inner.poll_one(entry).await;
+                    inner.poll_due(due_now).await;
                     finished.notify_one();
                 });
             }
