@@ -285,16 +285,10 @@ impl Inner {
     pub(crate) async fn snapshot(self: &Arc<Self>) -> Arc<Snapshot> {
         if self.is_polling()
             && self.poll_interval().is_some()
-            && let Some(snapshot) = self.snapshot.load_full()
+            && let Some(snapshot) = self.latest()
         {
             return snapshot;
         }
-        self.fresh_snapshot().await
-    }
-
-    /// Like [`snapshot`](Self::snapshot) but reusing a report only within
-    /// the cache age, even while the poll loop runs.
-    pub(crate) async fn fresh_snapshot(self: &Arc<Self>) -> Arc<Snapshot> {
         if let Some(snapshot) = self.cached() {
             return snapshot;
         }
@@ -302,13 +296,12 @@ impl Inner {
     }
 
     /// The latest report, however old, without running anything.
-    #[cfg_attr(not(feature = "prometheus-client"), allow(dead_code))]
     pub(crate) fn latest(&self) -> Option<Arc<Snapshot>> {
         self.snapshot.load_full()
     }
 
     fn cached(&self) -> Option<Arc<Snapshot>> {
-        let snapshot = self.snapshot.load_full()?;
+        let snapshot = self.latest()?;
         let age = self.config.cache_age;
         (!age.is_zero() && snapshot.taken.elapsed() < age).then_some(snapshot)
     }
@@ -366,7 +359,7 @@ impl Inner {
     async fn run_probes(self: &Arc<Self>) -> Arc<Snapshot> {
         let entries = self.entries();
         let ttl = self.config.result_ttl;
-        let previous = self.snapshot.load_full();
+        let previous = self.latest();
         let results = join_all(entries.iter().map(|entry| {
             let kept = previous
                 .as_ref()
@@ -410,7 +403,7 @@ impl Inner {
         // Merges are serialised so that two finishing probes never drop each
         // other's result; the critical section does no I/O.
         let _publishing = self.publishing.lock().unwrap_or_else(PoisonError::into_inner);
-        let previous = self.snapshot.load_full();
+        let previous = self.latest();
         let results = self
             .entries()
             .iter()

@@ -94,7 +94,7 @@ impl Inner {
     /// slow probe delays no probe of another tick; each batch is published as
     /// one report.
     async fn poll_loop(self: Arc<Self>) {
-        if self.snapshot.load().is_none() {
+        if self.latest().is_none() {
             self.run_shared(RunMode::Cached).await;
         }
         let mut changes = self.interval.subscribe();
