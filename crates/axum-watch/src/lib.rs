@@ -8,6 +8,7 @@ mod exporter;
 mod http;
 pub mod model;
 pub mod probe;
+pub mod probes;
 mod redact;
 mod registry;
 pub mod storage;
