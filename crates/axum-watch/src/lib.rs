@@ -7,6 +7,7 @@ pub mod alert;
 mod exporter;
 mod http;
 pub mod model;
+pub mod passive;
 pub mod probe;
 pub mod probes;
 mod redact;

@@ -1,0 +1,280 @@
+//! Passive probes: they make no calls of their own and report on the real
+//! traffic they observe.
+//!
+//! - [`PassiveProbe`] times any call you wrap with [`watch`](PassiveProbe::watch)
+//!   (async) or [`watch_blocking`](PassiveProbe::watch_blocking) (sync); its
+//!   named constructors ([`PassiveProbe::postgres`], [`PassiveProbe::redis`],
+//!   [`PassiveProbe::http`], …) are the same probe under the spec's names.
+//! - [`RouteProbe`] is a tower layer for one axum route; [`WatchedRouter`]
+//!   gives every route of a router its own route probe.
+//! - [`RequestMetrics`] is a layer and probe over the whole app, with
+//!   per-route statistics keyed by method and path template.
+//! - `WebSocketProbe` (feature `websocket`) counts connections and messages
+//!   of an axum WebSocket handler.
+//!
+//! All of them record into the same lock-free statistics core and share
+//! [`StatsConfig`]: the health decision uses the error rate over the recent
+//! window once [`min_calls`](StatsConfig::min_calls) calls have been seen, so
+//! one early failure cannot condemn a probe, and a fresh outage is not hidden
+//! by a long healthy history. Their circuit breaker is off by default: a
+//! passive check only reads counters.
+
+mod requests;
+mod route;
+mod stats;
+#[cfg(feature = "websocket")]
+mod websocket;
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::Arc;
+
+use futures_util::FutureExt;
+use tokio::time::Instant;
+
+use crate::probe::{Outcome, Probe, ProbeError, ProbeOptions};
+
+pub use requests::{RequestMetrics, RequestMetricsFuture, RequestMetricsService};
+pub use route::{RouteFuture, RouteProbe, RouteService, WatchedRouter};
+pub use stats::StatsConfig;
+use stats::{CALLS, Call, Stats};
+#[cfg(feature = "websocket")]
+pub use websocket::{ConnectionOutcome, WatchedSocket, WebSocketProbe};
+
+/// Times the calls it wraps and reports their error rate and latency.
+///
+/// A call is an error when it returns `Err` or panics (the panic is recorded
+/// and then resumed, so your code behaves as before). A call whose future is
+/// dropped before it finishes is not recorded. The probe is cheap to clone:
+/// keep one clone where the calls are made and register another.
+///
+/// ```
+/// use axum_watch::passive::{PassiveProbe, StatsConfig};
+/// use axum_watch::{HealthRegistry, Status};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let db = PassiveProbe::postgres().with_config(StatsConfig::default().max_error_rate(0.05));
+/// let registry = HealthRegistry::builder().add(db.clone()).build().unwrap();
+///
+/// // Wrap the calls your code already makes.
+/// let row: Result<u32, std::io::Error> = db.watch(async { Ok(42) }).await;
+/// assert_eq!(row.unwrap(), 42);
+/// let parsed = db.watch_blocking(|| "7".parse::<u8>());
+/// assert_eq!(parsed, Ok(7));
+///
+/// let report = registry.run_all().await;
+/// let result = report.probe("postgresql").unwrap();
+/// assert_eq!(result.status, Status::Healthy);
+/// assert_eq!(result.details.as_ref().unwrap()["call_count"], 2);
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct PassiveProbe {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    name: String,
+    description: Option<String>,
+    stats: Stats,
+}
+
+impl fmt::Debug for PassiveProbe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PassiveProbe")
+            .field("name", &self.inner.name)
+            .field("stats", &self.inner.stats)
+            .finish()
+    }
+}
+
+impl PassiveProbe {
+    /// A probe named `name` with the default [`StatsConfig`].
+    #[must_use]
+    pub fn new(name: impl Into<String>) -> Self {
+        Self::build(name.into(), None, StatsConfig::default())
+    }
+
+    fn build(name: String, description: Option<String>, config: StatsConfig) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                name,
+                description,
+                stats: Stats::new(config),
+            }),
+        }
+    }
+
+    fn named(name: &str, description: &str) -> Self {
+        Self::build(name.to_owned(), Some(description.to_owned()), StatsConfig::default())
+    }
+
+    /// Outgoing HTTP calls (name `http`).
+    #[must_use]
+    pub fn http() -> Self {
+        Self::named("http", "outgoing HTTP calls")
+    }
+
+    /// Outgoing mail (name `smtp`).
+    #[must_use]
+    pub fn smtp() -> Self {
+        Self::named("smtp", "outgoing SMTP calls")
+    }
+
+    /// PostgreSQL queries (name `postgresql`).
+    #[must_use]
+    pub fn postgres() -> Self {
+        Self::named("postgresql", "PostgreSQL queries")
+    }
+
+    /// MySQL / MariaDB queries (name `mysql`).
+    #[must_use]
+    pub fn mysql() -> Self {
+        Self::named("mysql", "MySQL queries")
+    }
+
+    /// Redis commands (name `redis`).
+    #[must_use]
+    pub fn redis() -> Self {
+        Self::named("redis", "Redis commands")
+    }
+
+    /// MongoDB operations (name `mongodb`).
+    #[must_use]
+    pub fn mongo() -> Self {
+        Self::named("mongodb", "MongoDB operations")
+    }
+
+    /// Queries through an sqlx pool, of any driver (name `sqlx`).
+    #[must_use]
+    pub fn sqlx() -> Self {
+        Self::named("sqlx", "sqlx queries")
+    }
+
+    /// The same probe with another name (only before it is shared: it starts
+    /// fresh statistics).
+    #[must_use]
+    pub fn with_name(self, name: impl Into<String>) -> Self {
+        Self::build(name.into(), self.inner.description.clone(), *self.inner.stats.config())
+    }
+
+    /// The same probe with other statistics options (only before it is
+    /// shared: it starts fresh statistics).
+    #[must_use]
+    pub fn with_config(self, config: StatsConfig) -> Self {
+        Self::build(self.inner.name.clone(), self.inner.description.clone(), config)
+    }
+
+    /// Runs `call`, timing it and recording whether it failed.
+    ///
+    /// # Errors
+    ///
+    /// Returns exactly what `call` returns.
+    pub async fn watch<F, T, E>(&self, call: F) -> Result<T, E>
+    where
+        F: Future<Output = Result<T, E>>,
+        E: fmt::Display,
+    {
+        let start = Instant::now();
+        let result = AssertUnwindSafe(call).catch_unwind().await;
+        self.finish(start, result)
+    }
+
+    /// Runs the blocking `call`, timing it and recording whether it failed.
+    ///
+    /// # Errors
+    ///
+    /// Returns exactly what `call` returns.
+    pub fn watch_blocking<F, T, E>(&self, call: F) -> Result<T, E>
+    where
+        F: FnOnce() -> Result<T, E>,
+        E: fmt::Display,
+    {
+        let start = Instant::now();
+        let result = catch_unwind(AssertUnwindSafe(call));
+        self.finish(start, result)
+    }
+
+    fn finish<T, E: fmt::Display>(&self, start: Instant, result: std::thread::Result<Result<T, E>>) -> Result<T, E> {
+        let ended = Instant::now();
+        let stats = &self.inner.stats;
+        let call = |error| Call {
+            elapsed: ended - start,
+            ended,
+            error,
+            status: None,
+        };
+        match result {
+            Ok(Ok(value)) => {
+                stats.record(call(false));
+                Ok(value)
+            }
+            Ok(Err(error)) => {
+                stats.record(call(true));
+                let kind = std::any::type_name::<E>();
+                stats.note_error(Some(kind), format!("{}: {error}", crate::probe::short_type_name(kind)));
+                Err(error)
+            }
+            Err(panic) => {
+                stats.record(call(true));
+                record_panic(stats, panic.as_ref());
+                resume_unwind(panic)
+            }
+        }
+    }
+
+    /// Counts a cache hit (`cache_hits` in details).
+    pub fn record_cache_hit(&self) {
+        self.inner.stats.record_cache_hit();
+    }
+
+    /// Counts a cache miss (`cache_misses` in details).
+    pub fn record_cache_miss(&self) {
+        self.inner.stats.record_cache_miss();
+    }
+}
+
+/// Notes a panic as an error of type `panic` with its message.
+fn record_panic(stats: &Stats, panic: &(dyn Any + Send)) {
+    stats.note_error(Some("panic"), format!("panic: {}", panic_message(panic)));
+}
+
+/// The message of a panic payload, when it has one.
+pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
+
+/// A passive check only reads counters: no timeout pressure, and no circuit
+/// breaker (it would freeze the report after traffic recovered).
+pub(crate) fn passive_options() -> ProbeOptions {
+    ProbeOptions {
+        circuit_breaker: Some(false),
+        ..ProbeOptions::default()
+    }
+}
+
+impl Probe for PassiveProbe {
+    fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    fn description(&self) -> Option<&str> {
+        self.inner.description.as_deref()
+    }
+
+    fn options(&self) -> ProbeOptions {
+        passive_options()
+    }
+
+    async fn check(&self) -> Result<Outcome, ProbeError> {
+        let stats = &self.inner.stats;
+        Ok(stats.snapshot().outcome(stats.config(), CALLS))
+    }
+}

@@ -1,0 +1,379 @@
+//! [`RequestMetrics`]: app-wide request statistics, as a layer and a probe.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, resume_unwind};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, ready};
+
+use arc_swap::ArcSwap;
+use axum::extract::MatchedPath;
+use futures_util::FutureExt;
+use futures_util::future::CatchUnwind;
+use http::{Method, Request, Response, StatusCode};
+use serde_json::{Map, Value};
+use tokio::time::Instant;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::route::record_response;
+use super::stats::{REQUESTS, Stats, StatsConfig, ms, round};
+use super::{panic_message, passive_options};
+use crate::probe::{Outcome, Probe, ProbeError, ProbeOptions};
+
+/// The template under which requests that matched no route are counted.
+const UNMATCHED: &str = "(unmatched)";
+
+/// Request statistics over the whole app: one layer records every request,
+/// and the same value is the probe that reports them.
+///
+/// With [`per_route`](Self::per_route) on (the default) it also keeps
+/// statistics per method and matched path template (`GET /users/{id}`, never
+/// the raw path; requests that matched no route count under
+/// `(unmatched)`, methods outside the standard nine under `OTHER`). At most
+/// [`max_routes`](Self::max_routes) keys are tracked (default 100); requests
+/// beyond them still count in the totals and in `untracked_requests`, so
+/// memory stays bounded whatever the traffic.
+///
+/// Apply it with [`Router::layer`](axum::Router::layer), which runs it after
+/// routing so the matched template is known. The window defaults to 200
+/// requests.
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use axum_watch::passive::{RequestMetrics, StatsConfig};
+/// use axum_watch::HealthRegistry;
+///
+/// let metrics = RequestMetrics::new().with_config(StatsConfig::default().window_size(500).max_error_rate(0.05));
+/// let registry = HealthRegistry::builder().add(metrics.clone()).build().unwrap();
+/// let app: Router = Router::new()
+///     .route("/users/{id}", get(|| async { "{}" }))
+///     .layer(metrics)
+///     .merge(registry.router());
+/// # let _ = app;
+/// ```
+#[derive(Clone)]
+pub struct RequestMetrics {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    name: String,
+    config: StatsConfig,
+    min_error_status: u16,
+    per_route: bool,
+    max_routes: usize,
+    total: Stats,
+    routes: ArcSwap<RouteTable>,
+    /// Serialises the rare insertion of a new route key.
+    insert: Mutex<()>,
+    untracked: AtomicU64,
+}
+
+/// Route template → statistics per method.
+type RouteTable = HashMap<Box<str>, Vec<(Method, Arc<Stats>)>>;
+
+impl fmt::Debug for RequestMetrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestMetrics")
+            .field("name", &self.inner.name)
+            .field("per_route", &self.inner.per_route)
+            .field("max_routes", &self.inner.max_routes)
+            .field("total", &self.inner.total)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for RequestMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RequestMetrics {
+    /// A probe named `request_metrics` with per-route statistics, a window
+    /// of 200 requests and the other [`StatsConfig`] defaults.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::build(
+            "request_metrics".to_owned(),
+            StatsConfig::default().window_size(200),
+            500,
+            true,
+            100,
+        )
+    }
+
+    fn build(name: String, config: StatsConfig, min_error_status: u16, per_route: bool, max_routes: usize) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                name,
+                config,
+                min_error_status,
+                per_route,
+                max_routes,
+                total: Stats::new(config),
+                routes: ArcSwap::from_pointee(HashMap::new()),
+                insert: Mutex::new(()),
+                untracked: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    fn rebuild(self, f: impl FnOnce(&mut (String, StatsConfig, u16, bool, usize))) -> Self {
+        let i = &self.inner;
+        let mut parts = (i.name.clone(), i.config, i.min_error_status, i.per_route, i.max_routes);
+        f(&mut parts);
+        Self::build(parts.0, parts.1, parts.2, parts.3, parts.4)
+    }
+
+    /// Another probe name (set these options before the value is shared:
+    /// each starts fresh statistics).
+    #[must_use]
+    pub fn with_name(self, name: impl Into<String>) -> Self {
+        let name = name.into();
+        self.rebuild(|p| p.0 = name)
+    }
+
+    /// Statistics options, for the totals and for each route.
+    #[must_use]
+    pub fn with_config(self, config: StatsConfig) -> Self {
+        self.rebuild(|p| p.1 = config)
+    }
+
+    /// Responses with this status or above count as errors (default 500).
+    #[must_use]
+    pub fn min_error_status(self, status: u16) -> Self {
+        self.rebuild(|p| p.2 = status)
+    }
+
+    /// Whether to keep statistics per route (default on).
+    #[must_use]
+    pub fn per_route(self, enabled: bool) -> Self {
+        self.rebuild(|p| p.3 = enabled)
+    }
+
+    /// The most route keys tracked (default 100).
+    #[must_use]
+    pub fn max_routes(self, routes: usize) -> Self {
+        self.rebuild(|p| p.4 = routes)
+    }
+
+    /// The statistics of `method` on `template`, created on first use while
+    /// there is room.
+    fn route_stats(&self, method: &Method, template: &str) -> Option<Arc<Stats>> {
+        let method = standard_method(method);
+        let lookup = |table: &RouteTable| {
+            table
+                .get(template)
+                .and_then(|methods| methods.iter().find(|(m, _)| *m == method).map(|(_, s)| Arc::clone(s)))
+        };
+        if let Some(stats) = lookup(&self.inner.routes.load()) {
+            return Some(stats);
+        }
+        // A new key: rare, so a copy-on-write insert under a mutex is fine.
+        let _guard = self
+            .inner
+            .insert
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let current = self.inner.routes.load_full();
+        if let Some(stats) = lookup(&current) {
+            return Some(stats);
+        }
+        let tracked: usize = current.values().map(Vec::len).sum();
+        if tracked >= self.inner.max_routes {
+            return None;
+        }
+        let stats = Arc::new(Stats::new(self.inner.config));
+        let mut table = (*current).clone();
+        table
+            .entry(template.into())
+            .or_default()
+            .push((method, Arc::clone(&stats)));
+        self.inner.routes.store(Arc::new(table));
+        Some(stats)
+    }
+
+    fn record(
+        &self,
+        route: Option<&(Method, Option<MatchedPath>)>,
+        start: Instant,
+        status: StatusCode,
+        panic: Option<&str>,
+    ) {
+        let min = self.inner.min_error_status;
+        record_response(&self.inner.total, min, start, status, panic);
+        if let Some((method, matched)) = route {
+            let template = matched.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
+            match self.route_stats(method, template) {
+                Some(stats) => record_response(&stats, min, start, status, panic),
+                None => {
+                    self.inner.untracked.fetch_add(1, Relaxed);
+                }
+            }
+        }
+    }
+
+    fn routes_detail(&self) -> Map<String, Value> {
+        let table = self.inner.routes.load();
+        let mut keys: Vec<(&str, &Method, &Arc<Stats>)> = table
+            .iter()
+            .flat_map(|(template, methods)| methods.iter().map(move |(m, s)| (&**template, m, s)))
+            .collect();
+        keys.sort_by(|a, b| (a.0, a.1.as_str()).cmp(&(b.0, b.1.as_str())));
+        keys.into_iter()
+            .map(|(template, method, stats)| {
+                let s = stats.snapshot();
+                let mut route = Map::new();
+                route.insert("request_count".into(), s.calls.into());
+                route.insert("error_count".into(), s.errors.into());
+                route.insert("error_rate".into(), round(s.error_rate(), 4).into());
+                route.insert("last_status_code".into(), s.last_status.into());
+                route.insert("avg_rtt_ms".into(), s.ema_ms.map_or(Value::Null, ms));
+                for (key, value) in ["p50_rtt_ms", "p95_rtt_ms", "p99_rtt_ms"]
+                    .into_iter()
+                    .zip(s.percentiles)
+                {
+                    route.insert(key.into(), value.map_or(Value::Null, ms));
+                }
+                (format!("{method} {template}"), route.into())
+            })
+            .collect()
+    }
+}
+
+/// The nine standard methods as they are; any other as `OTHER`, so a client
+/// cannot create keys at will.
+fn standard_method(method: &Method) -> Method {
+    const STANDARD: [Method; 9] = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    if STANDARD.contains(method) {
+        method.clone()
+    } else {
+        Method::from_bytes(b"OTHER").unwrap_or(Method::GET)
+    }
+}
+
+impl Probe for RequestMetrics {
+    fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    fn options(&self) -> ProbeOptions {
+        passive_options()
+    }
+
+    async fn check(&self) -> Result<Outcome, ProbeError> {
+        let outcome = self.inner.total.snapshot().outcome(&self.inner.config, REQUESTS);
+        if !self.inner.per_route {
+            return Ok(outcome);
+        }
+        let outcome = outcome.detail("routes", self.routes_detail());
+        let untracked = self.inner.untracked.load(Relaxed);
+        Ok(if untracked > 0 {
+            outcome.detail("untracked_requests", untracked)
+        } else {
+            outcome
+        })
+    }
+}
+
+impl<S> Layer<S> for RequestMetrics {
+    type Service = RequestMetricsService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequestMetricsService {
+            inner,
+            metrics: self.clone(),
+        }
+    }
+}
+
+/// The service a [`RequestMetrics`] layer wraps around the app's routes.
+#[derive(Clone, Debug)]
+pub struct RequestMetricsService<S> {
+    inner: S,
+    metrics: RequestMetrics,
+}
+
+impl<S, B, ResB> Service<Request<B>> for RequestMetricsService<S>
+where
+    S: Service<Request<B>, Response = Response<ResB>>,
+{
+    type Response = Response<ResB>;
+    type Error = S::Error;
+    type Future = RequestMetricsFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let route = self.metrics.inner.per_route.then(|| {
+            (
+                request.method().clone(),
+                request.extensions().get::<MatchedPath>().cloned(),
+            )
+        });
+        RequestMetricsFuture {
+            start: Instant::now(),
+            route,
+            metrics: self.metrics.clone(),
+            inner: AssertUnwindSafe(self.inner.call(request)).catch_unwind(),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of a [`RequestMetricsService`].
+    #[derive(Debug)]
+    pub struct RequestMetricsFuture<F> {
+        #[pin]
+        inner: CatchUnwind<AssertUnwindSafe<F>>,
+        start: Instant,
+        route: Option<(Method, Option<MatchedPath>)>,
+        metrics: RequestMetrics,
+    }
+}
+
+impl<F, ResB, E> Future for RequestMetricsFuture<F>
+where
+    F: Future<Output = Result<Response<ResB>, E>>,
+{
+    type Output = Result<Response<ResB>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let route = this.route.as_ref();
+        match ready!(this.inner.poll(cx)) {
+            Ok(Ok(response)) => {
+                this.metrics.record(route, *this.start, response.status(), None);
+                Poll::Ready(Ok(response))
+            }
+            Ok(Err(error)) => {
+                this.metrics
+                    .record(route, *this.start, StatusCode::INTERNAL_SERVER_ERROR, None);
+                Poll::Ready(Err(error))
+            }
+            Err(panic) => {
+                let message = panic_message(panic.as_ref()).to_owned();
+                this.metrics
+                    .record(route, *this.start, StatusCode::INTERNAL_SERVER_ERROR, Some(&message));
+                resume_unwind(panic)
+            }
+        }
+    }
+}

@@ -1,0 +1,385 @@
+//! [`RouteProbe`]: a tower layer that watches one axum route, and
+//! [`WatchedRouter`], which gives every route of a router its own.
+
+use std::fmt;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, resume_unwind};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use axum::Router;
+use axum::routing::MethodRouter;
+use futures_util::FutureExt;
+use futures_util::future::CatchUnwind;
+use http::{Request, Response, StatusCode};
+use tokio::time::Instant;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::stats::{Call, REQUESTS, Stats, StatsConfig};
+use super::{panic_message, passive_options};
+use crate::probe::{Outcome, Probe, ProbeError, ProbeOptions};
+use crate::registry::ProbeGroup;
+
+/// Watches the requests of one axum route: handler time, status codes,
+/// throughput and errors.
+///
+/// Apply it as a layer on the route (`get(handler).layer(probe.clone())`, or
+/// `route_layer` on a router) and register a clone. A response with a status
+/// of at least [`min_error_status`](Self::min_error_status) (default 500) is an
+/// error; a panicking handler is recorded as a 500 and the panic resumed
+/// (pair with tower-http's `CatchPanicLayer` to answer such requests with a
+/// 500). A request whose client went away before the handler finished is not
+/// recorded.
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use axum_watch::passive::{RouteProbe, StatsConfig};
+/// use axum_watch::HealthRegistry;
+///
+/// let users = RouteProbe::new("users-api")
+///     .with_config(StatsConfig::default().max_error_rate(0.05))
+///     .min_error_status(500);
+/// let app: Router = Router::new().route("/users", get(|| async { "[]" }).layer(users.clone()));
+/// let registry = HealthRegistry::builder().add(users).build().unwrap();
+/// let app = app.merge(registry.router());
+/// # let _ = app;
+/// ```
+#[derive(Clone)]
+pub struct RouteProbe {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    name: String,
+    description: Option<String>,
+    min_error_status: u16,
+    stats: Stats,
+}
+
+impl fmt::Debug for RouteProbe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RouteProbe")
+            .field("name", &self.inner.name)
+            .field("min_error_status", &self.inner.min_error_status)
+            .field("stats", &self.inner.stats)
+            .finish()
+    }
+}
+
+impl RouteProbe {
+    /// A route probe named `name` with the default [`StatsConfig`].
+    #[must_use]
+    pub fn new(name: impl Into<String>) -> Self {
+        Self::build(name.into(), None, 500, StatsConfig::default())
+    }
+
+    fn build(name: String, description: Option<String>, min_error_status: u16, config: StatsConfig) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                name,
+                description,
+                min_error_status,
+                stats: Stats::new(config),
+            }),
+        }
+    }
+
+    fn rebuild(self, f: impl FnOnce(&mut (String, Option<String>, u16, StatsConfig))) -> Self {
+        let inner = &self.inner;
+        let mut parts = (
+            inner.name.clone(),
+            inner.description.clone(),
+            inner.min_error_status,
+            *inner.stats.config(),
+        );
+        f(&mut parts);
+        Self::build(parts.0, parts.1, parts.2, parts.3)
+    }
+
+    /// The same probe with other statistics options (before it is shared:
+    /// it starts fresh statistics).
+    #[must_use]
+    pub fn with_config(self, config: StatsConfig) -> Self {
+        self.rebuild(|parts| parts.3 = config)
+    }
+
+    /// The same probe with a description (before it is shared).
+    #[must_use]
+    pub fn with_description(self, description: impl Into<String>) -> Self {
+        let description = description.into();
+        self.rebuild(|parts| parts.1 = Some(description))
+    }
+
+    /// Responses with this status or above count as errors (default 500;
+    /// 400 counts client errors too). Set before the probe is shared.
+    #[must_use]
+    pub fn min_error_status(self, status: u16) -> Self {
+        self.rebuild(|parts| parts.2 = status)
+    }
+
+    pub(crate) fn record(&self, start: Instant, status: StatusCode, panic: Option<&str>) {
+        record_response(&self.inner.stats, self.inner.min_error_status, start, status, panic);
+    }
+}
+
+/// Records one response (or panic) into `stats`.
+pub(crate) fn record_response(
+    stats: &Stats,
+    min_error_status: u16,
+    start: Instant,
+    status: StatusCode,
+    panic: Option<&str>,
+) {
+    let ended = Instant::now();
+    let code = status.as_u16();
+    let error = code >= min_error_status;
+    stats.record(Call {
+        elapsed: ended - start,
+        ended,
+        error,
+        status: Some(code),
+    });
+    if let Some(message) = panic {
+        stats.note_error(Some("panic"), format!("panic: {message}"));
+    } else if error {
+        stats.note_error(None, format!("HTTP {code}"));
+    }
+}
+
+impl Probe for RouteProbe {
+    fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    fn description(&self) -> Option<&str> {
+        self.inner.description.as_deref()
+    }
+
+    fn options(&self) -> ProbeOptions {
+        passive_options()
+    }
+
+    async fn check(&self) -> Result<Outcome, ProbeError> {
+        let stats = &self.inner.stats;
+        Ok(stats.snapshot().outcome(stats.config(), REQUESTS))
+    }
+}
+
+impl<S> Layer<S> for RouteProbe {
+    type Service = RouteService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RouteService {
+            inner,
+            probe: self.clone(),
+        }
+    }
+}
+
+/// The service a [`RouteProbe`] wraps around a handler.
+#[derive(Clone, Debug)]
+pub struct RouteService<S> {
+    inner: S,
+    probe: RouteProbe,
+}
+
+impl<S, B, ResB> Service<Request<B>> for RouteService<S>
+where
+    S: Service<Request<B>, Response = Response<ResB>>,
+{
+    type Response = Response<ResB>;
+    type Error = S::Error;
+    type Future = RouteFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        RouteFuture {
+            start: Instant::now(),
+            probe: self.probe.clone(),
+            inner: AssertUnwindSafe(self.inner.call(request)).catch_unwind(),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of a [`RouteService`].
+    #[derive(Debug)]
+    pub struct RouteFuture<F> {
+        #[pin]
+        inner: CatchUnwind<AssertUnwindSafe<F>>,
+        start: Instant,
+        probe: RouteProbe,
+    }
+}
+
+impl<F, ResB, E> Future for RouteFuture<F>
+where
+    F: Future<Output = Result<Response<ResB>, E>>,
+{
+    type Output = Result<Response<ResB>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        match ready!(this.inner.poll(cx)) {
+            Ok(Ok(response)) => {
+                this.probe.record(*this.start, response.status(), None);
+                Poll::Ready(Ok(response))
+            }
+            Ok(Err(error)) => {
+                this.probe.record(*this.start, StatusCode::INTERNAL_SERVER_ERROR, None);
+                Poll::Ready(Err(error))
+            }
+            Err(panic) => {
+                let message = panic_message(panic.as_ref()).to_owned();
+                this.probe
+                    .record(*this.start, StatusCode::INTERNAL_SERVER_ERROR, Some(&message));
+                resume_unwind(panic)
+            }
+        }
+    }
+}
+
+/// Builds an axum [`Router`] whose every route has its own [`RouteProbe`],
+/// named after its path template (`/users/{id}` → `route:users.:id`, `/` →
+/// `route:index`) and described by it.
+///
+/// Declare routes on it as on a `Router`, then take the router and a
+/// [`ProbeGroup`] of the probes with [`into_parts`](Self::into_parts).
+///
+/// ```
+/// use axum::routing::get;
+/// use axum_watch::passive::WatchedRouter;
+/// use axum_watch::HealthRegistry;
+///
+/// let (app, probes) = WatchedRouter::new()
+///     .route("/users", get(|| async { "[]" }))
+///     .route("/users/{id}", get(|| async { "{}" }).delete(|| async { "" }))
+///     .into_parts();
+/// let registry = HealthRegistry::builder().include(probes).build().unwrap();
+/// assert_eq!(registry.probe_names(), ["route:users", "route:users.:id"]);
+/// let app: axum::Router = app.merge(registry.router());
+/// # let _ = app;
+/// ```
+#[must_use]
+pub struct WatchedRouter<S = ()> {
+    router: Router<S>,
+    probes: Vec<(String, RouteProbe)>,
+    config: StatsConfig,
+    min_error_status: u16,
+}
+
+impl<S> fmt::Debug for WatchedRouter<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WatchedRouter")
+            .field("routes", &self.probes.iter().map(|(path, _)| path).collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Clone + Send + Sync + 'static> Default for WatchedRouter<S> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<S: Clone + Send + Sync + 'static> WatchedRouter<S> {
+    /// An empty router; probes get the default [`StatsConfig`].
+    pub fn new() -> Self {
+        Self {
+            router: Router::new(),
+            probes: Vec::new(),
+            config: StatsConfig::default(),
+            min_error_status: 500,
+        }
+    }
+
+    /// Statistics options for the probes of routes added after this call.
+    pub fn with_config(mut self, config: StatsConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Error status threshold for the probes of routes added after this call
+    /// (default 500).
+    pub fn min_error_status(mut self, status: u16) -> Self {
+        self.min_error_status = status;
+        self
+    }
+
+    /// Adds a route, watched by the probe of its path (several calls with the
+    /// same path share one probe, as they share one route).
+    ///
+    /// # Panics
+    ///
+    /// Where [`Router::route`] panics: an invalid path or overlapping methods.
+    pub fn route(mut self, path: &str, method_router: MethodRouter<S>) -> Self {
+        let probe = match self.probes.iter().find(|(p, _)| p == path) {
+            Some((_, probe)) => probe.clone(),
+            None => {
+                let probe = RouteProbe::build(
+                    route_probe_name(path),
+                    Some(path.to_owned()),
+                    self.min_error_status,
+                    self.config,
+                );
+                self.probes.push((path.to_owned(), probe.clone()));
+                probe
+            }
+        };
+        self.router = self.router.route(path, method_router.layer(probe));
+        self
+    }
+
+    /// The route probes, in the order their paths were added.
+    pub fn probes(&self) -> impl Iterator<Item = &RouteProbe> {
+        self.probes.iter().map(|(_, probe)| probe)
+    }
+
+    /// The router and a group of its probes, to [`include`](crate::HealthRegistryBuilder::include).
+    pub fn into_parts(self) -> (Router<S>, ProbeGroup) {
+        let group = self
+            .probes
+            .into_iter()
+            .fold(ProbeGroup::new(), |group, (_, probe)| group.add(probe));
+        (self.router, group)
+    }
+}
+
+/// `/users/{id}/posts` → `route:users.:id.posts`; `/` → `route:index`.
+fn route_probe_name(path: &str) -> String {
+    let segments: Vec<String> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|segment| {
+            let param = segment.starts_with('{') && segment.ends_with('}');
+            let cleaned: String = segment
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+                .collect();
+            if param { format!(":{cleaned}") } else { cleaned }
+        })
+        .collect();
+    if segments.is_empty() {
+        "route:index".to_owned()
+    } else {
+        format!("route:{}", segments.join("."))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::route_probe_name;
+
+    #[test]
+    fn probe_names_follow_the_template() {
+        assert_eq!(route_probe_name("/"), "route:index");
+        assert_eq!(route_probe_name("/users"), "route:users");
+        assert_eq!(route_probe_name("/users/{id}/posts"), "route:users.:id.posts");
+        assert_eq!(route_probe_name("/files/{*rest}"), "route:files.:rest");
+    }
+}

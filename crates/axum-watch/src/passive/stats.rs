@@ -1,0 +1,882 @@
+//! The statistics core every passive probe records into.
+//!
+//! Recording is a handful of relaxed atomic operations and one write into a
+//! fixed ring of recent calls: no lock, no allocation (an error's message is
+//! the one exception, and only on the error path). Everything derived —
+//! percentiles, window error rate, throughput, the error-type table — is
+//! computed when the probe is checked.
+
+use std::fmt;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use serde_json::{Map, Value, json};
+use tokio::time::Instant;
+
+use crate::probe::{Outcome, short_type_name};
+
+/// Slots of the error-type table; kinds beyond these are counted as `other`.
+const ERROR_KINDS: usize = 16;
+/// Low bits of a ring slot: bit 0 = error, bits 1..=3 = status class.
+const FLAG_BITS: u32 = 4;
+const ERROR_FLAG: u64 = 1;
+/// Upper bound of a recorded duration (about 18 hours in nanoseconds).
+const MAX_NANOS: u64 = u64::MAX >> FLAG_BITS;
+
+/// The options every passive probe shares: window, smoothing and the
+/// thresholds of its health decision.
+///
+/// ```
+/// use std::time::Duration;
+/// use axum_watch::passive::StatsConfig;
+///
+/// let config = StatsConfig::default()
+///     .max_error_rate(0.05)
+///     .max_avg_rtt(Duration::from_millis(250))
+///     .min_calls(20);
+/// assert_eq!(config.window_size_value(), 100);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[must_use]
+pub struct StatsConfig {
+    pub(crate) window_size: usize,
+    pub(crate) ema_alpha: f64,
+    pub(crate) max_error_rate: f64,
+    pub(crate) max_avg_rtt: Option<Duration>,
+    pub(crate) max_consecutive_errors: Option<u64>,
+    pub(crate) min_calls: u64,
+    pub(crate) slow_call_threshold: Option<Duration>,
+}
+
+impl Default for StatsConfig {
+    fn default() -> Self {
+        Self {
+            window_size: 100,
+            ema_alpha: 0.1,
+            max_error_rate: 0.1,
+            max_avg_rtt: None,
+            max_consecutive_errors: None,
+            min_calls: 10,
+            slow_call_threshold: None,
+        }
+    }
+}
+
+impl StatsConfig {
+    /// Recent calls kept for percentiles, the window error rate, slow calls
+    /// and throughput (default 100, at least 1).
+    pub fn window_size(mut self, calls: usize) -> Self {
+        self.window_size = calls.max(1);
+        self
+    }
+
+    /// Smoothing factor of `avg_rtt_ms`, clamped to `(0, 1]` (default 0.1;
+    /// higher reacts faster).
+    pub fn ema_alpha(mut self, alpha: f64) -> Self {
+        self.ema_alpha = if alpha.is_finite() {
+            alpha.clamp(f64::EPSILON, 1.0)
+        } else {
+            0.1
+        };
+        self
+    }
+
+    /// Unhealthy when more than this share of the recent window failed
+    /// (default 0.1, clamped to `[0, 1]`).
+    pub fn max_error_rate(mut self, rate: f64) -> Self {
+        self.max_error_rate = if rate.is_finite() { rate.clamp(0.0, 1.0) } else { 0.1 };
+        self
+    }
+
+    /// Unhealthy when the moving average latency exceeds this (default: no limit).
+    pub fn max_avg_rtt(mut self, limit: Duration) -> Self {
+        self.max_avg_rtt = Some(limit);
+        self
+    }
+
+    /// Unhealthy after this many failures in a row, whatever the window says
+    /// (default: no limit).
+    pub fn max_consecutive_errors(mut self, errors: u64) -> Self {
+        self.max_consecutive_errors = Some(errors.max(1));
+        self
+    }
+
+    /// Calls the window must hold before the error-rate and latency
+    /// thresholds apply (default 10), so one early failure cannot condemn a
+    /// probe.
+    pub fn min_calls(mut self, calls: u64) -> Self {
+        self.min_calls = calls.max(1);
+        self
+    }
+
+    /// Counts calls slower than this in `slow_calls` (default: not counted).
+    pub fn slow_call_threshold(mut self, threshold: Duration) -> Self {
+        self.slow_call_threshold = Some(threshold);
+        self
+    }
+
+    /// The window size in calls.
+    #[must_use]
+    pub fn window_size_value(&self) -> usize {
+        self.window_size
+    }
+}
+
+/// One recent call: its duration and flags, and when it ended.
+#[derive(Default)]
+struct Slot {
+    meta: AtomicU64,
+    at: AtomicU64,
+}
+
+/// A count per error type, claimed on first use.
+#[derive(Default)]
+struct ErrorKind {
+    name: OnceLock<&'static str>,
+    count: AtomicU64,
+}
+
+/// What one call did: its status class (1–5 for HTTP, 0 otherwise) and
+/// whether it failed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Call {
+    pub(crate) elapsed: Duration,
+    pub(crate) ended: Instant,
+    pub(crate) error: bool,
+    pub(crate) status: Option<u16>,
+}
+
+/// Lock-free counters and a ring of recent calls.
+pub(crate) struct Stats {
+    config: StatsConfig,
+    base: Instant,
+    base_wall: jiff::Timestamp,
+    calls: AtomicU64,
+    errors: AtomicU64,
+    consecutive: AtomicU64,
+    ema_ms: AtomicU64,
+    min_ns: AtomicU64,
+    max_ns: AtomicU64,
+    last_ns: AtomicU64,
+    last_status: AtomicU64,
+    last_error_at: AtomicU64,
+    last_success_at: AtomicU64,
+    seq: AtomicU64,
+    ring: Box<[Slot]>,
+    kinds: [ErrorKind; ERROR_KINDS],
+    other_kinds: AtomicU64,
+    last_error: ArcSwapOption<String>,
+    cache_hits: AtomicU64,
+    cache_misses: AtomicU64,
+}
+
+impl fmt::Debug for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stats")
+            .field("calls", &self.calls.load(Relaxed))
+            .field("errors", &self.errors.load(Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Stats {
+    pub(crate) fn new(config: StatsConfig) -> Self {
+        Self {
+            config,
+            base: Instant::now(),
+            base_wall: jiff::Timestamp::now(),
+            calls: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            consecutive: AtomicU64::new(0),
+            ema_ms: AtomicU64::new(f64::NAN.to_bits()),
+            min_ns: AtomicU64::new(u64::MAX),
+            max_ns: AtomicU64::new(0),
+            last_ns: AtomicU64::new(0),
+            last_status: AtomicU64::new(0),
+            last_error_at: AtomicU64::new(0),
+            last_success_at: AtomicU64::new(0),
+            seq: AtomicU64::new(0),
+            ring: (0..config.window_size).map(|_| Slot::default()).collect(),
+            kinds: Default::default(),
+            other_kinds: AtomicU64::new(0),
+            last_error: ArcSwapOption::empty(),
+            cache_hits: AtomicU64::new(0),
+            cache_misses: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn config(&self) -> &StatsConfig {
+        &self.config
+    }
+
+    /// Records one call. The hot path for successes: relaxed atomics only.
+    pub(crate) fn record(&self, call: Call) {
+        let nanos = u64::try_from(call.elapsed.as_nanos())
+            .unwrap_or(MAX_NANOS)
+            .min(MAX_NANOS);
+        // Stored as offset + 1 so that zero means "never".
+        let at = u64::try_from(call.ended.saturating_duration_since(self.base).as_nanos())
+            .unwrap_or(u64::MAX - 1)
+            .saturating_add(1);
+        let class = call.status.map_or(0, |code| u64::from(code / 100).min(7));
+
+        let seq = self.seq.fetch_add(1, Relaxed);
+        // The ring's length is at most `usize::MAX`, so the remainder fits.
+        let slot = &self.ring[usize::try_from(seq % self.ring.len() as u64).unwrap_or(0)];
+        slot.meta
+            .store(nanos << FLAG_BITS | class << 1 | u64::from(call.error), Relaxed);
+        slot.at.store(at, Relaxed);
+
+        self.calls.fetch_add(1, Relaxed);
+        if call.error {
+            self.errors.fetch_add(1, Relaxed);
+            self.consecutive.fetch_add(1, Relaxed);
+            self.last_error_at.store(at, Relaxed);
+        } else {
+            if self.consecutive.load(Relaxed) != 0 {
+                self.consecutive.store(0, Relaxed);
+            }
+            self.last_success_at.store(at, Relaxed);
+        }
+        if let Some(code) = call.status {
+            self.last_status.store(u64::from(code), Relaxed);
+        }
+        self.last_ns.store(nanos, Relaxed);
+        if nanos < self.min_ns.load(Relaxed) {
+            self.min_ns.fetch_min(nanos, Relaxed);
+        }
+        if nanos > self.max_ns.load(Relaxed) {
+            self.max_ns.fetch_max(nanos, Relaxed);
+        }
+        self.update_ema(nanos_to_ms(nanos));
+    }
+
+    fn update_ema(&self, ms: f64) {
+        let alpha = self.config.ema_alpha;
+        let mut current = self.ema_ms.load(Relaxed);
+        loop {
+            let old = f64::from_bits(current);
+            let new = if old.is_nan() {
+                ms
+            } else {
+                alpha * ms + (1.0 - alpha) * old
+            };
+            match self
+                .ema_ms
+                .compare_exchange_weak(current, new.to_bits(), Relaxed, Relaxed)
+            {
+                Ok(_) => return,
+                Err(seen) => current = seen,
+            }
+        }
+    }
+
+    /// Records what an error was: its type (for `error_types`, when it has
+    /// one) and its text (for `last_error`). Called after [`record`](Self::record)
+    /// on the error path only.
+    pub(crate) fn note_error(&self, kind: Option<&'static str>, text: String) {
+        if let Some(kind) = kind {
+            self.count_kind(kind);
+        }
+        self.last_error.store(Some(std::sync::Arc::new(text)));
+    }
+
+    fn count_kind(&self, kind: &'static str) {
+        for slot in &self.kinds {
+            let name = *slot.name.get_or_init(|| kind);
+            if name == kind {
+                slot.count.fetch_add(1, Relaxed);
+                return;
+            }
+        }
+        self.other_kinds.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn record_cache_hit(&self) {
+        self.cache_hits.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn record_cache_miss(&self) {
+        self.cache_misses.fetch_add(1, Relaxed);
+    }
+
+    /// A consistent-enough copy of everything, with the derived figures.
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        let calls = self.calls.load(Relaxed);
+        let seq = self.seq.load(Relaxed);
+        let filled = usize::try_from(seq.min(self.ring.len() as u64)).unwrap_or(self.ring.len());
+        let mut rtts = Vec::with_capacity(filled);
+        let mut window_errors = 0_u64;
+        let mut classes = [0_u64; 8];
+        let (mut oldest, mut newest) = (u64::MAX, 0_u64);
+        let slow_ns = self
+            .config
+            .slow_call_threshold
+            .map(|t| u64::try_from(t.as_nanos()).unwrap_or(u64::MAX));
+        let mut slow = 0_u64;
+        for slot in &self.ring[..filled] {
+            let meta = slot.meta.load(Relaxed);
+            let at = slot.at.load(Relaxed);
+            let nanos = meta >> FLAG_BITS;
+            rtts.push(nanos);
+            window_errors += meta & ERROR_FLAG;
+            let class = usize::try_from((meta >> 1) & 0b111).unwrap_or(0);
+            if class != 0 {
+                classes[class] += 1;
+            }
+            if slow_ns.is_some_and(|limit| nanos > limit) {
+                slow += 1;
+            }
+            if at != 0 {
+                oldest = oldest.min(at);
+                newest = newest.max(at);
+            }
+        }
+        rtts.sort_unstable();
+        let requests_per_minute = (filled >= 2 && newest > oldest).then(|| {
+            let span_min = (newest - oldest) as f64 / 60e9;
+            (filled - 1) as f64 / span_min
+        });
+        let mut error_types: Vec<(String, u64)> = self
+            .kinds
+            .iter()
+            .filter_map(|k| Some((short_type_name(k.name.get()?), k.count.load(Relaxed))))
+            .filter(|(_, count)| *count > 0)
+            .collect();
+        let other = self.other_kinds.load(Relaxed);
+        if other > 0 {
+            error_types.push(("other".to_owned(), other));
+        }
+        let min = self.min_ns.load(Relaxed);
+        Snapshot {
+            calls,
+            errors: self.errors.load(Relaxed),
+            consecutive: self.consecutive.load(Relaxed),
+            window: filled as u64,
+            window_errors,
+            last_ms: nanos_to_ms(self.last_ns.load(Relaxed)),
+            ema_ms: Some(f64::from_bits(self.ema_ms.load(Relaxed))).filter(|v| !v.is_nan()),
+            min_ms: (min != u64::MAX).then(|| nanos_to_ms(min)),
+            max_ms: nanos_to_ms(self.max_ns.load(Relaxed)),
+            percentiles: [0.50, 0.95, 0.99].map(|p| nearest_rank(&rtts, p).map(nanos_to_ms)),
+            requests_per_minute,
+            slow_calls: slow_ns.map(|_| slow),
+            last_status: Some(self.last_status.load(Relaxed))
+                .filter(|code| *code != 0)
+                .and_then(|c| u16::try_from(c).ok()),
+            status_classes: classes,
+            error_types,
+            last_error: self
+                .last_error
+                .load_full()
+                .map(|text| crate::redact(&text).into_owned()),
+            last_error_at: self.wall(self.last_error_at.load(Relaxed)),
+            last_success_at: self.wall(self.last_success_at.load(Relaxed)),
+            cache_hits: self.cache_hits.load(Relaxed),
+            cache_misses: self.cache_misses.load(Relaxed),
+        }
+    }
+
+    /// The wall-clock time of a recorded offset (zero = never).
+    fn wall(&self, at: u64) -> Option<jiff::Timestamp> {
+        let offset = jiff::SignedDuration::from_nanos(i64::try_from(at.checked_sub(1)?).ok()?);
+        self.base_wall.checked_add(offset).ok()
+    }
+}
+
+/// The figures of one check.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Snapshot {
+    pub(crate) calls: u64,
+    pub(crate) errors: u64,
+    pub(crate) consecutive: u64,
+    pub(crate) window: u64,
+    pub(crate) window_errors: u64,
+    pub(crate) last_ms: f64,
+    pub(crate) ema_ms: Option<f64>,
+    pub(crate) min_ms: Option<f64>,
+    pub(crate) max_ms: f64,
+    pub(crate) percentiles: [Option<f64>; 3],
+    pub(crate) requests_per_minute: Option<f64>,
+    pub(crate) slow_calls: Option<u64>,
+    pub(crate) last_status: Option<u16>,
+    pub(crate) status_classes: [u64; 8],
+    pub(crate) error_types: Vec<(String, u64)>,
+    pub(crate) last_error: Option<String>,
+    pub(crate) last_error_at: Option<jiff::Timestamp>,
+    pub(crate) last_success_at: Option<jiff::Timestamp>,
+    pub(crate) cache_hits: u64,
+    pub(crate) cache_misses: u64,
+}
+
+/// How the details of a snapshot are labelled.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Labels {
+    /// `call_count` or `request_count`.
+    pub(crate) count: &'static str,
+    /// Shown in details before the first call.
+    pub(crate) idle: &'static str,
+    /// Whether HTTP status figures are shown.
+    pub(crate) http: bool,
+}
+
+pub(crate) const CALLS: Labels = Labels {
+    count: "call_count",
+    idle: "no calls observed yet",
+    http: false,
+};
+
+pub(crate) const REQUESTS: Labels = Labels {
+    count: "request_count",
+    idle: "no requests observed yet",
+    http: true,
+};
+
+impl Snapshot {
+    /// Lifetime error rate.
+    pub(crate) fn error_rate(&self) -> f64 {
+        ratio(self.errors, self.calls)
+    }
+
+    /// Error rate over the recent window.
+    pub(crate) fn window_error_rate(&self) -> f64 {
+        ratio(self.window_errors, self.window)
+    }
+
+    /// Why the probe is unhealthy, if it is: thresholds apply once the window
+    /// holds `min_calls` calls; consecutive errors apply at once.
+    pub(crate) fn failures(&self, config: &StatsConfig) -> Vec<String> {
+        let mut reasons = Vec::new();
+        if self.window >= config.min_calls {
+            let rate = self.window_error_rate();
+            if rate > config.max_error_rate {
+                reasons.push(format!(
+                    "error rate {:.1}% over the last {} calls exceeds threshold {:.1}%",
+                    rate * 100.0,
+                    self.window,
+                    config.max_error_rate * 100.0
+                ));
+            }
+            if let (Some(limit), Some(avg)) = (config.max_avg_rtt, self.ema_ms) {
+                let limit_ms = limit.as_secs_f64() * 1000.0;
+                if avg > limit_ms {
+                    reasons.push(format!("avg RTT {avg:.1} ms exceeds threshold {limit_ms:.1} ms"));
+                }
+            }
+        }
+        if let Some(limit) = config.max_consecutive_errors
+            && self.consecutive >= limit
+        {
+            reasons.push(format!("{} consecutive errors (threshold {limit})", self.consecutive));
+        }
+        reasons
+    }
+
+    /// The standard details, in a fixed order.
+    pub(crate) fn details(&self, labels: Labels) -> Map<String, Value> {
+        let mut d = Map::new();
+        d.insert(labels.count.into(), self.calls.into());
+        d.insert("error_count".into(), self.errors.into());
+        d.insert("error_rate".into(), round(self.error_rate(), 4).into());
+        d.insert("window_error_rate".into(), round(self.window_error_rate(), 4).into());
+        d.insert("consecutive_errors".into(), self.consecutive.into());
+        if labels.http {
+            d.insert("last_status_code".into(), self.last_status.into());
+        }
+        d.insert("last_rtt_ms".into(), ms(self.last_ms));
+        d.insert("avg_rtt_ms".into(), self.ema_ms.map_or(Value::Null, ms));
+        for (key, value) in ["p50_rtt_ms", "p95_rtt_ms", "p99_rtt_ms"]
+            .into_iter()
+            .zip(self.percentiles)
+        {
+            d.insert(key.into(), value.map_or(Value::Null, ms));
+        }
+        d.insert("min_rtt_ms".into(), self.min_ms.map_or(Value::Null, ms));
+        d.insert("max_rtt_ms".into(), ms(self.max_ms));
+        if let Some(rpm) = self.requests_per_minute {
+            d.insert("requests_per_minute".into(), round(rpm, 2).into());
+        }
+        if let Some(slow) = self.slow_calls {
+            d.insert("slow_calls".into(), slow.into());
+        }
+        if let Some(error) = &self.last_error {
+            d.insert("last_error".into(), error.clone().into());
+        }
+        if labels.http {
+            let families: Map<String, Value> = self
+                .status_classes
+                .iter()
+                .enumerate()
+                .filter(|(_, count)| **count > 0)
+                .map(|(class, count)| (format!("{class}xx"), (*count).into()))
+                .collect();
+            if !families.is_empty() {
+                d.insert("status_distribution".into(), families.into());
+            }
+        }
+        if !self.error_types.is_empty() {
+            let types: Map<String, Value> = self.error_types.iter().map(|(k, n)| (k.clone(), (*n).into())).collect();
+            d.insert("error_types".into(), types.into());
+        }
+        if self.cache_hits + self.cache_misses > 0 {
+            d.insert("cache_hits".into(), self.cache_hits.into());
+            d.insert("cache_misses".into(), self.cache_misses.into());
+            d.insert(
+                "cache_hit_ratio".into(),
+                round(ratio(self.cache_hits, self.cache_hits + self.cache_misses), 4).into(),
+            );
+        }
+        if let Some(at) = self.last_error_at {
+            d.insert("last_error_at".into(), stamp(at));
+        }
+        if let Some(at) = self.last_success_at {
+            d.insert("last_success_at".into(), stamp(at));
+        }
+        d
+    }
+
+    /// The probe's outcome: healthy before the first call, unhealthy with
+    /// every failed threshold as the error, the moving average as latency.
+    pub(crate) fn outcome(&self, config: &StatsConfig, labels: Labels) -> Outcome {
+        if self.calls == 0 {
+            return Outcome::healthy()
+                .detail("message", labels.idle)
+                .latency(Duration::ZERO);
+        }
+        let reasons = self.failures(config);
+        let outcome = if reasons.is_empty() {
+            Outcome::healthy()
+        } else {
+            Outcome::unhealthy(reasons.join("; "))
+        };
+        let latency = Duration::from_secs_f64(self.ema_ms.unwrap_or(0.0).max(0.0) / 1000.0);
+        outcome.details_from(self.details(labels)).latency(latency)
+    }
+}
+
+/// Nearest rank: sort, take the element at `ceil(n * p) - 1` (at least 0).
+pub(crate) fn nearest_rank(sorted: &[u64], p: f64) -> Option<u64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (sorted.len() as f64 * p).ceil() as usize;
+    sorted.get(rank.saturating_sub(1).min(sorted.len() - 1)).copied()
+}
+
+pub(crate) fn ratio(part: u64, whole: u64) -> f64 {
+    if whole == 0 { 0.0 } else { part as f64 / whole as f64 }
+}
+
+pub(crate) fn round(value: f64, places: i32) -> f64 {
+    let scale = 10_f64.powi(places);
+    (value * scale).round() / scale
+}
+
+fn nanos_to_ms(nanos: u64) -> f64 {
+    nanos as f64 / 1e6
+}
+
+pub(crate) fn ms(value: f64) -> Value {
+    json!(round(value, 2))
+}
+
+fn stamp(at: jiff::Timestamp) -> Value {
+    crate::model::Timestamp::with_offset(at, jiff::tz::Offset::UTC)
+        .to_string()
+        .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use serde_json::json;
+    use tokio::time::{Instant, advance};
+
+    use super::{CALLS, Call, REQUESTS, Stats, StatsConfig, nearest_rank};
+    use crate::model::Status;
+
+    fn call(stats: &Stats, ms: u64, error: bool) {
+        stats.record(Call {
+            elapsed: Duration::from_millis(ms),
+            ended: Instant::now(),
+            error,
+            status: None,
+        });
+    }
+
+    #[test]
+    fn nearest_rank_takes_the_element_at_ceil_n_p_minus_one() {
+        let values: Vec<u64> = (1..=10).collect();
+        assert_eq!(nearest_rank(&values, 0.50), Some(5));
+        assert_eq!(nearest_rank(&values, 0.95), Some(10));
+        assert_eq!(nearest_rank(&values, 0.99), Some(10));
+        assert_eq!(nearest_rank(&values, 0.0), Some(1));
+        assert_eq!(nearest_rank(&[7], 0.99), Some(7));
+        assert_eq!(nearest_rank(&[], 0.5), None);
+        let hundred: Vec<u64> = (1..=100).collect();
+        assert_eq!(nearest_rank(&hundred, 0.95), Some(95));
+        assert_eq!(nearest_rank(&hundred, 0.99), Some(99));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn percentiles_cover_only_the_window() {
+        let stats = Stats::new(StatsConfig::default().window_size(10));
+        for ms in 1..=20 {
+            call(&stats, ms * 1000, false);
+        }
+        let details = stats.snapshot().details(CALLS);
+        // The window holds the last ten calls: 11 s … 20 s.
+        assert_eq!(details["p50_rtt_ms"], json!(15000.0));
+        assert_eq!(details["p95_rtt_ms"], json!(20000.0));
+        assert_eq!(details["p99_rtt_ms"], json!(20000.0));
+        // Min and max are all-time.
+        assert_eq!(details["min_rtt_ms"], json!(1000.0));
+        assert_eq!(details["max_rtt_ms"], json!(20000.0));
+        assert_eq!(details["last_rtt_ms"], json!(20000.0));
+        assert_eq!(details["call_count"], 20);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn average_is_an_exponential_moving_average() {
+        let stats = Stats::new(StatsConfig::default().ema_alpha(0.5));
+        call(&stats, 10, false);
+        assert_eq!(stats.snapshot().ema_ms, Some(10.0));
+        call(&stats, 20, false);
+        assert_eq!(stats.snapshot().ema_ms, Some(15.0));
+        call(&stats, 5, false);
+        assert_eq!(stats.snapshot().ema_ms, Some(10.0));
+
+        let default_alpha = Stats::new(StatsConfig::default());
+        call(&default_alpha, 10, false);
+        call(&default_alpha, 20, false);
+        // 0.1 × 20 + 0.9 × 10
+        assert_eq!(default_alpha.snapshot().details(CALLS)["avg_rtt_ms"], json!(11.0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_early_failure_does_not_condemn_the_probe() {
+        let config = StatsConfig::default().window_size(20).min_calls(5);
+        let stats = Stats::new(config);
+        call(&stats, 1, true);
+        let snapshot = stats.snapshot();
+        assert_eq!(snapshot.error_rate(), 1.0);
+        assert!(
+            snapshot.failures(&config).is_empty(),
+            "below min_calls nothing is decided"
+        );
+        assert_eq!(snapshot.outcome(&config, CALLS).status(), Status::Healthy);
+
+        for _ in 0..4 {
+            call(&stats, 1, false);
+        }
+        // 1 error in 5 calls: 20 % > 10 %.
+        let outcome = stats.snapshot().outcome(&config, CALLS);
+        assert_eq!(outcome.status(), Status::Unhealthy);
+        assert_eq!(
+            outcome.error(),
+            Some("error rate 20.0% over the last 5 calls exceeds threshold 10.0%")
+        );
+
+        // Twenty successes push the failure out of the window; the lifetime
+        // rate still shows it.
+        for _ in 0..20 {
+            call(&stats, 1, false);
+        }
+        let snapshot = stats.snapshot();
+        assert_eq!(snapshot.outcome(&config, CALLS).status(), Status::Healthy);
+        let details = snapshot.details(CALLS);
+        assert_eq!(details["error_rate"], json!(0.04));
+        assert_eq!(details["window_error_rate"], json!(0.0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fresh_outage_shows_despite_a_long_healthy_history() {
+        let config = StatsConfig::default().window_size(10);
+        let stats = Stats::new(config);
+        for _ in 0..1000 {
+            call(&stats, 1, false);
+        }
+        for _ in 0..3 {
+            call(&stats, 1, true);
+        }
+        let snapshot = stats.snapshot();
+        assert!(snapshot.error_rate() < 0.01);
+        assert_eq!(snapshot.window_error_rate(), 0.3);
+        assert_eq!(snapshot.outcome(&config, CALLS).status(), Status::Unhealthy);
+        assert_eq!(snapshot.consecutive, 3);
+        call(&stats, 1, false);
+        assert_eq!(stats.snapshot().consecutive, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn latency_and_consecutive_thresholds() {
+        let config = StatsConfig::default()
+            .min_calls(2)
+            .max_avg_rtt(Duration::from_millis(50))
+            .max_consecutive_errors(2);
+        let stats = Stats::new(config);
+        call(&stats, 100, false);
+        assert!(
+            stats.snapshot().failures(&config).is_empty(),
+            "one call is below min_calls"
+        );
+        call(&stats, 100, false);
+        assert_eq!(
+            stats.snapshot().failures(&config),
+            ["avg RTT 100.0 ms exceeds threshold 50.0 ms"]
+        );
+
+        let stats = Stats::new(config.min_calls(100));
+        call(&stats, 1, true);
+        assert!(stats.snapshot().failures(&config.min_calls(100)).is_empty());
+        call(&stats, 1, true);
+        assert_eq!(
+            stats.snapshot().failures(&config.min_calls(100)),
+            ["2 consecutive errors (threshold 2)"]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_per_minute_spans_the_window() {
+        let stats = Stats::new(StatsConfig::default().window_size(5));
+        call(&stats, 1, false);
+        assert_eq!(stats.snapshot().requests_per_minute, None, "one call has no rate");
+        for _ in 0..9 {
+            advance(Duration::from_secs(2)).await;
+            call(&stats, 1, false);
+        }
+        // The window holds five calls spread over 8 s: 4 intervals / 8 s.
+        assert_eq!(stats.snapshot().details(CALLS)["requests_per_minute"], json!(30.0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn last_error_and_success_times_follow_the_clock() {
+        let stats = Stats::new(StatsConfig::default());
+        call(&stats, 1, false);
+        advance(Duration::from_secs(90)).await;
+        call(&stats, 1, true);
+        stats.note_error(
+            Some("std::io::error::Error"),
+            "connect to postgres://app:hunter2@db/x failed".into(),
+        );
+        let snapshot = stats.snapshot();
+        let (error_at, success_at) = (snapshot.last_error_at.unwrap(), snapshot.last_success_at.unwrap());
+        assert_eq!(error_at.duration_since(success_at), jiff::SignedDuration::from_secs(90));
+        let details = snapshot.details(CALLS);
+        assert!(details["last_error_at"].as_str().unwrap().ends_with('Z'));
+        assert_eq!(details["last_error"], "connect to postgres://app:***@db/x failed");
+        assert_eq!(details["error_types"], json!({"io::Error": 1}));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_probe_is_healthy_with_a_message() {
+        let stats = Stats::new(StatsConfig::default());
+        let outcome = stats.snapshot().outcome(stats.config(), REQUESTS);
+        assert_eq!(outcome.status(), Status::Healthy);
+        assert_eq!(outcome.details()["message"], "no requests observed yet");
+        assert_eq!(
+            stats.snapshot().outcome(stats.config(), CALLS).details()["message"],
+            "no calls observed yet"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn slow_calls_cache_counts_and_status_families() {
+        let stats = Stats::new(StatsConfig::default().slow_call_threshold(Duration::from_millis(10)));
+        for (ms, code) in [(5, 200), (10, 201), (11, 404), (50, 503)] {
+            stats.record(Call {
+                elapsed: Duration::from_millis(ms),
+                ended: Instant::now(),
+                error: code >= 500,
+                status: Some(code),
+            });
+        }
+        stats.record_cache_hit();
+        stats.record_cache_hit();
+        stats.record_cache_hit();
+        stats.record_cache_miss();
+        let details = stats.snapshot().details(REQUESTS);
+        assert_eq!(details["slow_calls"], 2, "strictly slower than the threshold");
+        assert_eq!(details["status_distribution"], json!({"2xx": 2, "4xx": 1, "5xx": 1}));
+        assert_eq!(details["last_status_code"], 503);
+        assert_eq!(details["cache_hits"], 3);
+        assert_eq!(details["cache_misses"], 1);
+        assert_eq!(details["cache_hit_ratio"], json!(0.75));
+        let keys: Vec<&str> = details.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "request_count",
+                "error_count",
+                "error_rate",
+                "window_error_rate",
+                "consecutive_errors",
+                "last_status_code",
+                "last_rtt_ms",
+                "avg_rtt_ms",
+                "p50_rtt_ms",
+                "p95_rtt_ms",
+                "p99_rtt_ms",
+                "min_rtt_ms",
+                "max_rtt_ms",
+                "slow_calls",
+                "status_distribution",
+                "cache_hits",
+                "cache_misses",
+                "cache_hit_ratio",
+                "last_error_at",
+                "last_success_at",
+            ]
+        );
+    }
+
+    #[test]
+    fn error_types_overflow_into_other() {
+        const NAMES: [&str; 18] = [
+            "a::A", "a::B", "a::C", "a::D", "a::E", "a::F", "a::G", "a::H", "a::I", "a::J", "a::K", "a::L", "a::M",
+            "a::N", "a::O", "a::P", "a::Q", "a::R",
+        ];
+        let stats = Stats::new(StatsConfig::default());
+        for name in NAMES {
+            stats.note_error(Some(name), "x".into());
+        }
+        stats.note_error(Some("a::A"), "x".into());
+        let types = stats.snapshot().error_types;
+        assert_eq!(types.len(), 17);
+        assert_eq!(types[0], ("A".to_owned(), 2));
+        assert_eq!(types[16], ("other".to_owned(), 2));
+    }
+
+    #[test]
+    fn concurrent_recording_loses_no_call() {
+        let stats = Arc::new(Stats::new(StatsConfig::default()));
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let stats = Arc::clone(&stats);
+                std::thread::spawn(move || {
+                    for i in 0..10_000_u64 {
+                        stats.record(Call {
+                            elapsed: Duration::from_micros(i % 100 + t),
+                            ended: Instant::now(),
+                            error: i % 10 == 0,
+                            status: None,
+                        });
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        let snapshot = stats.snapshot();
+        assert_eq!(snapshot.calls, 40_000);
+        assert_eq!(snapshot.errors, 4_000);
+        assert_eq!(snapshot.window, 100);
+        assert_eq!(snapshot.min_ms, Some(0.0));
+        assert_eq!(snapshot.max_ms, 0.102);
+    }
+}
