@@ -8,6 +8,7 @@
 //! | endpoint | what it does |
 //! | --- | --- |
 //! | `GET /bare` | a plain handler: `Json(json!({"status":"ok"}))`, built per request |
+//! | `GET /watched` | the same handler behind a `RouteProbe` layer (passive probe) |
 //! | `GET /health/live` | the registry's liveness answer (never runs probes) |
 //! | `GET /health/ready` | readiness from the cached report (default cache age 1 s) |
 //! | `GET /health/status` | the full report (same cache) |
@@ -28,6 +29,7 @@
 
 use axum::routing::get;
 use axum::{Json, Router};
+use axum_watch::passive::RouteProbe;
 use axum_watch::{HealthRegistry, Outcome, ProbeExt, probe};
 use serde_json::{Value, json};
 
@@ -58,8 +60,8 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-fn registry() -> anyhow::Result<HealthRegistry> {
-    let mut builder = HealthRegistry::builder();
+fn registry(watched: RouteProbe) -> anyhow::Result<HealthRegistry> {
+    let mut builder = HealthRegistry::builder().add(watched);
     for (i, (name, critical)) in PROBES.into_iter().enumerate() {
         let check = probe::from_fn(name, move || async move {
             Ok(Outcome::healthy()
@@ -77,13 +79,17 @@ fn registry() -> anyhow::Result<HealthRegistry> {
 }
 
 async fn serve(port: u16) -> anyhow::Result<()> {
-    let registry = registry()?;
-    let app = Router::new().route("/bare", get(bare)).merge(registry.router());
+    let watched = RouteProbe::new("watched");
+    let registry = registry(watched.clone())?;
+    let app = Router::new()
+        .route("/bare", get(bare))
+        .route("/watched", get(bare).layer(watched))
+        .merge(registry.router());
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     tracing::info!(
         addr = %listener.local_addr()?,
         probes = registry.probe_names().len(),
-        "loadbench listening: /bare /health/live /health/ready /health/status"
+        "loadbench listening: /bare /watched /health/live /health/ready /health/status"
     );
     axum::serve(listener, app)
         .with_graceful_shutdown(async {

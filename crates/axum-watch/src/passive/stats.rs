@@ -153,7 +153,6 @@ pub(crate) struct Stats {
     config: StatsConfig,
     base: Instant,
     base_wall: jiff::Timestamp,
-    calls: AtomicU64,
     errors: AtomicU64,
     consecutive: AtomicU64,
     ema_ms: AtomicU64,
@@ -163,6 +162,7 @@ pub(crate) struct Stats {
     last_status: AtomicU64,
     last_error_at: AtomicU64,
     last_success_at: AtomicU64,
+    /// Calls recorded so far; also the next ring position.
     seq: AtomicU64,
     ring: Box<[Slot]>,
     kinds: [ErrorKind; ERROR_KINDS],
@@ -175,7 +175,7 @@ pub(crate) struct Stats {
 impl fmt::Debug for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Stats")
-            .field("calls", &self.calls.load(Relaxed))
+            .field("calls", &self.seq.load(Relaxed))
             .field("errors", &self.errors.load(Relaxed))
             .finish_non_exhaustive()
     }
@@ -187,7 +187,6 @@ impl Stats {
             config,
             base: Instant::now(),
             base_wall: jiff::Timestamp::now(),
-            calls: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             consecutive: AtomicU64::new(0),
             ema_ms: AtomicU64::new(f64::NAN.to_bits()),
@@ -229,7 +228,6 @@ impl Stats {
             .store(nanos << FLAG_BITS | class << 1 | u64::from(call.error), Relaxed);
         slot.at.store(at, Relaxed);
 
-        self.calls.fetch_add(1, Relaxed);
         if call.error {
             self.errors.fetch_add(1, Relaxed);
             self.consecutive.fetch_add(1, Relaxed);
@@ -304,8 +302,9 @@ impl Stats {
 
     /// A consistent-enough copy of everything, with the derived figures.
     pub(crate) fn snapshot(&self) -> Snapshot {
-        let calls = self.calls.load(Relaxed);
+        // Every call takes one sequence number: the sequence is the call count.
         let seq = self.seq.load(Relaxed);
+        let calls = seq;
         let filled = usize::try_from(seq.min(self.ring.len() as u64)).unwrap_or(self.ring.len());
         let mut rtts = Vec::with_capacity(filled);
         let mut window_errors = 0_u64;
@@ -453,9 +452,13 @@ impl Snapshot {
             let rate = self.window_error_rate();
             if rate > config.max_error_rate {
                 reasons.push(format!(
-                    "error rate {:.1}% over the last {} calls exceeds threshold {:.1}%",
+                    "error rate {:.1}% over the last {} exceeds threshold {:.1}%",
                     rate * 100.0,
-                    self.window,
+                    if self.window == 1 {
+                        "call".to_owned()
+                    } else {
+                        format!("{} calls", self.window)
+                    },
                     config.max_error_rate * 100.0
                 ));
             }
