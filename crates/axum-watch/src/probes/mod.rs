@@ -18,6 +18,10 @@ pub use tcp::TcpProbe;
 pub use threshold::ThresholdProbe;
 
 // --- http ---
+#[cfg(feature = "http")]
+mod http;
+#[cfg(feature = "http")]
+pub use http::{HttpProbe, HttpProbeBuilder, HttpProbeError};
 
 // --- sql: postgres, mysql, sqlx ---
 
