@@ -26,7 +26,7 @@ pub enum Threshold {
 }
 
 impl Threshold {
-    /// Whether `free` bytes out of `total` are below the limit.
+    /// Whether `free` bytes, `free_percent` of the total, are below the limit.
     fn is_crossed(self, free: u64, free_percent: f64) -> bool {
         match self {
             Self::Bytes(limit) => free < limit,
@@ -143,16 +143,18 @@ impl Probe for DiskSpaceProbe {
         let total = stats.total_space();
         let free = stats.available_space();
         let used = total.saturating_sub(stats.free_space());
+        // Thresholds compare the exact share; details show two decimals.
         #[allow(clippy::cast_precision_loss)] // a percentage needs no more than f64's 52 bits
-        let free_percent = if total == 0 {
+        let exact_percent = if total == 0 {
             0.0
         } else {
-            (free as f64 / total as f64 * 10_000.0).round() / 100.0
+            free as f64 / total as f64 * 100.0
         };
+        let free_percent = (exact_percent * 100.0).round() / 100.0;
 
-        let (status, crossed) = if let Some(t) = self.fail_below.filter(|t| t.is_crossed(free, free_percent)) {
+        let (status, crossed) = if let Some(t) = self.fail_below.filter(|t| t.is_crossed(free, exact_percent)) {
             (Status::Unhealthy, Some(("failure", t)))
-        } else if let Some(t) = self.warn_below.filter(|t| t.is_crossed(free, free_percent)) {
+        } else if let Some(t) = self.warn_below.filter(|t| t.is_crossed(free, exact_percent)) {
             (Status::Degraded, Some(("warning", t)))
         } else {
             (Status::Healthy, None)
