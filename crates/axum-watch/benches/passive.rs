@@ -28,7 +28,7 @@ fn record_one_call(c: &mut Criterion) {
     let mut group = c.benchmark_group("record");
     group.bench_function("bare call", |b| b.iter(|| work(black_box(7))));
     group.bench_function("watch_blocking", |b| {
-        b.iter(|| probe.watch_blocking(|| work(black_box(7))))
+        b.iter(|| probe.watch_blocking(|| work(black_box(7))));
     });
     group.bench_function("bare async call", |b| {
         b.iter(|| async { work(black_box(7)) }.now_or_never().unwrap());
@@ -91,7 +91,7 @@ fn threads(c: &mut Criterion) {
     let probe = PassiveProbe::new("bench");
     let mut group = c.benchmark_group("threads");
     group.bench_function("1 thread recording", |b| {
-        b.iter_custom(|iters| contended(&probe, 1, iters))
+        b.iter_custom(|iters| contended(&probe, 1, iters));
     });
     group.bench_function("2 threads recording at once", |b| {
         b.iter_custom(|iters| contended(&probe, 2, iters));

@@ -6,8 +6,22 @@
 //! logs and its `Debug` output.
 
 // --- host probes (no client library) ---
+mod disk;
+mod noop;
+mod runtime;
+mod tcp;
+mod threshold;
+pub use disk::{DiskSpaceProbe, Threshold};
+pub use noop::NoOpProbe;
+pub use runtime::RuntimeProbe;
+pub use tcp::TcpProbe;
+pub use threshold::ThresholdProbe;
 
 // --- http ---
+#[cfg(feature = "http")]
+mod http;
+#[cfg(feature = "http")]
+pub use http::{HttpProbe, HttpProbeBuilder, HttpProbeError};
 
 // --- sql: postgres, mysql, sqlx ---
 
