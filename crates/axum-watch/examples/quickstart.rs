@@ -1,5 +1,7 @@
-//! The demo service: a few probes that need no external server, the health
-//! endpoints under `/health`, and a switch to break a dependency.
+//! The demo service: probes that need no external server (custom ones, the
+//! built-in runtime and disk probes, and passive request metrics over the
+//! whole app), the health endpoints under `/health`, and a switch to break a
+//! dependency.
 //!
 //! ```sh
 //! cargo run --example quickstart          # PORT=8000 by default
@@ -19,6 +21,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use axum::Router;
 use axum::routing::{get, post};
+use axum_watch::passive::RequestMetrics;
+use axum_watch::probes::{DiskSpaceProbe, RuntimeProbe, Threshold};
 use axum_watch::{HealthRegistry, Outcome, ProbeError, ProbeExt, probe};
 
 #[tokio::main]
@@ -53,6 +57,9 @@ async fn main() -> anyhow::Result<()> {
         builder = builder.poll_interval(Duration::from_secs(secs));
     }
 
+    // Passive: every request to the app, per route template.
+    let requests = RequestMetrics::new();
+
     let registry = builder
         // Critical: the process itself and its scratch directory.
         .add(probe::from_fn("app", || async { Ok(Outcome::healthy().detail("version", env!("CARGO_PKG_VERSION"))) }).with_tags(["core"]))
@@ -68,7 +75,10 @@ async fn main() -> anyhow::Result<()> {
             .with_tags(["core", "disk"])
             .with_timeout(Duration::from_secs(2)),
         )
+        .add(RuntimeProbe::new())
+        .add(DiskSpaceProbe::new(std::env::temp_dir()).warn_below(Threshold::Percent(10.0)).fail_below(Threshold::Percent(2.0)))
         // Not critical: its failure shows in reports but keeps /ready at 200.
+        .add_non_critical(requests.clone())
         .add_non_critical(payments.with_tags(["external"]).with_circuit_breaker(3, Duration::from_secs(30)))
         .on_state_change(|change| tracing::info!(probe = %change.probe, from = %change.old_status, to = %change.new_status, "callback saw a change"))
         .build()?;
@@ -87,6 +97,7 @@ async fn main() -> anyhow::Result<()> {
                 }
             }),
         )
+        .layer(requests)
         .merge(registry.router());
 
     let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(8000);
