@@ -10,6 +10,12 @@
 // --- http ---
 
 // --- sql: postgres, mysql, sqlx ---
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "postgres")]
+mod sql;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresProbe;
 
 // --- caches and mail: redis, memcached, smtp ---
 
