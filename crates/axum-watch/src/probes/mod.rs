@@ -10,10 +10,14 @@
 // --- http ---
 
 // --- sql: postgres, mysql, sqlx ---
+#[cfg(feature = "mysql")]
+mod mysql;
 #[cfg(feature = "postgres")]
 mod postgres;
-#[cfg(feature = "postgres")]
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 mod sql;
+#[cfg(feature = "mysql")]
+pub use mysql::MySqlProbe;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresProbe;
 
