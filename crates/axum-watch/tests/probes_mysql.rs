@@ -128,7 +128,7 @@ async fn silent_server_times_out_within_the_connect_timeout() {
     );
     assert_eq!(
         err,
-        format!("Timeout: connecting to 127.0.0.1:{port}/test: no answer within 500ms")
+        format!("Timeout: connecting to 127.0.0.1:{port}/test: timed out after 500ms")
     );
     hold.abort();
 }

@@ -130,8 +130,9 @@ async fn silent_server_times_out_within_the_connect_timeout() {
         took >= Duration::from_millis(450) && took < Duration::from_secs(3),
         "{took:?}"
     );
+    // Whichever fires first: the probe's own bound or tokio-postgres' connect timeout.
     assert!(
-        err.contains("no answer within 500ms") || err.contains("timeout"),
+        err.ends_with(": timed out after 500ms") || err.ends_with(": timeout waiting for server"),
         "{err}"
     );
     assert_no_secret(&err);

@@ -14,12 +14,16 @@
 mod mysql;
 #[cfg(feature = "postgres")]
 mod postgres;
-#[cfg(any(feature = "postgres", feature = "mysql"))]
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlx"))]
 mod sql;
+#[cfg(feature = "sqlx")]
+mod sqlx;
 #[cfg(feature = "mysql")]
 pub use mysql::MySqlProbe;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresProbe;
+#[cfg(feature = "sqlx")]
+pub use sqlx::SqlxProbe;
 
 // --- caches and mail: redis, memcached, smtp ---
 

@@ -4,9 +4,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use serde_json::Value;
-
-use crate::{Outcome, ProbeError};
+use crate::ProbeError;
 
 /// How long a SQL probe waits for a connection unless told otherwise.
 pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -24,7 +22,11 @@ pub(crate) fn failed(doing: &str, error: impl Into<ProbeError>) -> ProbeError {
 
 /// Adds `key` when the value could be read; a missing one is left out
 /// rather than shown as `null`.
-pub(crate) fn put<V: Into<Value>>(outcome: Outcome, key: &str, value: Option<V>) -> Outcome {
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) fn put<V>(outcome: crate::Outcome, key: &str, value: Option<V>) -> crate::Outcome
+where
+    V: Into<serde_json::Value>,
+{
     match value {
         Some(value) => outcome.detail(key, value),
         None => outcome,
@@ -46,7 +48,7 @@ where
         Ok(Err(error)) => Err(failed(doing, error)),
         Err(_) => Err(ProbeError::with_kind(
             "Timeout",
-            crate::redact(&format!("{doing}: no answer within {limit:?}")).into_owned(),
+            crate::redact(&format!("{doing}: timed out after {limit:?}")).into_owned(),
         )),
     }
 }
@@ -78,6 +80,6 @@ mod tests {
         let err = within(Duration::from_secs(2), "connecting to db:5432", slow)
             .await
             .unwrap_err();
-        assert_eq!(err.to_string(), "Timeout: connecting to db:5432: no answer within 2s");
+        assert_eq!(err.to_string(), "Timeout: connecting to db:5432: timed out after 2s");
     }
 }
