@@ -22,6 +22,8 @@ mod sqlx;
 pub use mysql::MySqlProbe;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresProbe;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub use sql::InvalidConnectionString;
 #[cfg(feature = "sqlx")]
 pub use sqlx::SqlxProbe;
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, Pool};
 
-use super::sql::{DEFAULT_CONNECT_TIMEOUT, failed, put, within};
+use super::sql::{DEFAULT_CONNECT_TIMEOUT, InvalidConnectionString, put, within};
 use crate::{Outcome, Probe, ProbeError};
 
 /// Checks a MySQL or MariaDB server with `SELECT 1` and reports its version,
@@ -33,16 +33,17 @@ use crate::{Outcome, Probe, ProbeError};
 /// in `Debug` output.
 ///
 /// ```no_run
-/// # async fn demo() -> Result<(), axum_watch::ProbeError> {
 /// use std::time::Duration;
 /// use axum_watch::{HealthRegistry, probes::MySqlProbe};
 ///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let db = MySqlProbe::new("mysql://app:s3cret@db.internal:3306/shop")?
 ///     .connect_timeout(Duration::from_secs(2));
 /// assert!(!format!("{db:?}").contains("s3cret"));
-/// let registry = HealthRegistry::builder().add(db).build().unwrap();
+/// let registry = HealthRegistry::builder().add(db).build()?;
 /// let report = registry.run_all().await;
-/// println!("{:?}", report.probe("mysql").unwrap().details);
+/// println!("{:?}", report.probe("mysql").map(|p| &p.details));
 /// # Ok(())
 /// # }
 /// ```
@@ -61,8 +62,8 @@ impl MySqlProbe {
     /// afterwards.
     ///
     /// An unparsable URL is an error whose text does not show the password.
-    pub fn new(url: &str) -> Result<Self, ProbeError> {
-        let opts = Opts::from_url(url).map_err(|e| failed("invalid MySQL URL", e))?;
+    pub fn new(url: &str) -> Result<Self, InvalidConnectionString> {
+        let opts = Opts::from_url(url).map_err(|e| InvalidConnectionString::new("MySQL", e))?;
         Ok(Self::from_opts(opts))
     }
 
@@ -234,7 +235,7 @@ mod tests {
         let text = err.to_string();
         assert_eq!(
             text,
-            "UrlError: invalid MySQL URL: Unknown connection URL parameter `bogus'"
+            "invalid MySQL connection string: Unknown connection URL parameter `bogus'"
         );
         let err = MySqlProbe::new("postgres://app:s3cret@db/x").unwrap_err();
         assert!(err.to_string().contains("Unsupported connection URL scheme"), "{err}");

@@ -9,6 +9,42 @@ use crate::ProbeError;
 /// How long a SQL probe waits for a connection unless told otherwise.
 pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A connection string a SQL probe could not parse.
+///
+/// Its text says which driver refused it and why, and never shows the
+/// password:
+///
+/// ```
+/// # #[cfg(feature = "postgres")]
+/// # fn main() {
+/// let err = axum_watch::probes::PostgresProbe::new("postgres://app:s3cret@db:port/x").unwrap_err();
+/// assert_eq!(err.to_string(), "invalid PostgreSQL connection string: invalid value for option `port`");
+/// # }
+/// # #[cfg(not(feature = "postgres"))]
+/// # fn main() {}
+/// ```
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {driver} connection string: {reason}")]
+pub struct InvalidConnectionString {
+    driver: &'static str,
+    reason: String,
+}
+
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+impl InvalidConnectionString {
+    pub(crate) fn new(driver: &'static str, error: impl Into<ProbeError>) -> Self {
+        let error = error.into();
+        // tokio-postgres says "invalid connection string: <why>": keep the why.
+        let message = error.message();
+        let reason = message.strip_prefix("invalid connection string: ").unwrap_or(message);
+        Self {
+            driver,
+            reason: crate::redact(reason).into_owned(),
+        }
+    }
+}
+
 /// `error` as a [`ProbeError`] whose message starts with what was being done;
 /// the type name is kept and the text redacted.
 pub(crate) fn failed(doing: &str, error: impl Into<ProbeError>) -> ProbeError {

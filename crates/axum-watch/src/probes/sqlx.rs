@@ -31,16 +31,15 @@ use crate::{Outcome, Probe, ProbeError};
 /// acquire timeout) and adds its error, such as `Connection refused`.
 ///
 /// ```no_run
-/// # async fn demo<DB: sqlx::Database>(pool: sqlx::Pool<DB>) {
 /// use std::time::Duration;
 /// use axum_watch::{HealthRegistry, ProbeExt, probes::SqlxProbe};
 ///
-/// // `pool` is the application's `sqlx::PgPool`, `MySqlPool`, `SqlitePool`…
-/// let db = SqlxProbe::new(pool.clone()).acquire_timeout(Duration::from_secs(2));
-/// let registry = HealthRegistry::builder().add(db.with_name("orders-db")).build().unwrap();
-/// let report = registry.run_all().await;
-/// println!("{:?}", report.probe("orders-db").unwrap().details);
-/// # }
+/// // Any driver: `PgPool`, `MySqlPool`, `SqlitePool`…
+/// fn register<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) -> HealthRegistry {
+///     let db = SqlxProbe::new(pool.clone()).acquire_timeout(Duration::from_secs(2));
+///     HealthRegistry::builder().add(db.with_name("orders-db")).build().unwrap()
+/// }
+/// # let _ = register::<sqlx::Postgres>;
 /// ```
 pub struct SqlxProbe<DB: Database> {
     pool: Pool<DB>,
