@@ -191,3 +191,28 @@ async fn pool_probe_to_a_closed_port_is_unhealthy() {
     assert!(err.contains("error connecting to server"), "{err}");
     assert_no_secret(&err);
 }
+
+/// A failing metadata query leaves its fields out, not the probe unhealthy.
+/// A session whose `search_path` puts a schema before `pg_catalog` sees that
+/// schema's `pg_stat_activity`, here a view that divides by zero.
+#[tokio::test]
+async fn failing_metadata_query_leaves_the_probe_healthy() {
+    let (admin, connection) = tokio_postgres::connect(&url(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    // Concurrent test runs may race to create the schema; either one wins.
+    let _ = admin
+        .batch_execute(
+            "CREATE SCHEMA IF NOT EXISTS axum_watch_shadow; \
+             CREATE OR REPLACE VIEW axum_watch_shadow.pg_stat_activity AS \
+             SELECT (1 / 0)::text AS state, 'client backend'::text AS backend_type",
+        )
+        .await;
+    let shadowed = format!("{}?options=-c%20search_path%3Daxum_watch_shadow%2Cpg_catalog", url());
+    let outcome = PostgresProbe::new(&shadowed).unwrap().check().await.unwrap();
+    assert_eq!(outcome.status(), Status::Healthy);
+    let d = outcome.details();
+    assert!(!d.contains_key("active_connections"), "{d:?}");
+    assert!(!d.contains_key("total_connections"), "{d:?}");
+    assert!(d["version"].is_string(), "{d:?}");
+    assert!(d["database_size_bytes"].as_i64().unwrap() > 0);
+}
