@@ -24,6 +24,22 @@ mod http;
 pub use http::{HttpProbe, HttpProbeBuilder, HttpProbeError};
 
 // --- sql: postgres, mysql, sqlx ---
+#[cfg(feature = "mysql")]
+mod mysql;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlx"))]
+mod sql;
+#[cfg(feature = "sqlx")]
+mod sqlx;
+#[cfg(feature = "mysql")]
+pub use mysql::MySqlProbe;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresProbe;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub use sql::InvalidConnectionString;
+#[cfg(feature = "sqlx")]
+pub use sqlx::SqlxProbe;
 
 // --- caches and mail: redis, memcached, smtp ---
 

@@ -1,0 +1,244 @@
+//! [`MySqlProbe`]: an active MySQL / MariaDB check over mysql_async.
+//!
+//! Each check gets a connection (a fresh one from a URL, or one from the
+//! application's pool), runs `SELECT 1`, then collects server metadata on a
+//! best-effort basis: once `SELECT 1` answered, a metadata query that fails
+//! or is slow only leaves its fields out.
+
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Opts, Pool};
+
+use super::sql::{DEFAULT_CONNECT_TIMEOUT, InvalidConnectionString, put, within};
+use crate::{Outcome, Probe, ProbeError};
+
+/// Checks a MySQL or MariaDB server with `SELECT 1` and reports its version,
+/// connections and uptime.
+///
+/// Built from a `mysql://` URL ([`new`](Self::new), a new connection per
+/// check), parsed [`mysql_async::Opts`] ([`from_opts`](Self::from_opts)) or the
+/// application's own [`mysql_async::Pool`] ([`from_pool`](Self::from_pool)).
+/// The default name is `mysql`; rename it with
+/// [`ProbeExt::with_name`](crate::ProbeExt::with_name).
+///
+/// Details: `host`, `port`, `socket` (when the connection went through the
+/// server's Unix socket, which mysql_async prefers on the same machine
+/// unless the URL says `prefer_socket=false`), `database`, `version`,
+/// `max_connections`, `threads_connected`, `uptime_seconds` and, for a pool,
+/// `pool_size`,
+/// `pool_available`, `pool_max_size`. The password is never shown, not even
+/// in `Debug` output.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use axum_watch::{HealthRegistry, probes::MySqlProbe};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let db = MySqlProbe::new("mysql://app:s3cret@db.internal:3306/shop")?
+///     .connect_timeout(Duration::from_secs(2));
+/// assert!(!format!("{db:?}").contains("s3cret"));
+/// let registry = HealthRegistry::builder().add(db).build()?;
+/// let report = registry.run_all().await;
+/// println!("{:?}", report.probe("mysql").map(|p| &p.details));
+/// # Ok(())
+/// # }
+/// ```
+pub struct MySqlProbe {
+    source: Source,
+    connect_timeout: Duration,
+}
+
+enum Source {
+    Opts { opts: Box<Opts>, target: String },
+    Pool(Pool),
+}
+
+impl MySqlProbe {
+    /// A probe that opens a new connection for each check and closes it
+    /// afterwards.
+    ///
+    /// An unparsable URL is an error whose text does not show the password.
+    pub fn new(url: &str) -> Result<Self, InvalidConnectionString> {
+        let opts = Opts::from_url(url).map_err(|e| InvalidConnectionString::new("MySQL", e))?;
+        Ok(Self::from_opts(opts))
+    }
+
+    /// A probe that opens a new connection with `opts` for each check.
+    #[must_use]
+    pub fn from_opts(opts: Opts) -> Self {
+        let target = describe(&opts);
+        Self {
+            source: Source::Opts {
+                opts: Box::new(opts),
+                target,
+            },
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+        }
+    }
+
+    /// A probe that borrows a connection from the application's pool for
+    /// each check, so it sees what the application sees.
+    #[must_use]
+    pub fn from_pool(pool: Pool) -> Self {
+        Self {
+            source: Source::Pool(pool),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+        }
+    }
+
+    /// How long to wait for a connection, and for each query after it
+    /// (default 5 s). The registry's timeout still bounds the whole check.
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    async fn inspect(&self, conn: &mut Conn) -> Result<Outcome, ProbeError> {
+        let limit = self.connect_timeout;
+        let one = within(limit, "running SELECT 1", conn.query_first::<i64, _>("SELECT 1")).await?;
+        if one != Some(1) {
+            return Err(ProbeError::msg(format!("SELECT 1 returned {one:?}")));
+        }
+
+        // mysql_async moves a loopback connection onto the server's Unix
+        // socket unless `prefer_socket=false`: say so when it did.
+        let opts = conn.opts();
+        let mut outcome = Outcome::healthy()
+            .detail("host", opts.ip_or_hostname())
+            .detail("port", opts.tcp_port());
+        outcome = put(outcome, "socket", opts.socket());
+
+        // Each query that fails only leaves its fields out.
+        let server = within(
+            limit,
+            "reading server variables",
+            conn.query_first::<(Option<String>, Option<String>, Option<u64>), _>(
+                "SELECT VERSION(), DATABASE(), @@max_connections",
+            ),
+        )
+        .await;
+        match server {
+            Ok(Some((version, database, max_connections))) => {
+                outcome = put(outcome, "database", database);
+                outcome = put(outcome, "version", version);
+                outcome = put(outcome, "max_connections", max_connections);
+            }
+            Ok(None) => {}
+            Err(e) => tracing::debug!(error = %e, "mysql probe: server variables unavailable"),
+        }
+        let status = within(
+            limit,
+            "reading server status",
+            conn.query::<(String, String), _>(
+                "SHOW GLOBAL STATUS WHERE Variable_name IN ('Threads_connected', 'Uptime')",
+            ),
+        )
+        .await;
+        match status {
+            Ok(rows) => {
+                let read = |name: &str| {
+                    rows.iter()
+                        .find(|(key, _)| key.eq_ignore_ascii_case(name))
+                        .and_then(|(_, value)| value.parse::<u64>().ok())
+                };
+                outcome = put(outcome, "threads_connected", read("Threads_connected"));
+                outcome = put(outcome, "uptime_seconds", read("Uptime"));
+            }
+            Err(e) => tracing::debug!(error = %e, "mysql probe: server status unavailable"),
+        }
+        Ok(outcome)
+    }
+}
+
+impl Probe for MySqlProbe {
+    fn name(&self) -> &str {
+        "mysql"
+    }
+
+    async fn check(&self) -> Result<Outcome, ProbeError> {
+        match &self.source {
+            Source::Opts { opts, target } => {
+                let doing = format!("connecting to {target}");
+                let mut conn = within(self.connect_timeout, &doing, Conn::new((**opts).clone())).await?;
+                let outcome = self.inspect(&mut conn).await;
+                // Say goodbye so the server does not keep a dead session
+                // around; how that goes does not change the result.
+                if let Err(e) = within(self.connect_timeout, "disconnecting", conn.disconnect()).await {
+                    tracing::debug!(error = %e, "mysql probe: disconnect failed");
+                }
+                outcome
+            }
+            Source::Pool(pool) => {
+                let metrics = pool.metrics();
+                let size = metrics.connection_count.load(Ordering::Relaxed);
+                let available = metrics.connections_in_pool.load(Ordering::Relaxed);
+                let mut conn = within(
+                    self.connect_timeout,
+                    "getting a connection from the pool",
+                    pool.get_conn(),
+                )
+                .await?;
+                let max_size = conn.opts().pool_opts().constraints().max();
+                let outcome = self.inspect(&mut conn).await?;
+                Ok(outcome
+                    .detail("pool_size", size)
+                    .detail("pool_available", available)
+                    .detail("pool_max_size", max_size))
+            }
+        }
+    }
+}
+
+impl fmt::Debug for MySqlProbe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Opts' derived Debug would print the password: show the target only.
+        let mut out = f.debug_struct("MySqlProbe");
+        match &self.source {
+            Source::Opts { target, .. } => out.field("target", target),
+            Source::Pool(_) => out.field("target", &"pool"),
+        };
+        out.field("connect_timeout", &self.connect_timeout).finish()
+    }
+}
+
+/// `host:port/database` (or the socket path): where the probe points,
+/// without the user or password.
+fn describe(opts: &Opts) -> String {
+    let database = opts.db_name().unwrap_or("");
+    match opts.socket() {
+        Some(socket) => format!("{socket}/{database}"),
+        None => format!("{}:{}/{database}", opts.ip_or_hostname(), opts.tcp_port()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MySqlProbe;
+
+    #[test]
+    fn targets_and_debug_output_hide_the_password() {
+        let probe = MySqlProbe::new("mysql://app:s3cret@db.internal:3307/shop").unwrap();
+        assert_eq!(
+            format!("{probe:?}"),
+            r#"MySqlProbe { target: "db.internal:3307/shop", connect_timeout: 5s }"#
+        );
+    }
+
+    #[test]
+    fn bad_urls_are_clear_and_redacted() {
+        let err = MySqlProbe::new("mysql://app:s3cret@db:3306/x?bogus=1").unwrap_err();
+        let text = err.to_string();
+        assert_eq!(
+            text,
+            "invalid MySQL connection string: Unknown connection URL parameter `bogus'"
+        );
+        let err = MySqlProbe::new("postgres://app:s3cret@db/x").unwrap_err();
+        assert!(err.to_string().contains("Unsupported connection URL scheme"), "{err}");
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+    }
+}

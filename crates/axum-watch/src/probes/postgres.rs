@@ -1,0 +1,287 @@
+//! [`PostgresProbe`]: an active PostgreSQL check over tokio-postgres.
+//!
+//! Each check gets a connection (a fresh one from a connection string, or
+//! one from the application's deadpool-postgres pool), runs `SELECT 1`, then
+//! collects server metadata on a best-effort basis: once `SELECT 1` answered,
+//! a metadata query that fails or is slow only leaves its field out.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use tokio_postgres::config::Host;
+use tokio_postgres::{Client, Config, NoTls};
+
+use super::sql::{DEFAULT_CONNECT_TIMEOUT, InvalidConnectionString, put, within};
+use crate::{Outcome, Probe, ProbeError};
+
+/// Checks a PostgreSQL server with `SELECT 1` and reports its version,
+/// connections and database size.
+///
+/// Built from a connection string ([`new`](Self::new), a new connection per
+/// check, without TLS), a parsed [`tokio_postgres::Config`]
+/// ([`from_config`](Self::from_config)) or the application's own
+/// [`deadpool_postgres::Pool`] ([`from_pool`](Self::from_pool), which also
+/// covers TLS: the pool connects however it was configured to). The default
+/// name is `postgresql`; rename it with [`ProbeExt::with_name`](crate::ProbeExt::with_name).
+///
+/// Details: `host` and `port` (when built from a connection string or
+/// config), `database`, `version`, `active_connections`, `total_connections`,
+/// `max_connections`, `database_size` (human readable), `database_size_bytes`
+/// and, for a pool, `pool_size`, `pool_available`, `pool_max_size`. The
+/// password is never shown, not even in `Debug` output.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use axum_watch::{HealthRegistry, ProbeExt, probes::PostgresProbe};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let db = PostgresProbe::new("postgres://app:s3cret@db.internal:5432/orders")?
+///     .connect_timeout(Duration::from_secs(2));
+/// assert!(!format!("{db:?}").contains("s3cret"));
+/// let registry = HealthRegistry::builder().add(db.with_name("orders-db")).build()?;
+/// let report = registry.run_all().await;
+/// println!("{:?}", report.probe("orders-db").map(|p| &p.details));
+/// # Ok(())
+/// # }
+/// ```
+pub struct PostgresProbe {
+    source: Source,
+    connect_timeout: Duration,
+}
+
+enum Source {
+    Config { config: Box<Config>, target: String },
+    Pool(deadpool_postgres::Pool),
+}
+
+impl PostgresProbe {
+    /// A probe that opens a new connection (without TLS) for each check.
+    ///
+    /// `url` is a `postgres://` / `postgresql://` URL or a `key=value`
+    /// connection string. An unparsable one is an error whose text does not
+    /// show the password.
+    pub fn new(url: &str) -> Result<Self, InvalidConnectionString> {
+        let config = Config::from_str(url).map_err(|e| InvalidConnectionString::new("PostgreSQL", e))?;
+        Ok(Self::from_config(config))
+    }
+
+    /// A probe that opens a new connection (without TLS) from `config` for
+    /// each check.
+    #[must_use]
+    pub fn from_config(mut config: Config) -> Self {
+        config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
+        let target = describe(&config);
+        Self {
+            source: Source::Config {
+                config: Box::new(config),
+                target,
+            },
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+        }
+    }
+
+    /// A probe that borrows a connection from the application's pool for
+    /// each check, so it sees what the application sees.
+    #[must_use]
+    pub fn from_pool(pool: deadpool_postgres::Pool) -> Self {
+        Self {
+            source: Source::Pool(pool),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+        }
+    }
+
+    /// How long to wait for a connection, and for each query after it
+    /// (default 5 s). The registry's timeout still bounds the whole check.
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        if let Source::Config { config, .. } = &mut self.source {
+            config.connect_timeout(timeout);
+        }
+        self
+    }
+
+    async fn inspect(&self, client: &Client) -> Result<Outcome, ProbeError> {
+        let limit = self.connect_timeout;
+        let rows = within(limit, "running SELECT 1", client.simple_query("SELECT 1")).await?;
+        let answered = rows
+            .iter()
+            .any(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(row) if row.get(0) == Some("1")));
+        if !answered {
+            return Err(ProbeError::msg("SELECT 1 returned no row"));
+        }
+
+        // Independent queries, pipelined on the one connection; each one
+        // that fails only leaves its fields out.
+        let (server, activity, size) = tokio::join!(
+            within(
+                limit,
+                "reading server settings",
+                client.query_one(
+                    "SELECT current_database(), current_setting('server_version'), \
+                     current_setting('max_connections')::int8",
+                    &[],
+                ),
+            ),
+            within(
+                limit,
+                "reading pg_stat_activity",
+                client.query_one(
+                    "SELECT count(*) FILTER (WHERE state = 'active'), \
+                     count(*) FILTER (WHERE backend_type = 'client backend') FROM pg_stat_activity",
+                    &[],
+                ),
+            ),
+            within(
+                limit,
+                "reading the database size",
+                client.query_one(
+                    "SELECT pg_database_size(current_database()), \
+                     pg_size_pretty(pg_database_size(current_database()))",
+                    &[],
+                ),
+            ),
+        );
+
+        let mut outcome = Outcome::healthy();
+        if let Source::Config { config, .. } = &self.source {
+            if let Some(host) = config.get_hosts().first() {
+                outcome = outcome.detail("host", host_text(host));
+            }
+            outcome = outcome.detail("port", config.get_ports().first().copied().unwrap_or(5432));
+        }
+        match server {
+            Ok(row) => {
+                outcome = put(outcome, "database", row.try_get::<_, String>(0).ok());
+                outcome = put(outcome, "version", row.try_get::<_, String>(1).ok());
+                outcome = put(outcome, "max_connections", row.try_get::<_, i64>(2).ok());
+            }
+            Err(e) => tracing::debug!(error = %e, "postgres probe: server settings unavailable"),
+        }
+        match activity {
+            Ok(row) => {
+                outcome = put(outcome, "active_connections", row.try_get::<_, i64>(0).ok());
+                outcome = put(outcome, "total_connections", row.try_get::<_, i64>(1).ok());
+            }
+            Err(e) => tracing::debug!(error = %e, "postgres probe: connection counts unavailable"),
+        }
+        match size {
+            Ok(row) => {
+                outcome = put(outcome, "database_size", row.try_get::<_, String>(1).ok());
+                outcome = put(outcome, "database_size_bytes", row.try_get::<_, i64>(0).ok());
+            }
+            Err(e) => tracing::debug!(error = %e, "postgres probe: database size unavailable"),
+        }
+        Ok(outcome)
+    }
+}
+
+impl Probe for PostgresProbe {
+    fn name(&self) -> &str {
+        "postgresql"
+    }
+
+    async fn check(&self) -> Result<Outcome, ProbeError> {
+        match &self.source {
+            Source::Config { config, target } => {
+                let doing = format!("connecting to {target}");
+                let (client, connection) = within(self.connect_timeout, &doing, config.connect(NoTls)).await?;
+                // The connection task ends once the client is dropped.
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::debug!(error = %e, "postgres probe: connection ended with an error");
+                    }
+                });
+                self.inspect(&client).await
+            }
+            Source::Pool(pool) => {
+                let status = pool.status();
+                let client = within(self.connect_timeout, "getting a connection from the pool", pool.get()).await?;
+                let outcome = self.inspect(&client).await?;
+                Ok(outcome
+                    .detail("pool_size", status.size)
+                    .detail("pool_available", status.available)
+                    .detail("pool_max_size", status.max_size))
+            }
+        }
+    }
+}
+
+impl fmt::Debug for PostgresProbe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Config's own Debug hides the password too, but shows more than a
+        // reader needs; the target says where the probe points.
+        let mut out = f.debug_struct("PostgresProbe");
+        match &self.source {
+            Source::Config { target, .. } => out.field("target", target),
+            Source::Pool(pool) => out.field("pool", &pool.status()),
+        };
+        out.field("connect_timeout", &self.connect_timeout).finish()
+    }
+}
+
+fn host_text(host: &Host) -> String {
+    match host {
+        Host::Tcp(name) => name.clone(),
+        #[cfg(unix)]
+        Host::Unix(path) => path.display().to_string(),
+    }
+}
+
+/// `host:port[,host:port…]/database`: where the probe points, without
+/// the user or password.
+fn describe(config: &Config) -> String {
+    let ports = config.get_ports();
+    let mut hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, host)| {
+            let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+            format!("{}:{port}", host_text(host))
+        })
+        .collect();
+    if hosts.is_empty() {
+        hosts.push("localhost:5432".to_owned());
+    }
+    let database = config.get_dbname().or(config.get_user()).unwrap_or("postgres");
+    format!("{}/{database}", hosts.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PostgresProbe;
+
+    #[test]
+    fn targets_and_debug_output_hide_the_password() {
+        let probe = PostgresProbe::new("postgres://app:s3cret@db.internal:6543/orders").unwrap();
+        let debug = format!("{probe:?}");
+        assert_eq!(
+            debug,
+            r#"PostgresProbe { target: "db.internal:6543/orders", connect_timeout: 5s }"#
+        );
+        let kv = PostgresProbe::new("host=a,b port=1,2 user=u password=s3cret").unwrap();
+        assert_eq!(
+            format!("{kv:?}"),
+            r#"PostgresProbe { target: "a:1,b:2/u", connect_timeout: 5s }"#
+        );
+    }
+
+    #[test]
+    fn bad_connection_strings_are_clear_and_redacted() {
+        let err = PostgresProbe::new("postgres://app:s3cret@db:notaport/x").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid PostgreSQL connection string: invalid value for option `port`"
+        );
+        let err = PostgresProbe::new("host=db password=s3cret bogus=1").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid PostgreSQL connection string: unknown option `bogus`"
+        );
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        assert!(!format!("{err:?}").contains("s3cret"));
+    }
+}
