@@ -12,7 +12,8 @@ if ! memcached_answers; then
   log "memcached: starting on 127.0.0.1:11211"
   memcached_user=()
   [ "$(id -u)" -eq 0 ] && memcached_user=(-u memcache)
-  memcached "${memcached_user[@]}" -l 127.0.0.1 -p 11211 -U 0 &
+  mkdir -p target/service-logs
+  memcached "${memcached_user[@]}" -l 127.0.0.1 -p 11211 -U 0 >target/service-logs/memcached.log 2>&1 &
   PIDS+=("$!")
   for _ in $(seq 1 50); do memcached_answers && break; sleep 0.2; done
   memcached_answers || { echo "memcached: no answer on 127.0.0.1:11211 after 10 s" >&2; exit 1; }

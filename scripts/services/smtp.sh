@@ -1,12 +1,18 @@
-# Two aiosmtpd servers for tests/smtp.rs, from a virtualenv kept under
-# ${XDG_CACHE_HOME:-$HOME/.cache}/axum-watch/: plain SMTP on 127.0.0.1:8025 and
-# one offering STARTTLS on 127.0.0.1:8587 with a certificate signed by a test
-# CA that this file makes with openssl (kept in target/test-certs/). Servers
-# already listening are reused; the ones started here are stopped by PID.
-# Exports AXUM_WATCH_SMTP_ADDR, AXUM_WATCH_SMTP_TLS_ADDR, AXUM_WATCH_SMTP_TLS_CA.
+# Three aiosmtpd servers for tests/smtp.rs, from a virtualenv kept under
+# ${XDG_CACHE_HOME:-$HOME/.cache}/axum-watch/: plain SMTP on 127.0.0.1:8025, one
+# offering STARTTLS on 127.0.0.1:8587 and one speaking implicit TLS (SMTPS) on
+# 127.0.0.1:8465, with a certificate signed by a test CA that this file makes
+# with openssl (kept in target/test-certs/). Servers already listening are
+# reused; the ones started here are stopped by PID.
+# Exports AXUM_WATCH_SMTP_ADDR, AXUM_WATCH_SMTP_TLS_ADDR, AXUM_WATCH_SMTPS_ADDR
+# and AXUM_WATCH_SMTP_TLS_CA.
 
-smtp_answers() {
-  ( exec 3<>"/dev/tcp/127.0.0.1/$1" && IFS= read -r -t 2 reply <&3 && [[ $reply == "220"* ]] && printf 'QUIT\r\n' >&3 ) 2>/dev/null
+smtp_answers() { # port [smtps]
+  if [ "${2:-}" = smtps ]; then
+    printf 'QUIT\r\n' | timeout 5 openssl s_client -quiet -ign_eof -connect "127.0.0.1:$1" 2>/dev/null | grep -q '^220'
+  else
+    ( exec 3<>"/dev/tcp/127.0.0.1/$1" && IFS= read -r -t 2 reply <&3 && [[ $reply == "220"* ]] && printf 'QUIT\r\n' >&3 ) 2>/dev/null
+  fi
 }
 
 smtp_venv="${XDG_CACHE_HOME:-$HOME/.cache}/axum-watch/aiosmtpd-venv"
@@ -33,24 +39,27 @@ smtp_prepare() {
   fi
 }
 
-smtp_start() { # port, extra aiosmtpd arguments...
-  local port=$1
-  shift
-  smtp_answers "$port" && return 0
+smtp_start() { # port, plain|smtps, extra aiosmtpd arguments...
+  local port=$1 mode=$2
+  shift 2
+  smtp_answers "$port" "$mode" && return 0
   smtp_prepare
   log "smtp: starting aiosmtpd on 127.0.0.1:$port"
-  "$smtp_venv/bin/python" -m aiosmtpd -n -l "127.0.0.1:$port" "$@" &
+  mkdir -p target/service-logs
+  "$smtp_venv/bin/python" -m aiosmtpd -n -l "127.0.0.1:$port" "$@" >"target/service-logs/aiosmtpd-$port.log" 2>&1 &
   PIDS+=("$!")
-  for _ in $(seq 1 75); do smtp_answers "$port" && return 0; sleep 0.2; done
-  echo "smtp: aiosmtpd gave no banner on 127.0.0.1:$port after 15 s" >&2
+  for _ in $(seq 1 75); do smtp_answers "$port" "$mode" && return 0; sleep 0.2; done
+  echo "smtp: aiosmtpd gave no banner on 127.0.0.1:$port after 15 s (see target/service-logs/aiosmtpd-$port.log)" >&2
   exit 1
 }
 
 smtp_prepare
-smtp_start 8025
-smtp_start 8587 --tlscert "$smtp_certs/server.crt" --tlskey "$smtp_certs/server.key"
+smtp_start 8025 plain
+smtp_start 8587 plain --tlscert "$smtp_certs/server.crt" --tlskey "$smtp_certs/server.key"
+smtp_start 8465 smtps --smtpscert "$smtp_certs/server.crt" --smtpskey "$smtp_certs/server.key"
 export AXUM_WATCH_SMTP_ADDR="${AXUM_WATCH_SMTP_ADDR:-127.0.0.1:8025}"
 export AXUM_WATCH_SMTP_TLS_ADDR="${AXUM_WATCH_SMTP_TLS_ADDR:-127.0.0.1:8587}"
+export AXUM_WATCH_SMTPS_ADDR="${AXUM_WATCH_SMTPS_ADDR:-127.0.0.1:8465}"
 export AXUM_WATCH_SMTP_TLS_CA="${AXUM_WATCH_SMTP_TLS_CA:-$smtp_certs/ca.crt}"
 unset -f smtp_answers smtp_prepare smtp_start
 unset smtp_venv smtp_certs
