@@ -21,7 +21,7 @@ mod smtp;
 #[cfg(feature = "memcached")]
 pub use self::memcached::MemcachedProbe;
 #[cfg(feature = "redis")]
-pub use self::redis::RedisProbe;
+pub use self::redis::{RedisProbe, RedisUrlError};
 #[cfg(feature = "smtp")]
 pub use self::smtp::{SmtpProbe, SmtpTls};
 

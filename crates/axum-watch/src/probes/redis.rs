@@ -56,6 +56,14 @@ pub struct RedisProbe {
     timeout: Duration,
 }
 
+/// The URL given to [`RedisProbe::new`] is not a Redis URL; the message
+/// never repeats the URL's password.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("invalid redis url: {reason}")]
+pub struct RedisUrlError {
+    reason: String,
+}
+
 type Exchange = Arc<dyn Fn(Instant) -> BoxFuture<'static, Result<Outcome, ProbeError>> + Send + Sync>;
 
 enum Source {
@@ -69,14 +77,11 @@ impl RedisProbe {
     ///
     /// # Errors
     ///
-    /// When `url` is not a Redis URL the `redis` crate accepts; the error does
-    /// not repeat the URL's password.
-    pub fn new(url: impl AsRef<str>) -> Result<Self, ProbeError> {
-        let client = Client::open(url.as_ref()).map_err(|e| {
-            ProbeError::with_kind(
-                "RedisError",
-                format!("invalid redis url: {}", crate::redact(&e.to_string())),
-            )
+    /// [`RedisUrlError`] when `url` is not a Redis URL the `redis` crate
+    /// accepts; the error does not repeat the URL's password.
+    pub fn new(url: impl AsRef<str>) -> Result<Self, RedisUrlError> {
+        let client = Client::open(url.as_ref()).map_err(|e| RedisUrlError {
+            reason: crate::redact(&e.to_string()).into_owned(),
         })?;
         let target = describe(client.get_connection_info());
         Ok(Self {
@@ -94,7 +99,8 @@ impl RedisProbe {
     /// ```no_run
     /// use axum_watch::probes::RedisProbe;
     ///
-    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let client = redis::Client::open("redis://127.0.0.1:6379")?;
     /// let manager = client.get_connection_manager().await?;
     /// let probe = RedisProbe::from_connection(manager.clone());
