@@ -3,7 +3,8 @@
 //! `127.0.0.1:8025`), STARTTLS (`AXUM_WATCH_SMTP_TLS_ADDR`, `127.0.0.1:8587`)
 //! and implicit TLS (`AXUM_WATCH_SMTPS_ADDR`, `127.0.0.1:8465`), the TLS ones
 //! with a certificate from the test CA at `AXUM_WATCH_SMTP_TLS_CA` (default
-//! `target/test-certs/ca.crt`). Fails, never skips, without them.
+//! `$XDG_CACHE_HOME/axum-watch/test-certs/ca.crt`, `~/.cache` when unset).
+//! Fails, never skips, without them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
@@ -33,8 +34,11 @@ fn smtps() -> (String, u16) {
 }
 
 fn test_ca() -> Vec<u8> {
-    let path = std::env::var("AXUM_WATCH_SMTP_TLS_CA")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/test-certs/ca.crt").to_owned());
+    let path = std::env::var("AXUM_WATCH_SMTP_TLS_CA").unwrap_or_else(|_| {
+        let cache = std::env::var("XDG_CACHE_HOME")
+            .unwrap_or_else(|_| format!("{}/.cache", std::env::var("HOME").unwrap_or_default()));
+        format!("{cache}/axum-watch/test-certs/ca.crt")
+    });
     std::fs::read(&path).unwrap_or_else(|e| panic!("test CA {path}: {e}; run scripts/services/smtp.sh"))
 }
 

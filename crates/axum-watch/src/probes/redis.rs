@@ -73,7 +73,8 @@ enum Source {
 
 impl RedisProbe {
     /// A probe connecting to `url` (`redis://[user][:password@]host[:port][/db]`,
-    /// `redis+unix:///path`) on every check.
+    /// `redis+unix:///path`) on every check. TLS (`rediss://`) is not built
+    /// in: such a URL is refused here with a clear error.
     ///
     /// # Errors
     ///
@@ -317,5 +318,12 @@ mod tests {
         let error = RedisProbe::new("http://:s3cret@127.0.0.1").unwrap_err().to_string();
         assert!(error.contains("invalid redis url"), "{error}");
         assert!(!error.contains("s3cret"), "{error}");
+        // TLS is not built in: say so at construction rather than at every check.
+        let error = RedisProbe::new("rediss://:s3cret@127.0.0.1").unwrap_err().to_string();
+        assert!(!error.contains("s3cret"), "{error}");
+        assert_eq!(
+            error,
+            "invalid redis url: can't connect with TLS, the feature is not enabled - InvalidClientConfig"
+        );
     }
 }
