@@ -42,5 +42,17 @@ pub use sql::InvalidConnectionString;
 pub use sqlx::SqlxProbe;
 
 // --- caches and mail: redis, memcached, smtp ---
+#[cfg(feature = "memcached")]
+mod memcached;
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "smtp")]
+mod smtp;
+#[cfg(feature = "memcached")]
+pub use self::memcached::MemcachedProbe;
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisProbe, RedisUrlError};
+#[cfg(feature = "smtp")]
+pub use self::smtp::{SmtpProbe, SmtpTls};
 
 // --- messaging: rabbitmq, kafka, mongo, celery ---

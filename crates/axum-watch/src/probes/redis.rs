@@ -1,0 +1,329 @@
+//! [`RedisProbe`]: `PING`, then `INFO` for details, over the `redis` crate.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use redis::aio::ConnectionLike;
+use redis::{AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo, RedisError};
+use tokio::time::Instant;
+
+use crate::model::Details;
+use crate::probe::{Outcome, Probe, ProbeError};
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Checks a Redis (or Valkey) server: `PING` must answer, then `INFO`
+/// fills the details on a best-effort basis.
+///
+/// Built from a URL, the probe opens a fresh connection on every check (so a
+/// check proves that a new client can connect and authenticate, and no idle
+/// connection is held between checks) and drops it afterwards. Built from an
+/// existing [`ConnectionManager`](redis::aio::ConnectionManager) or
+/// [`MultiplexedConnection`](redis::aio::MultiplexedConnection), it checks
+/// the connection your service already uses.
+///
+/// | detail | from `INFO` |
+/// | --- | --- |
+/// | `version` | `redis_version` |
+/// | `uptime_seconds` | `uptime_in_seconds` |
+/// | `used_memory_human` | `used_memory_human` |
+/// | `connected_clients` | `connected_clients` |
+/// | `total_keys` | keys summed over every database of the keyspace section |
+///
+/// The connect and every command share one budget, [`timeout`](Self::timeout)
+/// (5 s by default). The URL's password never appears in `Debug`, details or
+/// error text.
+///
+/// ```no_run
+/// use axum_watch::HealthRegistry;
+/// use axum_watch::probes::RedisProbe;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let redis = RedisProbe::new("redis://:s3cret@127.0.0.1:6379/0")?;
+/// assert!(!format!("{redis:?}").contains("s3cret"));
+/// let registry = HealthRegistry::builder().add(redis).build()?;
+/// # drop(registry);
+/// # Ok(())
+/// # }
+/// ```
+pub struct RedisProbe {
+    source: Source,
+    /// Where the probe connects, without the password.
+    target: String,
+    timeout: Duration,
+}
+
+/// The URL given to [`RedisProbe::new`] is not a Redis URL; the message
+/// never repeats the URL's password.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("invalid redis url: {reason}")]
+pub struct RedisUrlError {
+    reason: String,
+}
+
+type Exchange = Arc<dyn Fn(Instant) -> BoxFuture<'static, Result<Outcome, ProbeError>> + Send + Sync>;
+
+enum Source {
+    Url(Client),
+    Connection(Exchange),
+}
+
+impl RedisProbe {
+    /// A probe connecting to `url` (`redis://[user][:password@]host[:port][/db]`,
+    /// `redis+unix:///path`) on every check. TLS (`rediss://`) is not built
+    /// in: such a URL is refused here with a clear error.
+    ///
+    /// # Errors
+    ///
+    /// [`RedisUrlError`] when `url` is not a Redis URL the `redis` crate
+    /// accepts; the error does not repeat the URL's password.
+    pub fn new(url: impl AsRef<str>) -> Result<Self, RedisUrlError> {
+        let client = Client::open(url.as_ref()).map_err(|e| RedisUrlError {
+            reason: crate::redact(&e.to_string()).into_owned(),
+        })?;
+        let target = describe(client.get_connection_info());
+        Ok(Self {
+            source: Source::Url(client),
+            target,
+            timeout: DEFAULT_TIMEOUT,
+        })
+    }
+
+    /// A probe over a connection your service already holds, such as a
+    /// [`ConnectionManager`](redis::aio::ConnectionManager) or a
+    /// [`MultiplexedConnection`](redis::aio::MultiplexedConnection); each check
+    /// works on a clone of it.
+    ///
+    /// ```no_run
+    /// use axum_watch::probes::RedisProbe;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = redis::Client::open("redis://127.0.0.1:6379")?;
+    /// let manager = client.get_connection_manager().await?;
+    /// let probe = RedisProbe::from_connection(manager.clone());
+    /// # drop(probe);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn from_connection<C>(connection: C) -> Self
+    where
+        C: ConnectionLike + Clone + Send + Sync + 'static,
+    {
+        let exchange: Exchange = Arc::new(move |deadline| {
+            let mut connection = connection.clone();
+            Box::pin(async move { exchange(&mut connection, deadline).await })
+        });
+        Self {
+            source: Source::Connection(exchange),
+            target: "existing connection".to_owned(),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// How long the connect and the commands of one check may take together
+    /// (default 5 s).
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}
+
+impl fmt::Debug for RedisProbe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisProbe")
+            .field("target", &self.target)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl Probe for RedisProbe {
+    fn name(&self) -> &str {
+        "redis"
+    }
+
+    async fn check(&self) -> Result<Outcome, ProbeError> {
+        let deadline = Instant::now() + self.timeout;
+        match &self.source {
+            Source::Connection(exchange) => exchange(deadline).await,
+            Source::Url(client) => {
+                let config = AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(self.timeout))
+                    .set_response_timeout(Some(self.timeout));
+                let connect = client.get_multiplexed_async_connection_with_config(&config);
+                let mut connection = within(deadline, self.timeout, "connect", connect).await?;
+                exchange(&mut connection, deadline).await
+            }
+        }
+    }
+}
+
+/// `PING`, which must answer `PONG`, then `INFO` for the details.
+async fn exchange<C: ConnectionLike + Send>(connection: &mut C, deadline: Instant) -> Result<Outcome, ProbeError> {
+    let budget = deadline.saturating_duration_since(Instant::now());
+    let pong: String = within(deadline, budget, "PING", redis::cmd("PING").query_async(connection)).await?;
+    if pong != "PONG" {
+        return Err(ProbeError::with_kind(
+            "RedisError",
+            format!("unexpected reply to PING: {pong:?}"),
+        ));
+    }
+    let info = within(
+        deadline,
+        budget,
+        "INFO",
+        redis::cmd("INFO").query_async::<String>(connection),
+    )
+    .await;
+    let outcome = Outcome::healthy();
+    Ok(match info {
+        Ok(info) => outcome.details_from(info_details(&info)),
+        Err(error) => {
+            tracing::debug!(%error, "redis INFO failed; reporting without details");
+            outcome
+        }
+    })
+}
+
+/// Runs one step of a check before `deadline`, naming the step in its error.
+async fn within<T>(
+    deadline: Instant,
+    budget: Duration,
+    step: &str,
+    future: impl Future<Output = Result<T, RedisError>>,
+) -> Result<T, ProbeError> {
+    match tokio::time::timeout_at(deadline, future).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(ProbeError::with_kind(
+            "RedisError",
+            format!("{step} failed: {}", crate::redact(&error.to_string())),
+        )),
+        Err(_) => Err(ProbeError::with_kind(
+            "Timeout",
+            format!("redis {step} got no answer within {budget:?}"),
+        )),
+    }
+}
+
+/// The documented details out of an `INFO` reply; fields the server does not
+/// report are left out.
+fn info_details(info: &str) -> Details {
+    let mut details = Details::new();
+    let field = |key: &str| {
+        info.lines().find_map(|line| {
+            let (k, v) = line.split_once(':')?;
+            (k == key).then(|| v.trim())
+        })
+    };
+    if let Some(version) = field("redis_version") {
+        details.insert("version".into(), version.into());
+    }
+    if let Some(uptime) = field("uptime_in_seconds").and_then(|v| v.parse::<u64>().ok()) {
+        details.insert("uptime_seconds".into(), uptime.into());
+    }
+    if let Some(memory) = field("used_memory_human") {
+        details.insert("used_memory_human".into(), memory.into());
+    }
+    if let Some(clients) = field("connected_clients").and_then(|v| v.parse::<u64>().ok()) {
+        details.insert("connected_clients".into(), clients.into());
+    }
+    // Keyspace lines look like `db0:keys=12,expires=0,avg_ttl=0`; an empty
+    // keyspace has none, which is zero keys rather than unknown.
+    let total_keys: u64 = info
+        .lines()
+        .filter_map(|line| line.strip_prefix("db")?.split_once(':'))
+        .filter(|(index, _)| !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit()))
+        .filter_map(|(_, stats)| {
+            stats
+                .split(',')
+                .find_map(|pair| pair.strip_prefix("keys="))
+                .and_then(|n| n.parse::<u64>().ok())
+        })
+        .sum();
+    if info.contains("# Keyspace") {
+        details.insert("total_keys".into(), total_keys.into());
+    }
+    details
+}
+
+/// `redis://user:***@host:port/db` for `Debug`: the address without the password.
+fn describe(info: &ConnectionInfo) -> String {
+    let settings = info.redis_settings();
+    let user = settings.username().unwrap_or_default();
+    let auth = match (user.is_empty(), settings.password().is_some()) {
+        (true, false) => String::new(),
+        (false, false) => format!("{user}@"),
+        (_, true) => format!("{user}:***@"),
+    };
+    let db = settings.db();
+    match info.addr() {
+        ConnectionAddr::Tcp(host, port) => format!("redis://{auth}{host}:{port}/{db}"),
+        ConnectionAddr::TcpTls { host, port, .. } => format!("rediss://{auth}{host}:{port}/{db}"),
+        ConnectionAddr::Unix(path) => format!("redis+unix://{auth}{}?db={db}", path.display()),
+        _ => "redis".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INFO: &str = "# Server\r\nredis_version:7.0.15\r\nuptime_in_seconds:1234\r\n\r\n# Clients\r\nconnected_clients:3\r\n\r\n# Memory\r\nused_memory:1000\r\nused_memory_human:1.02M\r\n\r\n# Keyspace\r\ndb0:keys=12,expires=1,avg_ttl=0\r\ndb3:keys=5,expires=0,avg_ttl=0\r\n";
+
+    #[test]
+    fn info_fields_become_details() {
+        let details = info_details(INFO);
+        assert_eq!(details["version"], "7.0.15");
+        assert_eq!(details["uptime_seconds"], 1234);
+        assert_eq!(details["used_memory_human"], "1.02M");
+        assert_eq!(details["connected_clients"], 3);
+        assert_eq!(details["total_keys"], 17);
+        assert_eq!(details.len(), 5);
+    }
+
+    #[test]
+    fn empty_keyspace_is_zero_keys_and_missing_fields_are_left_out() {
+        let details = info_details("# Server\r\nredis_version:7.2.4\r\n# Keyspace\r\n");
+        assert_eq!(details["total_keys"], 0);
+        assert_eq!(details["version"], "7.2.4");
+        assert!(!details.contains_key("uptime_seconds"));
+        assert!(info_details("").is_empty());
+    }
+
+    #[test]
+    fn debug_hides_the_password() {
+        for url in [
+            "redis://:s3cret@127.0.0.1:6379/2",
+            "redis://app:s3cret@cache.internal/0",
+            "redis+unix:///run/redis.sock?pass=s3cret",
+        ] {
+            let probe = RedisProbe::new(url).unwrap();
+            let debug = format!("{probe:?}");
+            assert!(!debug.contains("s3cret"), "{debug}");
+            assert!(debug.contains("***"), "{debug}");
+        }
+        let probe = RedisProbe::new("redis://:s3cret@127.0.0.1:6379/2").unwrap();
+        assert_eq!(probe.target, "redis://:***@127.0.0.1:6379/2");
+        let probe = RedisProbe::new("redis://127.0.0.1").unwrap();
+        assert_eq!(probe.target, "redis://127.0.0.1:6379/0");
+    }
+
+    #[test]
+    fn a_bad_url_is_a_clear_error_without_the_password() {
+        let error = RedisProbe::new("http://:s3cret@127.0.0.1").unwrap_err().to_string();
+        assert!(error.contains("invalid redis url"), "{error}");
+        assert!(!error.contains("s3cret"), "{error}");
+        // TLS is not built in: say so at construction rather than at every check.
+        let error = RedisProbe::new("rediss://:s3cret@127.0.0.1").unwrap_err().to_string();
+        assert!(!error.contains("s3cret"), "{error}");
+        assert_eq!(
+            error,
+            "invalid redis url: can't connect with TLS, the feature is not enabled - InvalidClientConfig"
+        );
+    }
+}
