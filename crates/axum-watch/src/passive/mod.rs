@@ -19,6 +19,7 @@
 //! by a long healthy history. Their circuit breaker is off by default: a
 //! passive check only reads counters.
 
+mod layer;
 mod requests;
 mod route;
 mod stats;
@@ -36,8 +37,9 @@ use tokio::time::Instant;
 
 use crate::probe::{Outcome, Probe, ProbeError, ProbeOptions};
 
-pub use requests::{RequestMetrics, RequestMetricsFuture, RequestMetricsService};
-pub use route::{RouteFuture, RouteProbe, RouteService, WatchedRouter};
+pub use layer::{PassiveFuture, PassiveService};
+pub use requests::RequestMetrics;
+pub use route::{RouteProbe, WatchedRouter};
 pub use stats::StatsConfig;
 use stats::{CALLS, Call, Stats};
 #[cfg(feature = "websocket")]

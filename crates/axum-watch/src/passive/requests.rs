@@ -2,26 +2,20 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
-use std::panic::{AssertUnwindSafe, resume_unwind};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, ready};
 
 use arc_swap::ArcSwap;
 use axum::extract::MatchedPath;
-use futures_util::FutureExt;
-use futures_util::future::CatchUnwind;
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Request, StatusCode};
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 use tower_layer::Layer;
-use tower_service::Service;
 
+use super::layer::{PassiveService, Recorder};
+use super::passive_options;
 use super::route::record_response;
 use super::stats::{REQUESTS, Stats, StatsConfig, ms, round};
-use super::{panic_message, passive_options};
 use crate::probe::{Outcome, Probe, ProbeError, ProbeOptions};
 
 /// The template under which requests that matched no route are counted.
@@ -292,88 +286,26 @@ impl Probe for RequestMetrics {
 }
 
 impl<S> Layer<S> for RequestMetrics {
-    type Service = RequestMetricsService<S>;
+    type Service = PassiveService<S, RequestMetrics>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RequestMetricsService {
-            inner,
-            metrics: self.clone(),
-        }
+        PassiveService::new(inner, self.clone())
     }
 }
 
-/// The service a [`RequestMetrics`] layer wraps around the app's routes.
-#[derive(Clone, Debug)]
-pub struct RequestMetricsService<S> {
-    inner: S,
-    metrics: RequestMetrics,
-}
+impl Recorder for RequestMetrics {
+    /// The metrics, and the method and matched template when routes are kept.
+    type Call = (RequestMetrics, Option<(Method, Option<MatchedPath>)>);
 
-impl<S, B, ResB> Service<Request<B>> for RequestMetricsService<S>
-where
-    S: Service<Request<B>, Response = Response<ResB>>,
-{
-    type Response = Response<ResB>;
-    type Error = S::Error;
-    type Future = RequestMetricsFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+    fn begin<B>(&self, request: &Request<B>) -> Self::Call {
+        let route = self
+            .inner
+            .per_route
+            .then(|| (request.method().clone(), request.extensions().get::<MatchedPath>().cloned()));
+        (self.clone(), route)
     }
 
-    fn call(&mut self, request: Request<B>) -> Self::Future {
-        let route = self.metrics.inner.per_route.then(|| {
-            (
-                request.method().clone(),
-                request.extensions().get::<MatchedPath>().cloned(),
-            )
-        });
-        RequestMetricsFuture {
-            start: Instant::now(),
-            route,
-            metrics: self.metrics.clone(),
-            inner: AssertUnwindSafe(self.inner.call(request)).catch_unwind(),
-        }
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// The response future of a [`RequestMetricsService`].
-    #[derive(Debug)]
-    pub struct RequestMetricsFuture<F> {
-        #[pin]
-        inner: CatchUnwind<AssertUnwindSafe<F>>,
-        start: Instant,
-        route: Option<(Method, Option<MatchedPath>)>,
-        metrics: RequestMetrics,
-    }
-}
-
-impl<F, ResB, E> Future for RequestMetricsFuture<F>
-where
-    F: Future<Output = Result<Response<ResB>, E>>,
-{
-    type Output = Result<Response<ResB>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let route = this.route.as_ref();
-        match ready!(this.inner.poll(cx)) {
-            Ok(Ok(response)) => {
-                this.metrics.record(route, *this.start, response.status(), None);
-                Poll::Ready(Ok(response))
-            }
-            Ok(Err(error)) => {
-                this.metrics
-                    .record(route, *this.start, StatusCode::INTERNAL_SERVER_ERROR, None);
-                Poll::Ready(Err(error))
-            }
-            Err(panic) => {
-                let message = panic_message(panic.as_ref()).to_owned();
-                this.metrics
-                    .record(route, *this.start, StatusCode::INTERNAL_SERVER_ERROR, Some(&message));
-                resume_unwind(panic)
-            }
-        }
+    fn finish((metrics, route): &Self::Call, start: Instant, status: StatusCode, panic: Option<&str>) {
+        metrics.record(route.as_ref(), start, status, panic);
     }
 }

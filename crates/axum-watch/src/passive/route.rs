@@ -2,23 +2,17 @@
 //! [`WatchedRouter`], which gives every route of a router its own.
 
 use std::fmt;
-use std::future::Future;
-use std::panic::{AssertUnwindSafe, resume_unwind};
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
 
 use axum::Router;
 use axum::routing::MethodRouter;
-use futures_util::FutureExt;
-use futures_util::future::CatchUnwind;
-use http::{Request, Response, StatusCode};
+use http::{Request, StatusCode};
 use tokio::time::Instant;
 use tower_layer::Layer;
-use tower_service::Service;
 
+use super::layer::{PassiveService, Recorder};
+use super::passive_options;
 use super::stats::{Call, REQUESTS, Stats, StatsConfig};
-use super::{panic_message, passive_options};
 use crate::probe::{Outcome, Probe, ProbeError, ProbeOptions};
 use crate::registry::ProbeGroup;
 
@@ -119,9 +113,6 @@ impl RouteProbe {
         self.rebuild(|parts| parts.2 = status)
     }
 
-    pub(crate) fn record(&self, start: Instant, status: StatusCode, panic: Option<&str>) {
-        record_response(&self.inner.stats, self.inner.min_error_status, start, status, panic);
-    }
 }
 
 /// Records one response (or panic) into `stats`.
@@ -168,79 +159,22 @@ impl Probe for RouteProbe {
 }
 
 impl<S> Layer<S> for RouteProbe {
-    type Service = RouteService<S>;
+    type Service = PassiveService<S, RouteProbe>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RouteService {
-            inner,
-            probe: self.clone(),
-        }
+        PassiveService::new(inner, self.clone())
     }
 }
 
-/// The service a [`RouteProbe`] wraps around a handler.
-#[derive(Clone, Debug)]
-pub struct RouteService<S> {
-    inner: S,
-    probe: RouteProbe,
-}
+impl Recorder for RouteProbe {
+    type Call = RouteProbe;
 
-impl<S, B, ResB> Service<Request<B>> for RouteService<S>
-where
-    S: Service<Request<B>, Response = Response<ResB>>,
-{
-    type Response = Response<ResB>;
-    type Error = S::Error;
-    type Future = RouteFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+    fn begin<B>(&self, _request: &Request<B>) -> Self::Call {
+        self.clone()
     }
 
-    fn call(&mut self, request: Request<B>) -> Self::Future {
-        RouteFuture {
-            start: Instant::now(),
-            probe: self.probe.clone(),
-            inner: AssertUnwindSafe(self.inner.call(request)).catch_unwind(),
-        }
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// The response future of a [`RouteService`].
-    #[derive(Debug)]
-    pub struct RouteFuture<F> {
-        #[pin]
-        inner: CatchUnwind<AssertUnwindSafe<F>>,
-        start: Instant,
-        probe: RouteProbe,
-    }
-}
-
-impl<F, ResB, E> Future for RouteFuture<F>
-where
-    F: Future<Output = Result<Response<ResB>, E>>,
-{
-    type Output = Result<Response<ResB>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        match ready!(this.inner.poll(cx)) {
-            Ok(Ok(response)) => {
-                this.probe.record(*this.start, response.status(), None);
-                Poll::Ready(Ok(response))
-            }
-            Ok(Err(error)) => {
-                this.probe.record(*this.start, StatusCode::INTERNAL_SERVER_ERROR, None);
-                Poll::Ready(Err(error))
-            }
-            Err(panic) => {
-                let message = panic_message(panic.as_ref()).to_owned();
-                this.probe
-                    .record(*this.start, StatusCode::INTERNAL_SERVER_ERROR, Some(&message));
-                resume_unwind(panic)
-            }
-        }
+    fn finish(probe: &Self::Call, start: Instant, status: StatusCode, panic: Option<&str>) {
+        record_response(&probe.inner.stats, probe.inner.min_error_status, start, status, panic);
     }
 }
 
