@@ -362,6 +362,21 @@ pub async fn fleet_lists_replicas_and_marks_stale_ones<F: Factory>(factory: &F) 
     let bad = get(&a, "/health/status?scope=everything").await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert!(bad.body.contains("unknown scope"), "{}", bad.body);
+    // The dashboard shows the replicas: its page is marked for the fleet view.
+    let page = get(&a, "/health/dashboard").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("<body data-fleet>"), "the page is not marked");
+    let memory = HealthRegistry::builder().build().unwrap();
+    assert!(
+        !get(&memory, "/health/dashboard")
+            .await
+            .body
+            .contains("<body data-fleet>")
+    );
+    let none = get(&memory, "/health/status?scope=fleet").await;
+    assert_eq!(none.status, StatusCode::NOT_FOUND, "{}", none.body);
+    assert!(none.body.contains("shared"), "{}", none.body);
+
     let local = get(&a, "/health/status?scope=replica").await;
     assert_eq!(local.status, StatusCode::OK);
     assert!(local.json().get("replicas").is_none());
