@@ -14,7 +14,9 @@
 //! | `axum_watch_alert_claims` | which replica sends a transition's alerts, until when |
 //!
 //! Each write is one statement that adds the entry and deletes the rows of
-//! the service that fell out of the size and age bounds.
+//! the service that fell out of the size and age bounds. The session runs
+//! with `synchronous_commit` off: a write does not wait for the disk, and a
+//! crash of the database may lose its last few entries (never corrupt them).
 
 use std::fmt;
 use std::str::FromStr;
@@ -282,6 +284,12 @@ impl PostgresBackend {
             .batch_execute(&format!("SELECT pg_advisory_xact_lock({SCHEMA_LOCK});\n{SCHEMA}"))
             .await
             .map_err(|e| pg_error("could not create the tables", &e))?;
+        // Health history is not worth a disk flush per write: a crash of the
+        // database may lose its last few entries, never corrupt them.
+        client
+            .batch_execute("SET synchronous_commit TO off")
+            .await
+            .map_err(|e| pg_error("could not configure the session", &e))?;
         let prepare = |sql: &'static str| {
             let client = &client;
             async move {

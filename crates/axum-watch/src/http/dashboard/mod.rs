@@ -1,6 +1,7 @@
 //! `GET dashboard`: one self-contained page (inline CSS and JS, nothing
 //! fetched from anywhere but this service) that reads `status/stream` and
-//! `history`, or a page of the user's own.
+//! `history` (and, with a storage the replicas share, `status?scope=fleet`
+//! for its list of replicas), or a page of the user's own.
 //!
 //! The Content-Security-Policy allows exactly the page's own inline style
 //! and script (by hash) and same-origin connections.
