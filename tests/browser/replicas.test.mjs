@@ -67,6 +67,17 @@ async function startFixture(bin) {
   }
 }
 
+// Shared history: every replica's results; the sparkline draws this replica's.
+const history = {
+  probes: {
+    db: [
+      { name: 'db', status: 'healthy', latency_ms: 1, replica: 'pod-a' },
+      { name: 'db', status: 'unhealthy', latency_ms: 50, replica: 'pod-b' },
+      { name: 'db', status: 'healthy', latency_ms: 2, replica: 'pod-a' },
+    ],
+  },
+};
+
 const replica = (id, status, extra = {}) => ({
   replica: id,
   self: false,
@@ -109,6 +120,7 @@ test('the dashboard lists the replicas when a shared storage is configured', { t
         await route.fulfill({ response: original, body });
       });
       await page.route('**/health/status?scope=fleet', (route) => route.fulfill({ json: fleet }));
+      await page.route('**/health/history', (route) => route.fulfill({ json: history }));
       await page.goto(`${fixture.base}/health/dashboard`);
       return page;
     };
@@ -137,6 +149,15 @@ test('the dashboard lists the replicas when a shared storage is configured', { t
     assert.match(items[2].text, /stale/);
     assert.match(items[2].text, /reported 2026-03-29 13:00:00 UTC/);
     assert.equal(await page.locator('#store-note').isVisible(), false);
+    await page.waitForFunction(
+      () => document.querySelector('[data-probe="db"] .spark')?.getAttribute('aria-label')?.includes('last 2 checks'),
+      null,
+      { timeout: 10_000 },
+    );
+    assert.equal(
+      await page.locator('[data-probe="db"] .spark').getAttribute('aria-label'),
+      'Latency over the last 2 checks: 1.00 to 2.00 ms',
+    );
     await page.screenshot({ path: resolve('target', 'dashboard-replicas.png'), fullPage: true });
     await page.close();
 
