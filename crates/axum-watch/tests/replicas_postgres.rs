@@ -262,3 +262,17 @@ async fn an_unreachable_database_never_fails_an_endpoint() {
     }
     assert_eq!(store.write_buffer().pending, 1);
 }
+
+#[tokio::test]
+async fn the_password_stays_hidden() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let store = PostgresStorage::builder(format!("postgres://app:hunter2@127.0.0.1:{port}/test"), "secret")
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    replicas::the_password_stays_hidden(store).await;
+}

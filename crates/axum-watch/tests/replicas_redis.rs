@@ -249,3 +249,12 @@ async fn an_unreachable_redis_never_fails_an_endpoint() {
     assert_eq!(replicas::history_of(&history, "db"), [("replica-a".to_owned(), 1)]);
     assert_eq!(store.write_buffer().pending, 1);
 }
+
+#[tokio::test]
+async fn the_password_stays_hidden() {
+    let store = RedisStorage::builder(format!("redis://:hunter2@127.0.0.1:{}/0", free_port()), "secret")
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    replicas::the_password_stays_hidden(store).await;
+}

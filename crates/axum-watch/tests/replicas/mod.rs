@@ -679,3 +679,71 @@ pub async fn one_webhook_per_transition<F: Factory>(factory: &F) {
     assert_eq!(bodies[0]["probe"], "api", "{bodies:?}");
     assert_eq!(bodies[0]["new_status"], "degraded", "{bodies:?}");
 }
+
+// ---------------------------------------------------------------------------
+// Credentials
+// ---------------------------------------------------------------------------
+
+/// Collects what a `tracing` subscriber writes.
+#[derive(Clone, Default)]
+pub struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl LogBuffer {
+    pub fn contents(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
+    type Writer = Self;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// A store whose URL holds the password `hunter2` and whose server does
+/// not answer: the password shows in no log line, endpoint or `Debug`.
+pub async fn the_password_stays_hidden<S: Storage + Clone + std::fmt::Debug>(store: S) {
+    let logs = LogBuffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(logs.clone())
+        .finish();
+    // See tests/resilience.rs: a second dispatcher keeps callsite interest
+    // from being cached by threads without a subscriber.
+    let _second_dispatcher = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    assert!(!format!("{store:?}").contains("hunter2"), "{store:?}");
+    let a = registry(store, Runs::new("db"), None);
+    a.run_all().await;
+    let mut bodies = String::new();
+    for path in [
+        "/health/history",
+        "/health/alerts",
+        "/health/status?scope=fleet",
+        "/health/metrics",
+    ] {
+        let reply = get(&a, path).await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}");
+        bodies.push_str(&reply.body);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await; // a flush attempt
+    let logs = logs.contents();
+    assert!(logs.contains("shared storage unreachable"), "{logs}");
+    assert!(!logs.contains("hunter2"), "{logs}");
+    assert!(!bodies.contains("hunter2"), "{bodies}");
+}
