@@ -523,8 +523,9 @@ pub trait Outage {
 
 /// The store goes away mid-run: endpoints answer from the replica's own
 /// state with the right codes, writes wait in the buffer (the oldest give
-/// way when it is full, counted in `/metrics`) and reach the store, in
-/// order, once it is back. `reader` reads the store directly afterwards.
+/// way when it is full, counted in `/metrics`), a transition is sent without
+/// a claim, and the buffer reaches the store, in order, once it is back.
+/// `reader` reads the store directly afterwards.
 pub async fn outage<F: Factory, O: Outage, R: Storage>(factory: &F, outage: &mut O, service: &str, reader: R) {
     let tune = Tune {
         buffer: 3,
@@ -533,10 +534,15 @@ pub async fn outage<F: Factory, O: Outage, R: Storage>(factory: &F, outage: &mut
     };
     let store = factory.make(service, "replica-a", &tune);
     let probe = Runs::new("db");
-    let a = registry(store.clone(), probe.clone(), None);
+    let counter = Counter::default();
+    let a = registry(store.clone(), probe.clone(), Some(counter.clone()));
     a.run_all().await; // run 1, stored
     probe.set(Status::Unhealthy);
-    a.run_all().await; // run 2, stored with its alert
+    a.run_all().await; // run 2, stored with its alert, claimed and sent
+    eventually(Duration::from_secs(5), "the first alert is sent", || async {
+        counter.sent().len() == 1
+    })
+    .await;
 
     outage.down().await;
     // Runs 3..=7 while the store is away: five results, nothing else.
@@ -583,12 +589,25 @@ pub async fn outage<F: Factory, O: Outage, R: Storage>(factory: &F, outage: &mut
 
     assert_eq!(promtool_problems(&metrics.body), Vec::<String>::new());
 
+    // A transition while the store is away: nobody can claim it, so this
+    // replica sends it (a duplicate page beats a missed one). Its result and
+    // record push two more of the oldest waiting writes out.
+    probe.set(Status::Healthy);
+    a.run_all().await; // run 8
+    eventually(Duration::from_secs(5), "the recovery is sent anyway", || async {
+        counter.sent().len() == 2
+    })
+    .await;
+    assert_eq!(counter.sent()[1], ("db".to_owned(), Status::Unhealthy, Status::Healthy));
+    assert_eq!(store.write_buffer().pending, 3);
+    assert_eq!(store.write_buffer().dropped, 4);
+
     outage.up().await;
     eventually(Duration::from_secs(20), "the buffer is flushed", || async {
         store.write_buffer().pending == 0
     })
     .await;
-    assert_eq!(store.write_buffer().dropped, 2);
+    assert_eq!(store.write_buffer().dropped, 4);
     let stored = reader.history().await.unwrap();
     let runs: Vec<u64> = stored
         .iter()
@@ -600,9 +619,13 @@ pub async fn outage<F: Factory, O: Outage, R: Storage>(factory: &F, outage: &mut
                 .collect()
         })
         .unwrap_or_default();
-    // Runs 3 and 4 did not fit; 5, 6 and 7 were flushed in order.
-    assert!(runs.ends_with(&[5, 6, 7]), "stored runs {runs:?}");
-    assert!(!runs.contains(&3) && !runs.contains(&4), "stored runs {runs:?}");
+    // Runs 3 to 6 did not fit; 7, 8 and the recovery's record were flushed in order.
+    assert!(runs.ends_with(&[7, 8]), "stored runs {runs:?}");
+    assert!(runs.iter().all(|r| !(3..=6).contains(r)), "stored runs {runs:?}");
+    let alerts = reader.alerts().await.unwrap();
+    let last = alerts.last().expect("the recovery's record is stored");
+    assert_eq!((last.old_status, last.new_status), (Status::Unhealthy, Status::Healthy));
+    assert_eq!(last.replica.as_deref(), Some("replica-a"));
     // Back to normal: new writes go straight to the store.
     a.run_all().await;
     assert_eq!(store.write_buffer().pending, 0);
