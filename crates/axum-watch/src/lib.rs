@@ -27,4 +27,8 @@ pub use redact::redact;
 pub use registry::{
     BuildError, HealthRegistry, HealthRegistryBuilder, MIN_POLL_INTERVAL, MaintenanceStatus, ProbeGroup,
 };
-pub use storage::{MemoryStorage, Storage, StorageError};
+pub use storage::{MemoryStorage, ReplicaReport, Storage, StorageError, WriteBuffer};
+#[cfg(feature = "postgres-storage")]
+pub use storage::{PostgresStorage, PostgresStorageBuilder};
+#[cfg(feature = "redis-storage")]
+pub use storage::{RedisStorage, RedisStorageBuilder};

@@ -127,6 +127,10 @@ pub struct ProbeResult {
     /// Probe-specific details; ends with the `circuit_breaker` block while
     /// the breaker is enabled.
     pub details: Option<Details>,
+    /// The replica that produced the result, as a shared storage backend
+    /// labels what it keeps; absent (and not serialised) otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<String>,
 }
 
 impl ProbeResult {
@@ -142,7 +146,15 @@ impl ProbeResult {
             description: None,
             tags: Vec::new(),
             details: None,
+            replica: None,
         }
+    }
+
+    /// Labels the result with the replica that produced it.
+    #[must_use]
+    pub fn with_replica(mut self, replica: impl Into<String>) -> Self {
+        self.replica = Some(replica.into());
+        self
     }
 
     /// Sets whether the result counts towards the overall status.
@@ -224,6 +236,10 @@ pub struct AlertRecord {
     pub new_status: Status,
     /// When the change was observed, in the registry's zone.
     pub timestamp: Timestamp,
+    /// The replica that observed the change, as a shared storage backend
+    /// labels what it keeps; absent (and not serialised) otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<String>,
 }
 
 impl AlertRecord {
@@ -235,7 +251,15 @@ impl AlertRecord {
             old_status,
             new_status,
             timestamp,
+            replica: None,
         }
+    }
+
+    /// Labels the record with the replica that observed the change.
+    #[must_use]
+    pub fn with_replica(mut self, replica: impl Into<String>) -> Self {
+        self.replica = Some(replica.into());
+        self
     }
 }
 

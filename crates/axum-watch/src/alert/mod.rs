@@ -175,6 +175,11 @@ impl Dispatcher {
         }
     }
 
+    /// Whether any alerter is configured.
+    pub(crate) fn has_alerters(&self) -> bool {
+        !self.workers.is_empty()
+    }
+
     /// Alerts that could not be queued because an alerter's queue was full.
     pub(crate) fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)

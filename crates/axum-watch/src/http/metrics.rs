@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use crate::model::{HealthReport, ProbeResult, Status};
 use crate::registry::Inner;
+use crate::storage::WriteBuffer;
 
 /// The text formats `metrics` speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +52,11 @@ impl Format {
 pub(super) async fn metrics(State(inner): State<Arc<Inner>>, headers: HeaderMap) -> Response {
     let format = Format::from_accept(&headers);
     let snapshot = inner.snapshot().await;
-    let body = encode(&snapshot.report, inner.alerts.dropped(), format);
+    let storage = inner
+        .storage
+        .replica()
+        .map(|replica| (replica, inner.storage.write_buffer()));
+    let body = encode_with(&snapshot.report, inner.alerts.dropped(), storage, format);
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = StatusCode::OK;
     response.headers_mut().insert(CONTENT_TYPE, format.content_type());
@@ -173,7 +178,19 @@ pub(crate) fn overall_value(status: Status) -> u8 {
 }
 
 /// The whole exposition for `report`.
+#[cfg(test)]
 pub(crate) fn encode(report: &HealthReport, alerts_dropped: u64, format: Format) -> String {
+    encode_with(report, alerts_dropped, None, format)
+}
+
+/// The whole exposition for `report`, with the write buffer of a shared
+/// storage (and this replica's id) when one is configured.
+pub(crate) fn encode_with(
+    report: &HealthReport,
+    alerts_dropped: u64,
+    storage: Option<(&str, WriteBuffer)>,
+    format: Format,
+) -> String {
     let mut out = String::with_capacity(256 + report.probes.len() * 400);
     for family in FAMILIES {
         // OpenMetrics names a counter family without its `_total` suffix.
@@ -209,10 +226,39 @@ pub(crate) fn encode(report: &HealthReport, alerts_dropped: u64, format: Format)
     );
     let _ = writeln!(out, "# TYPE {dropped_family} counter");
     let _ = writeln!(out, "health_alerts_dropped_total {alerts_dropped}");
+    if let Some((replica, buffer)) = storage {
+        encode_write_buffer(&mut out, replica, buffer, format);
+    }
     if format == Format::OpenMetrics {
         out.push_str("# EOF\n");
     }
     out
+}
+
+/// The shared storage's write buffer: what waits and what was lost.
+fn encode_write_buffer(out: &mut String, replica: &str, buffer: WriteBuffer, format: Format) {
+    let dropped_family = match format {
+        Format::Prometheus => "health_storage_writes_dropped_total",
+        Format::OpenMetrics => "health_storage_writes_dropped",
+    };
+    let replica = escape_label(replica);
+    let _ = writeln!(
+        out,
+        "# HELP {dropped_family} Writes to the shared storage dropped because its buffer was full"
+    );
+    let _ = writeln!(out, "# TYPE {dropped_family} counter");
+    let _ = writeln!(
+        out,
+        "health_storage_writes_dropped_total{{replica=\"{replica}\"}} {}",
+        buffer.dropped
+    );
+    out.push_str("# HELP health_storage_writes_pending Writes waiting for the shared storage to be reachable again\n");
+    out.push_str("# TYPE health_storage_writes_pending gauge\n");
+    let _ = writeln!(
+        out,
+        "health_storage_writes_pending{{replica=\"{replica}\"}} {}",
+        buffer.pending
+    );
 }
 
 #[cfg(test)]
@@ -303,6 +349,28 @@ mod tests {
         assert!(text.contains("\nprobe_circuit_trips_total{name=\"db\",critical=\"true\"} 0\n"));
         assert!(text.ends_with("health_alerts_dropped_total 0\n# EOF\n"));
         assert!(text.contains("# TYPE health_alerts_dropped counter\n"));
+    }
+
+    #[test]
+    fn a_shared_storage_adds_its_write_buffer() {
+        let r = report(Vec::new());
+        let buffer = WriteBuffer::new(3, 7);
+        let text = encode_with(&r, 0, Some(("pod-\"a\"", buffer)), Format::Prometheus);
+        assert!(text.ends_with(
+            "# HELP health_storage_writes_dropped_total Writes to the shared storage dropped because its buffer was full\n\
+             # TYPE health_storage_writes_dropped_total counter\n\
+             health_storage_writes_dropped_total{replica=\"pod-\\\"a\\\"\"} 7\n\
+             # HELP health_storage_writes_pending Writes waiting for the shared storage to be reachable again\n\
+             # TYPE health_storage_writes_pending gauge\n\
+             health_storage_writes_pending{replica=\"pod-\\\"a\\\"\"} 3\n"
+        ), "{text}");
+        let open = encode_with(&r, 0, Some(("a", buffer)), Format::OpenMetrics);
+        assert!(open.contains("# TYPE health_storage_writes_dropped counter\n"));
+        assert!(open.ends_with("health_storage_writes_pending{replica=\"a\"} 3\n# EOF\n"));
+        assert_eq!(
+            encode(&r, 0, Format::Prometheus),
+            encode_with(&r, 0, None, Format::Prometheus)
+        );
     }
 
     #[test]

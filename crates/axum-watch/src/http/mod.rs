@@ -6,6 +6,7 @@
 
 pub(crate) mod auth;
 pub(crate) mod dashboard;
+mod fleet;
 mod maintenance;
 pub(crate) mod metrics;
 mod query;
@@ -50,7 +51,10 @@ impl HealthRegistry {
     /// | `GET dashboard` | the live HTML dashboard (unless turned off or replaced) |
     /// | `GET startup` | 503 `starting` until [`set_started`](Self::set_started), then 200 `started` if every startup probe passes, else 503 with their report |
     ///
-    /// `ready` and `status` take `?tag=a,b` (any tag matches). `HEAD` works
+    /// `ready` and `status` take `?tag=a,b` (any tag matches). With a storage
+    /// several replicas share, `status?scope=fleet` answers with the latest
+    /// report of every replica (see the README's "Shared storage across
+    /// replicas"). `HEAD` works
     /// wherever `GET` does; other methods get 405 with an `Allow` header.
     ///
     /// ```
@@ -88,7 +92,9 @@ impl HealthRegistry {
         let router = match &self.inner.config.dashboard {
             Dashboard::BuiltIn => router.route(
                 &page,
-                get(dashboard::built_in).with_state(Arc::new(dashboard::BuiltIn::new())),
+                get(dashboard::built_in).with_state(Arc::new(dashboard::BuiltIn::new(
+                    self.inner.storage.replica().is_some(),
+                ))),
             ),
             Dashboard::Custom(render) => router.route(
                 &page,
@@ -174,6 +180,9 @@ async fn ready(State(inner): Shared, RawQuery(query): RawQuery) -> Response {
 }
 
 async fn status(State(inner): Shared, RawQuery(query): RawQuery) -> Response {
+    if let Some(scope) = query::scope(query.as_deref()) {
+        return fleet::status(&inner, &scope, query.as_deref()).await;
+    }
     report_response(&inner, query.as_deref(), status_code).await
 }
 

@@ -25,6 +25,14 @@ pub(super) fn tags(query: Option<&str>) -> Vec<String> {
     tags
 }
 
+/// The value of the first `scope=` parameter, if any.
+pub(super) fn scope(query: Option<&str>) -> Option<String> {
+    query.unwrap_or_default().split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (decode(key) == "scope").then(|| decode(value).trim().to_owned())
+    })
+}
+
 fn hex(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),

@@ -41,6 +41,7 @@ pub const MIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// | [`max_alerts`](Self::max_alerts) | 120 |
 /// | [`timezone`](Self::timezone) | `UTC` |
 /// | [`circuit_breaker`](Self::circuit_breaker) | on, threshold 5, cooldown 600 s |
+/// | [`alert_dedup_window`](Self::alert_dedup_window) | 60 s (with a shared storage) |
 #[must_use]
 pub struct HealthRegistryBuilder {
     prefix: String,
@@ -69,6 +70,7 @@ pub struct HealthRegistryBuilder {
     invalid_alerter: Option<String>,
     dispatch: DispatchPolicy,
     open_endpoints: Vec<String>,
+    alert_dedup_window: Duration,
 }
 
 impl fmt::Debug for HealthRegistryBuilder {
@@ -109,6 +111,7 @@ impl Default for HealthRegistryBuilder {
             invalid_alerter: None,
             dispatch: DispatchPolicy::default(),
             open_endpoints: Vec::new(),
+            alert_dedup_window: Duration::from_secs(60),
         }
     }
 }
@@ -386,6 +389,16 @@ impl HealthRegistryBuilder {
         self
     }
 
+    /// With a storage several replicas share, how long the replica that
+    /// first claims a transition (same probe, same old and new status) is
+    /// the only one whose alerters send it (default 60 s; zero sends from
+    /// every replica). Others still record the transition. When the store
+    /// cannot be asked, the replica sends: a duplicate page beats a missed one.
+    pub fn alert_dedup_window(mut self, window: Duration) -> Self {
+        self.alert_dedup_window = window;
+        self
+    }
+
     /// Validates the options and the probes and makes the registry.
     ///
     /// # Errors
@@ -444,6 +457,7 @@ impl HealthRegistryBuilder {
             cache_age: self.cache_age,
             grace_period: self.grace_period,
             result_ttl: self.result_ttl,
+            alert_dedup_window: self.alert_dedup_window,
             zone,
             zone_name: self.timezone,
             dashboard: self.dashboard,

@@ -438,8 +438,28 @@ impl Inner {
         }
         if self.maintenance.is_active() {
             tracing::info!(probe = %alert.probe, "maintenance: alerters not called");
-        } else {
+        } else if self.claim(alert).await {
             self.alerts.dispatch(alert);
+        }
+    }
+
+    /// Whether this replica sends `alert`: always, unless a shared store
+    /// says another replica claimed the same transition within the window.
+    async fn claim(&self, alert: &AlertRecord) -> bool {
+        let window = self.config.alert_dedup_window;
+        if window.is_zero() || !self.alerts.has_alerters() || self.storage.replica().is_none() {
+            return true;
+        }
+        match self.storage.claim_alert(alert, window).await {
+            Ok(true) => true,
+            Ok(false) => {
+                tracing::info!(probe = %alert.probe, "another replica sends the alerts of this transition");
+                false
+            }
+            Err(e) => {
+                tracing::warn!(probe = %alert.probe, error = %e, "could not claim an alert: sending it anyway");
+                true
+            }
         }
     }
 

@@ -79,6 +79,8 @@ pub(crate) struct Config {
     pub(crate) cache_age: Duration,
     pub(crate) grace_period: Duration,
     pub(crate) result_ttl: Duration,
+    /// How long one replica's claim on a transition's alerts holds.
+    pub(crate) alert_dedup_window: Duration,
     pub(crate) zone: TimeZone,
     pub(crate) zone_name: String,
     pub(crate) dashboard: crate::http::dashboard::Dashboard,

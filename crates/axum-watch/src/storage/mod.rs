@@ -1,5 +1,7 @@
-//! Where results and alerts are kept: the async [`Storage`] trait and the
-//! bounded in-memory default, [`MemoryStorage`].
+//! Where results and alerts are kept: the async [`Storage`] trait, the
+//! bounded in-memory default, [`MemoryStorage`], and the backends several
+//! replicas share, `RedisStorage` (feature `redis-storage`) and
+//! `PostgresStorage` (feature `postgres-storage`).
 //!
 //! The engine writes every result it produces and every transition it sees;
 //! `/history` and `/alerts` read them back. A storage error is logged and
@@ -18,13 +20,24 @@
 //! ```
 
 mod memory;
+#[cfg(feature = "postgres-storage")]
+mod postgres;
+#[cfg(feature = "redis-storage")]
+mod redis;
+#[cfg(any(feature = "redis-storage", feature = "postgres-storage"))]
+mod shared;
 
 use std::fmt;
 use std::future::Future;
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
 pub use memory::{MemoryStorage, MemoryStorageBuilder};
+#[cfg(feature = "postgres-storage")]
+pub use postgres::{PostgresStorage, PostgresStorageBuilder};
+#[cfg(feature = "redis-storage")]
+pub use redis::{RedisStorage, RedisStorageBuilder};
 
 use crate::model::{AlertRecord, ProbeResult};
 
@@ -79,6 +92,93 @@ pub trait Storage: Send + Sync + 'static {
 
     /// The alert log, oldest first, within the alert TTL.
     fn alerts(&self) -> impl Future<Output = Result<Vec<AlertRecord>, StorageError>> + Send;
+
+    /// The id of this replica when several replicas share the store, which
+    /// then labels every entry with the replica that wrote it; `None` (the
+    /// default) for a store only this process sees.
+    ///
+    /// A shared store turns on the fleet view (`status?scope=fleet`) and
+    /// alert de-duplication.
+    fn replica(&self) -> Option<&str> {
+        None
+    }
+
+    /// The latest results of every replica that reported within the result
+    /// TTL, one entry per replica. Only shared stores have a fleet; the
+    /// default is empty.
+    fn fleet(&self) -> impl Future<Output = Result<Vec<ReplicaReport>, StorageError>> + Send {
+        async { Ok(Vec::new()) }
+    }
+
+    /// Claims, for `window`, the right to send the alerts of `alert`'s
+    /// transition (same probe, same old and new status): `true` when this
+    /// replica is the claimant, `false` when another replica claimed it
+    /// within the window. The default claims everything.
+    fn claim_alert(
+        &self,
+        alert: &AlertRecord,
+        window: Duration,
+    ) -> impl Future<Output = Result<bool, StorageError>> + Send {
+        let _ = (alert, window);
+        async { Ok(true) }
+    }
+
+    /// Writes waiting for an unreachable store, and those that did not fit
+    /// the buffer. Stores that never buffer report zeros.
+    fn write_buffer(&self) -> WriteBuffer {
+        WriteBuffer::default()
+    }
+}
+
+/// One replica's latest results, as a shared store holds them.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct ReplicaReport {
+    /// The replica's id.
+    pub replica: String,
+    /// When the replica last wrote a result.
+    pub reported_at: jiff::Timestamp,
+    /// Whether that was longer ago than the store's staleness limit: the
+    /// replica has probably stopped.
+    pub stale: bool,
+    /// The latest result of each of its probes, by probe name.
+    pub probes: Vec<ProbeResult>,
+}
+
+impl ReplicaReport {
+    /// The report of `replica`, last heard from at `reported_at`.
+    #[must_use]
+    pub fn new(
+        replica: impl Into<String>,
+        reported_at: jiff::Timestamp,
+        stale: bool,
+        probes: Vec<ProbeResult>,
+    ) -> Self {
+        Self {
+            replica: replica.into(),
+            reported_at,
+            stale,
+            probes,
+        }
+    }
+}
+
+/// The state of a store's write buffer, for `/metrics`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WriteBuffer {
+    /// Writes waiting for the store to come back.
+    pub pending: u64,
+    /// Writes lost because the buffer was full, since the process started.
+    pub dropped: u64,
+}
+
+impl WriteBuffer {
+    /// A buffer state with `pending` waiting and `dropped` lost writes.
+    #[must_use]
+    pub fn new(pending: u64, dropped: u64) -> Self {
+        Self { pending, dropped }
+    }
 }
 
 /// The object-safe twin of [`Storage`].
@@ -88,6 +188,11 @@ pub(crate) trait DynStorage: Send + Sync + 'static {
     fn history(&self) -> BoxFuture<'_, Result<History, StorageError>>;
     fn append_alert<'a>(&'a self, alert: &'a AlertRecord) -> BoxFuture<'a, Result<(), StorageError>>;
     fn alerts(&self) -> BoxFuture<'_, Result<Vec<AlertRecord>, StorageError>>;
+    fn replica(&self) -> Option<&str>;
+    fn fleet(&self) -> BoxFuture<'_, Result<Vec<ReplicaReport>, StorageError>>;
+    fn claim_alert<'a>(&'a self, alert: &'a AlertRecord, window: Duration)
+    -> BoxFuture<'a, Result<bool, StorageError>>;
+    fn write_buffer(&self) -> WriteBuffer;
 }
 
 impl<S: Storage> DynStorage for S {
@@ -109,6 +214,26 @@ impl<S: Storage> DynStorage for S {
 
     fn alerts(&self) -> BoxFuture<'_, Result<Vec<AlertRecord>, StorageError>> {
         Box::pin(Storage::alerts(self))
+    }
+
+    fn replica(&self) -> Option<&str> {
+        Storage::replica(self)
+    }
+
+    fn fleet(&self) -> BoxFuture<'_, Result<Vec<ReplicaReport>, StorageError>> {
+        Box::pin(Storage::fleet(self))
+    }
+
+    fn claim_alert<'a>(
+        &'a self,
+        alert: &'a AlertRecord,
+        window: Duration,
+    ) -> BoxFuture<'a, Result<bool, StorageError>> {
+        Box::pin(Storage::claim_alert(self, alert, window))
+    }
+
+    fn write_buffer(&self) -> WriteBuffer {
+        Storage::write_buffer(self)
     }
 }
 

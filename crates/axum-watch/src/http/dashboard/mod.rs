@@ -1,6 +1,7 @@
 //! `GET dashboard`: one self-contained page (inline CSS and JS, nothing
 //! fetched from anywhere but this service) that reads `status/stream` and
-//! `history`, or a page of the user's own.
+//! `history` (and, with a storage the replicas share, `status?scope=fleet`
+//! for its list of replicas), or a page of the user's own.
 //!
 //! The Content-Security-Policy allows exactly the page's own inline style
 //! and script (by hash) and same-origin connections.
@@ -69,9 +70,17 @@ pub(crate) struct BuiltIn {
 }
 
 impl BuiltIn {
-    pub(crate) fn new() -> Self {
+    /// The page; with a storage several replicas share, its body is marked
+    /// `data-fleet` and the page shows the replicas (the mark is outside
+    /// the hashed script and style, so one policy fits both).
+    pub(crate) fn new(fleet: bool) -> Self {
+        let page = if fleet {
+            Bytes::from(PAGE.replacen("<body>", "<body data-fleet>", 1))
+        } else {
+            Bytes::from_static(PAGE.as_bytes())
+        };
         Self {
-            page: Bytes::from_static(PAGE.as_bytes()),
+            page,
             policy: policy_for(PAGE),
         }
     }
@@ -163,5 +172,15 @@ mod tests {
         }
         assert_eq!(hashes(PAGE, "<script", "</script>").len(), 1);
         assert_eq!(hashes(PAGE, "<style", "</style>").len(), 1);
+    }
+
+    #[test]
+    fn the_fleet_mark_changes_no_hash() {
+        let plain = BuiltIn::new(false);
+        let fleet = BuiltIn::new(true);
+        assert!(!plain.page.windows(16).any(|w| w == b"<body data-fleet"));
+        let text = std::str::from_utf8(&fleet.page).unwrap();
+        assert!(text.contains("<body data-fleet>"));
+        assert_eq!(policy_for(text), plain.policy);
     }
 }

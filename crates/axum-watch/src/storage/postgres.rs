@@ -1,0 +1,507 @@
+//! [`PostgresStorage`]: results, history, alerts and alert claims in
+//! PostgreSQL, shared by every replica of a service.
+//!
+//! The tables are created on first use by idempotent DDL (run under an
+//! advisory lock, so replicas starting together do not race);
+//! [`PostgresStorage::SCHEMA`] is the same DDL, for those who prefer to
+//! apply it as a migration:
+//!
+//! | table | holds |
+//! | --- | --- |
+//! | `axum_watch_results` | every probe's history from every replica, capped at `history_size` per probe |
+//! | `axum_watch_latest` | each replica's latest result per probe |
+//! | `axum_watch_alerts` | the alert log, capped at `max_alerts` per service |
+//! | `axum_watch_alert_claims` | which replica sends a transition's alerts, until when |
+//!
+//! Each write is one statement that adds the entry and deletes the rows of
+//! the service that fell out of the size and age bounds. The session runs
+//! with `synchronous_commit` off: a write does not wait for the disk, and a
+//! crash of the database may lose its last few entries (never corrupt them).
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_postgres::{Client, NoTls, Statement};
+
+use super::shared::{self, Backend, Latest, Op, Options, Replicated};
+use super::{History, ReplicaReport, Storage, StorageError, WriteBuffer};
+use crate::model::{AlertRecord, ProbeResult};
+
+const SCHEMA: &str = "\
+CREATE TABLE IF NOT EXISTS axum_watch_results (
+    id BIGSERIAL PRIMARY KEY,
+    service TEXT NOT NULL,
+    probe TEXT NOT NULL,
+    replica TEXT NOT NULL,
+    recorded_at BIGINT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS axum_watch_results_by_probe ON axum_watch_results (service, probe, recorded_at);
+CREATE TABLE IF NOT EXISTS axum_watch_latest (
+    service TEXT NOT NULL,
+    replica TEXT NOT NULL,
+    probe TEXT NOT NULL,
+    recorded_at BIGINT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (service, replica, probe)
+);
+CREATE TABLE IF NOT EXISTS axum_watch_alerts (
+    id BIGSERIAL PRIMARY KEY,
+    service TEXT NOT NULL,
+    replica TEXT NOT NULL,
+    recorded_at BIGINT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS axum_watch_alerts_by_time ON axum_watch_alerts (service, recorded_at);
+CREATE TABLE IF NOT EXISTS axum_watch_alert_claims (
+    service TEXT NOT NULL,
+    claim TEXT NOT NULL,
+    replica TEXT NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (service, claim)
+);
+";
+
+const RECORD: &str = "\
+WITH latest AS (
+    INSERT INTO axum_watch_latest AS l (service, replica, probe, recorded_at, body)
+    VALUES ($1, $2, $3, $4, $5)
+    ON CONFLICT (service, replica, probe) DO UPDATE
+        SET recorded_at = EXCLUDED.recorded_at, body = EXCLUDED.body
+        WHERE l.recorded_at <= EXCLUDED.recorded_at
+), expired AS (
+    DELETE FROM axum_watch_latest
+    WHERE service = $1 AND recorded_at < $6 AND NOT (replica = $2 AND probe = $3)
+), pruned AS (
+    DELETE FROM axum_watch_results
+    WHERE service = $1 AND probe = $3 AND (recorded_at < $6 OR id IN (
+        SELECT id FROM axum_watch_results WHERE service = $1 AND probe = $3
+        ORDER BY recorded_at DESC, id DESC OFFSET $7))
+)
+INSERT INTO axum_watch_results (service, probe, replica, recorded_at, body)
+VALUES ($1, $3, $2, $4, $5)";
+
+const ALERT: &str = "\
+WITH pruned AS (
+    DELETE FROM axum_watch_alerts
+    WHERE service = $1 AND (recorded_at < $5 OR id IN (
+        SELECT id FROM axum_watch_alerts WHERE service = $1
+        ORDER BY recorded_at DESC, id DESC OFFSET $6))
+)
+INSERT INTO axum_watch_alerts (service, replica, recorded_at, body) VALUES ($1, $2, $3, $4)";
+
+const LATEST: &str = "\
+SELECT recorded_at, body FROM axum_watch_latest WHERE service = $1 AND recorded_at >= $2";
+
+const HISTORY: &str = "\
+SELECT probe, body FROM (
+    SELECT probe, body, recorded_at, id,
+           row_number() OVER (PARTITION BY probe ORDER BY recorded_at DESC, id DESC) AS n
+    FROM axum_watch_results WHERE service = $1 AND recorded_at >= $2
+) t WHERE n <= $3 ORDER BY probe, recorded_at, id";
+
+const ALERTS: &str = "\
+SELECT body FROM (
+    SELECT body, recorded_at, id FROM axum_watch_alerts
+    WHERE service = $1 AND recorded_at >= $2
+    ORDER BY recorded_at DESC, id DESC LIMIT $3
+) t ORDER BY recorded_at, id";
+
+const CLAIM: &str = "\
+INSERT INTO axum_watch_alert_claims AS c (service, claim, replica, expires_at)
+VALUES ($1, $2, $3, clock_timestamp() + $4::bigint * interval '1 millisecond')
+ON CONFLICT (service, claim) DO UPDATE
+    SET replica = EXCLUDED.replica, expires_at = EXCLUDED.expires_at
+    WHERE c.expires_at <= clock_timestamp()
+RETURNING replica";
+
+/// An arbitrary constant: the advisory lock that serialises the DDL.
+const SCHEMA_LOCK: i64 = 0x6178_7761_7463_6801;
+
+/// Storage in PostgreSQL shared by the replicas of one service (feature
+/// `postgres-storage`).
+///
+/// Every entry carries the id of the replica that wrote it; `/history` and
+/// `/alerts` show every replica's entries, `status?scope=fleet` each
+/// replica's latest results, and a transition's alerts are sent by one
+/// replica only. While the database is unreachable the registry answers
+/// from its own entries and buffers its writes, in order, until it is back.
+/// It connects without TLS (loopback, a sidecar proxy or a private network).
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use axum_watch::{HealthRegistry, PostgresStorage};
+///
+/// let storage = PostgresStorage::builder("postgres://app@127.0.0.1:5432/app", "checkout")
+///     .replica("pod-a")
+///     .alert_ttl(Duration::from_secs(24 * 3600))
+///     .build()
+///     .unwrap();
+/// let registry = HealthRegistry::builder().storage(storage).build().unwrap();
+/// # drop(registry);
+/// ```
+#[derive(Clone)]
+pub struct PostgresStorage {
+    inner: Replicated<PostgresBackend>,
+}
+
+impl fmt::Debug for PostgresStorage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStorage")
+            .field("url", &self.inner.backend().url)
+            .field("service", &self.inner.options().service)
+            .field("replica", &self.inner.options().replica)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`PostgresStorage`]; see [`PostgresStorage::builder`].
+#[must_use]
+pub struct PostgresStorageBuilder {
+    url: String,
+    options: Options,
+}
+
+impl fmt::Debug for PostgresStorageBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStorageBuilder")
+            .field("url", &crate::redact(&self.url))
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+impl PostgresStorage {
+    /// The DDL of the tables, which the storage runs itself (idempotently)
+    /// on first use.
+    pub const SCHEMA: &'static str = SCHEMA;
+
+    /// A builder for the database at `url` (`postgres://user[:password]@host:port/db`
+    /// or `host=… user=… dbname=…`) keeping the entries of `service`
+    /// (`[A-Za-z0-9_.-]+`; services sharing one database never see each
+    /// other's entries).
+    pub fn builder(url: impl Into<String>, service: impl Into<String>) -> PostgresStorageBuilder {
+        PostgresStorageBuilder {
+            url: url.into(),
+            options: Options::new(service.into()),
+        }
+    }
+
+    /// The id this replica labels its entries with.
+    #[must_use]
+    pub fn replica_id(&self) -> &str {
+        &self.inner.options().replica
+    }
+}
+
+impl PostgresStorageBuilder {
+    shared::shared_setters!();
+
+    /// The storage. It connects (and creates its tables) on first use, so
+    /// building needs no server.
+    ///
+    /// # Errors
+    ///
+    /// A malformed URL, a service name outside `[A-Za-z0-9_.-]`, a replica
+    /// id with spaces, or a zero TTL or timeout.
+    pub fn build(self) -> Result<PostgresStorage, StorageError> {
+        self.options.validate()?;
+        let mut config = tokio_postgres::Config::from_str(&self.url)
+            .map_err(|e| StorageError::new(format!("invalid PostgreSQL URL: {e}")))?;
+        config.connect_timeout(self.options.timeout);
+        if config.get_application_name().is_none() {
+            config.application_name("axum-watch");
+        }
+        let backend = PostgresBackend {
+            url: crate::redact(&self.url).into_owned(),
+            config,
+            session: tokio::sync::Mutex::new(None),
+        };
+        Ok(PostgresStorage {
+            inner: Replicated::new(backend, self.options),
+        })
+    }
+}
+
+struct PostgresBackend {
+    /// Redacted, for `Debug`.
+    url: String,
+    config: tokio_postgres::Config,
+    session: tokio::sync::Mutex<Option<Arc<Session>>>,
+}
+
+/// One connection with its prepared statements.
+struct Session {
+    client: Client,
+    record: Statement,
+    alert: Statement,
+    latest: Statement,
+    history: Statement,
+    alerts: Statement,
+    claim: Statement,
+}
+
+fn pg_error(what: &str, e: &tokio_postgres::Error) -> StorageError {
+    let detail = match e.as_db_error() {
+        Some(db) => db.message().to_owned(),
+        None => match std::error::Error::source(e) {
+            Some(source) => format!("{e}: {source}"),
+            None => e.to_string(),
+        },
+    };
+    StorageError::new(format!("postgres: {what}: {detail}"))
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl PostgresBackend {
+    /// The open session, or a new one: connect, create the tables, prepare.
+    async fn session(&self) -> Result<Arc<Session>, StorageError> {
+        let mut slot = self.session.lock().await;
+        if let Some(session) = slot.as_ref().filter(|s| !s.client.is_closed()) {
+            return Ok(Arc::clone(session));
+        }
+        *slot = None;
+        let (client, connection) = self
+            .config
+            .connect(NoTls)
+            .await
+            .map_err(|e| pg_error("could not connect", &e))?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "shared storage connection closed");
+            }
+        });
+        client
+            .batch_execute(&format!("SELECT pg_advisory_xact_lock({SCHEMA_LOCK});\n{SCHEMA}"))
+            .await
+            .map_err(|e| pg_error("could not create the tables", &e))?;
+        // Health history is not worth a disk flush per write: a crash of the
+        // database may lose its last few entries, never corrupt them.
+        client
+            .batch_execute("SET synchronous_commit TO off")
+            .await
+            .map_err(|e| pg_error("could not configure the session", &e))?;
+        let prepare = |sql: &'static str| {
+            let client = &client;
+            async move {
+                client
+                    .prepare(sql)
+                    .await
+                    .map_err(|e| pg_error("could not prepare a statement", &e))
+            }
+        };
+        let (record, alert, latest, history, alerts, claim) = tokio::try_join!(
+            prepare(RECORD),
+            prepare(ALERT),
+            prepare(LATEST),
+            prepare(HISTORY),
+            prepare(ALERTS),
+            prepare(CLAIM)
+        )?;
+        let session = Arc::new(Session {
+            client,
+            record,
+            alert,
+            latest,
+            history,
+            alerts,
+            claim,
+        });
+        *slot = Some(Arc::clone(&session));
+        Ok(session)
+    }
+}
+
+impl Backend for PostgresBackend {
+    async fn write(&self, op: &Op, options: &Options, now: i64) -> Result<(), StorageError> {
+        let session = self.session().await?;
+        match op {
+            Op::Record { at, result } => {
+                let body = shared::encode(result)?;
+                let cutoff = now.saturating_sub(millis(options.result_ttl));
+                let keep_old = count(options.history_size.saturating_sub(1));
+                session
+                    .client
+                    .execute(
+                        &session.record,
+                        &[
+                            &options.service,
+                            &options.replica,
+                            &result.name,
+                            at,
+                            &body,
+                            &cutoff,
+                            &keep_old,
+                        ],
+                    )
+                    .await
+                    .map_err(|e| pg_error("write a result", &e))?;
+            }
+            Op::Alert { at, alert } => {
+                let body = shared::encode(alert)?;
+                let cutoff = now.saturating_sub(millis(options.alert_ttl));
+                let keep_old = count(options.max_alerts.saturating_sub(1));
+                session
+                    .client
+                    .execute(
+                        &session.alert,
+                        &[&options.service, &options.replica, at, &body, &cutoff, &keep_old],
+                    )
+                    .await
+                    .map_err(|e| pg_error("write an alert", &e))?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn latest(&self, options: &Options, since: i64) -> Result<Latest, StorageError> {
+        let session = self.session().await?;
+        let rows = session
+            .client
+            .query(&session.latest, &[&options.service, &since])
+            .await
+            .map_err(|e| pg_error("read latest results", &e))?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| {
+                let at: i64 = row.get(0);
+                let body: &str = row.get(1);
+                shared::decode::<ProbeResult>(body).map(|r| (at, r))
+            })
+            .collect())
+    }
+
+    async fn history(&self, options: &Options, since: i64) -> Result<History, StorageError> {
+        let session = self.session().await?;
+        let rows = session
+            .client
+            .query(
+                &session.history,
+                &[&options.service, &since, &count(options.history_size)],
+            )
+            .await
+            .map_err(|e| pg_error("read history", &e))?;
+        let mut out: History = Vec::new();
+        for row in &rows {
+            let probe: &str = row.get(0);
+            let body: &str = row.get(1);
+            let Some(result) = shared::decode::<ProbeResult>(body) else {
+                continue;
+            };
+            match out.last_mut() {
+                Some((name, results)) if name == probe => results.push(result),
+                _ => out.push((probe.to_owned(), vec![result])),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn alerts(&self, options: &Options, since: i64) -> Result<Vec<AlertRecord>, StorageError> {
+        let session = self.session().await?;
+        let rows = session
+            .client
+            .query(&session.alerts, &[&options.service, &since, &count(options.max_alerts)])
+            .await
+            .map_err(|e| pg_error("read alerts", &e))?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| shared::decode(row.get::<_, &str>(0)))
+            .collect())
+    }
+
+    async fn claim(&self, options: &Options, key: &str, window: Duration) -> Result<bool, StorageError> {
+        let session = self.session().await?;
+        let rows = session
+            .client
+            .query(
+                &session.claim,
+                &[&options.service, &key, &options.replica, &millis(window).max(1)],
+            )
+            .await
+            .map_err(|e| pg_error("claim an alert", &e))?;
+        Ok(!rows.is_empty())
+    }
+
+    async fn ping(&self) -> Result<(), StorageError> {
+        let session = self.session().await?;
+        session
+            .client
+            .simple_query("SELECT 1")
+            .await
+            .map(drop)
+            .map_err(|e| pg_error("ping", &e))
+    }
+}
+
+impl Storage for PostgresStorage {
+    async fn record(&self, result: &ProbeResult) -> Result<(), StorageError> {
+        self.inner.record(result).await
+    }
+
+    async fn latest(&self) -> Result<Vec<ProbeResult>, StorageError> {
+        self.inner.latest().await
+    }
+
+    async fn history(&self) -> Result<History, StorageError> {
+        self.inner.history().await
+    }
+
+    async fn append_alert(&self, alert: &AlertRecord) -> Result<(), StorageError> {
+        self.inner.append_alert(alert).await
+    }
+
+    async fn alerts(&self) -> Result<Vec<AlertRecord>, StorageError> {
+        self.inner.alerts().await
+    }
+
+    fn replica(&self) -> Option<&str> {
+        self.inner.replica()
+    }
+
+    async fn fleet(&self) -> Result<Vec<ReplicaReport>, StorageError> {
+        self.inner.fleet().await
+    }
+
+    async fn claim_alert(&self, alert: &AlertRecord, window: Duration) -> Result<bool, StorageError> {
+        self.inner.claim_alert(alert, window).await
+    }
+
+    fn write_buffer(&self) -> WriteBuffer {
+        self.inner.write_buffer()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_the_password() {
+        let url = "postgres://app:hunter2@127.0.0.1:5432/app";
+        let s = PostgresStorage::builder(url, "svc").build().unwrap();
+        assert!(!format!("{s:?}").contains("hunter2"), "{s:?}");
+        assert!(!format!("{:?}", PostgresStorage::builder(url, "svc")).contains("hunter2"));
+    }
+
+    #[test]
+    fn bad_input_is_refused_with_a_clear_error() {
+        let e = PostgresStorage::builder("postgres://a@b:notaport/x", "svc")
+            .build()
+            .unwrap_err();
+        assert!(e.to_string().contains("invalid PostgreSQL URL"), "{e}");
+        let e = PostgresStorage::builder("postgres://127.0.0.1/x", "svc")
+            .alert_ttl(Duration::ZERO)
+            .build()
+            .unwrap_err();
+        assert!(e.to_string().contains("non-zero"), "{e}");
+    }
+}

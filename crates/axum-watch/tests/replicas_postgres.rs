@@ -1,0 +1,278 @@
+//! `PostgresStorage` against the real PostgreSQL (`POSTGRES_URL`, default
+//! `postgres://postgres@127.0.0.1:5432/test`): two replicas sharing it, the
+//! fleet view, alert de-duplication, bounds and pruning, and an outage made
+//! by a TCP proxy in front of the database that starts refusing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod replicas;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum_watch::{PostgresStorage, Storage};
+use replicas::{Factory, Outage, Tune};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::task::JoinHandle;
+
+fn url() -> String {
+    std::env::var("POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+struct Postgres {
+    url: String,
+}
+
+impl Factory for Postgres {
+    type Store = PostgresStorage;
+
+    fn make(&self, service: &str, replica: &str, tune: &Tune) -> PostgresStorage {
+        PostgresStorage::builder(&self.url, service)
+            .replica(replica)
+            .history_size(tune.history_size)
+            .max_alerts(tune.max_alerts)
+            .result_ttl(tune.result_ttl)
+            .alert_ttl(tune.alert_ttl)
+            .stale_after(tune.stale_after)
+            .buffer(tune.buffer)
+            .timeout(tune.timeout)
+            .build()
+            .unwrap()
+    }
+}
+
+fn postgres() -> Postgres {
+    Postgres { url: url() }
+}
+
+async fn client() -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(&url(), tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {} is unreachable: {e}", url()));
+    tokio::spawn(connection);
+    client
+}
+
+async fn count(c: &tokio_postgres::Client, table: &str, service: &str) -> i64 {
+    c.query_one(&format!("SELECT count(*) FROM {table} WHERE service = $1"), &[&service])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn history_and_alerts_are_shared() {
+    replicas::history_and_alerts_are_shared(&postgres()).await;
+}
+
+#[tokio::test]
+async fn fleet_lists_replicas_and_marks_stale_ones() {
+    replicas::fleet_lists_replicas_and_marks_stale_ones(&postgres()).await;
+}
+
+#[tokio::test]
+async fn one_transition_is_sent_once() {
+    replicas::one_transition_is_sent_once(&postgres()).await;
+}
+
+#[tokio::test]
+async fn other_probes_and_services_are_not_deduplicated() {
+    replicas::other_probes_and_services_are_not_deduplicated(&postgres()).await;
+}
+
+#[cfg(feature = "alerts")]
+#[tokio::test]
+async fn one_webhook_per_transition() {
+    replicas::one_webhook_per_transition(&postgres()).await;
+}
+
+#[tokio::test]
+async fn bounds_hold_and_old_rows_are_pruned() {
+    let service = replicas::unique_service("bounds");
+    let (registry, probe) = replicas::bounds_hold(&postgres(), &service).await;
+    let c = client().await;
+    // The tables themselves hold no more than the bounds.
+    assert_eq!(count(&c, "axum_watch_results", &service).await, 3);
+    assert_eq!(count(&c, "axum_watch_alerts", &service).await, 2);
+    assert_eq!(count(&c, "axum_watch_latest", &service).await, 1);
+    replicas::ttl_expires::<Postgres>(&registry).await;
+    // The next writes delete what expired.
+    probe.set(axum_watch::Status::Unhealthy);
+    registry.run_all().await;
+    assert_eq!(count(&c, "axum_watch_results", &service).await, 1);
+    assert_eq!(count(&c, "axum_watch_alerts", &service).await, 1);
+}
+
+#[tokio::test]
+async fn the_schema_is_created_idempotently_by_replicas_starting_together() {
+    let service = replicas::unique_service("ddl");
+    let stores: Vec<PostgresStorage> = (0..4)
+        .map(|i| postgres().make(&service, &format!("replica-{i}"), &Tune::default()))
+        .collect();
+    let runs = stores.iter().map(|store| {
+        let registry = replicas::registry(store.clone(), replicas::Runs::new("db"), None);
+        async move { registry.run_all().await }
+    });
+    futures_util::future::join_all(runs).await;
+    for store in &stores {
+        assert_eq!(store.write_buffer().pending, 0, "{store:?}");
+    }
+    let c = client().await;
+    assert_eq!(count(&c, "axum_watch_latest", &service).await, 4);
+    // The published DDL is the same and can be run again.
+    c.batch_execute(PostgresStorage::SCHEMA).await.unwrap();
+}
+
+#[tokio::test]
+async fn claims_expire_after_the_window() {
+    let service = replicas::unique_service("window");
+    let counter = replicas::Counter::default();
+    let probe = replicas::Runs::new("db");
+    let registry = axum_watch::HealthRegistry::builder()
+        .add(probe.clone())
+        .poll_interval(None)
+        .circuit_breaker(false)
+        .alert_dedup_window(Duration::from_millis(300))
+        .alerter(counter.clone())
+        .storage(postgres().make(&service, "replica-a", &Tune::default()))
+        .build()
+        .unwrap();
+    registry.run_all().await;
+    probe.set(axum_watch::Status::Unhealthy);
+    registry.run_all().await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    probe.set(axum_watch::Status::Healthy);
+    registry.run_all().await;
+    probe.set(axum_watch::Status::Unhealthy);
+    registry.run_all().await;
+    replicas::eventually(Duration::from_secs(5), "three alerts", || async {
+        counter.sent().len() == 3
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------
+// Outage: a TCP proxy in front of PostgreSQL
+// ---------------------------------------------------------------------------
+
+/// Forwards 127.0.0.1:<port> to the database while up; while down the port
+/// refuses connections and the open ones are cut.
+struct Proxy {
+    addr: SocketAddr,
+    target: SocketAddr,
+    accept: Option<JoinHandle<()>>,
+    connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    async fn start(target: SocketAddr) -> Self {
+        let mut proxy = Self {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            target,
+            accept: None,
+            connections: Arc::default(),
+        };
+        proxy.up().await;
+        proxy
+    }
+
+    fn listen(addr: SocketAddr) -> TcpListener {
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.set_reuseaddr(true).unwrap();
+        socket.bind(addr).unwrap();
+        socket.listen(64).unwrap()
+    }
+}
+
+impl Outage for Proxy {
+    async fn down(&mut self) {
+        if let Some(accept) = self.accept.take() {
+            accept.abort();
+            let _ = accept.await;
+        }
+        for connection in self.connections.lock().unwrap().drain(..) {
+            connection.abort();
+        }
+        assert!(TcpStream::connect(self.addr).await.is_err(), "the proxy still accepts");
+    }
+
+    async fn up(&mut self) {
+        let listener = Self::listen(self.addr);
+        self.addr = listener.local_addr().unwrap();
+        let (target, connections) = (self.target, Arc::clone(&self.connections));
+        self.accept = Some(tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                connections.lock().unwrap().push(task);
+            }
+        }));
+    }
+}
+
+#[tokio::test]
+async fn an_outage_loses_nothing_that_fits_the_buffer() {
+    let config: tokio_postgres::Config = url().parse().unwrap();
+    let host = match &config.get_hosts()[0] {
+        tokio_postgres::config::Host::Tcp(host) => host.clone(),
+        #[allow(unreachable_patterns)]
+        _ => "127.0.0.1".to_owned(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let target = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .unwrap()
+        .next()
+        .unwrap();
+    let mut proxy = Proxy::start(target).await;
+    let user = config.get_user().unwrap_or("postgres");
+    let db = config.get_dbname().unwrap_or("test");
+    let factory = Postgres {
+        url: format!("postgres://{user}@{}/{db}", proxy.addr),
+    };
+    let service = replicas::unique_service("outage");
+    let reader = postgres().make(&service, "reader", &Tune::default());
+    replicas::outage(&factory, &mut proxy, &service, reader).await;
+}
+
+#[tokio::test]
+async fn an_unreachable_database_never_fails_an_endpoint() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let factory = Postgres {
+        url: format!("postgres://postgres@127.0.0.1:{port}/test"),
+    };
+    let store = factory.make(&replicas::unique_service("never"), "replica-a", &Tune::default());
+    let registry = replicas::registry(store.clone(), replicas::Runs::new("db"), None);
+    registry.run_all().await;
+    for path in [
+        "/health/history",
+        "/health/alerts",
+        "/health/status?scope=fleet",
+        "/health/metrics",
+    ] {
+        let reply = replicas::get(&registry, path).await;
+        assert_eq!(reply.status, http::StatusCode::OK, "{path}: {}", reply.body);
+    }
+    assert_eq!(store.write_buffer().pending, 1);
+}
+
+#[tokio::test]
+async fn the_password_stays_hidden() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let store = PostgresStorage::builder(format!("postgres://app:hunter2@127.0.0.1:{port}/test"), "secret")
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    replicas::the_password_stays_hidden(store).await;
+}

@@ -1,0 +1,180 @@
+// The dashboard's replica list in real headless Chromium, against
+// crates/axum-watch/examples/dashboard_fixture.rs (memory storage).
+//
+//   FIXTURE_BIN=target/debug/examples/dashboard_fixture node --test tests/browser/
+//
+// The fixture has no shared storage, so its page has no replica list and
+// never asks for the fleet view. The page a shared storage serves differs
+// only by `<body data-fleet>` (the Rust tests check the server marks it);
+// here the browser gets that page and scripted `status?scope=fleet` answers.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { resolve } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--headless',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+async function freePort() {
+  const server = createServer();
+  await new Promise((ok, fail) => server.once('error', fail).listen(0, '127.0.0.1', ok));
+  const { port } = server.address();
+  await new Promise((ok) => server.close(ok));
+  return port;
+}
+
+const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
+
+async function startFixture(bin) {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const child = spawn(bin, [], {
+    env: { ...process.env, PORT: String(port), RUST_LOG: process.env.RUST_LOG || 'warn' },
+    stdio: ['ignore', 'ignore', 'ignore'],
+  });
+  let exited = false;
+  child.once('exit', () => { exited = true; });
+  const stop = async () => {
+    if (exited) return;
+    child.kill('SIGKILL');
+    while (!exited) await sleep(20);
+  };
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (exited) throw new Error('the fixture exited early');
+    try {
+      if ((await fetch(`${base}/health/live`)).ok) return { base, stop };
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error('the fixture did not answer /health/live within 30 s');
+    }
+    await sleep(100);
+  }
+}
+
+// Shared history: every replica's results; the sparkline draws this replica's.
+const history = {
+  probes: {
+    db: [
+      { name: 'db', status: 'healthy', latency_ms: 1, replica: 'pod-a' },
+      { name: 'db', status: 'unhealthy', latency_ms: 50, replica: 'pod-b' },
+      { name: 'db', status: 'healthy', latency_ms: 2, replica: 'pod-a' },
+    ],
+  },
+};
+
+const replica = (id, status, extra = {}) => ({
+  replica: id,
+  self: false,
+  stale: false,
+  status,
+  reported_at: '2026-03-29T14:22:01.843000Z',
+  probes: [{ name: 'db', status, critical: true, latency_ms: 1.5, error: null, description: null, tags: [], details: null }],
+  ...extra,
+});
+
+test('the dashboard lists the replicas when a shared storage is configured', { timeout: 120_000 }, async () => {
+  const bin = process.env.FIXTURE_BIN;
+  assert.ok(bin, 'FIXTURE_BIN must name the built dashboard_fixture example');
+  const fixture = await startFixture(resolve(bin));
+  let browser;
+  try {
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+    const errors = [];
+
+    // Memory storage: no list, and no request for the fleet view.
+    const plain = await context.newPage();
+    const asked = [];
+    plain.on('request', (r) => { if (r.url().includes('scope=fleet')) asked.push(r.url()); });
+    plain.on('pageerror', (e) => errors.push(String(e)));
+    await plain.goto(`${fixture.base}/health/dashboard`);
+    await plain.locator('[data-probe]').first().waitFor({ timeout: 10_000 });
+    await sleep(500);
+    assert.equal(await plain.locator('#replicas').isVisible(), false);
+    assert.deepEqual(asked, []);
+    await plain.close();
+
+    // The page a shared storage serves, with a scripted fleet.
+    const open = async (fleet) => {
+      const page = await context.newPage();
+      page.on('pageerror', (e) => errors.push(String(e)));
+      await page.route('**/health/dashboard', async (route) => {
+        const original = await route.fetch();
+        const body = (await original.text()).replace('<body>', '<body data-fleet>');
+        await route.fulfill({ response: original, body });
+      });
+      await page.route('**/health/status?scope=fleet', (route) => route.fulfill({ json: fleet }));
+      await page.route('**/health/history', (route) => route.fulfill({ json: history }));
+      await page.goto(`${fixture.base}/health/dashboard`);
+      return page;
+    };
+
+    const page = await open({
+      scope: 'fleet',
+      status: 'unhealthy',
+      replica: 'pod-a',
+      store: 'ok',
+      replicas: [
+        replica('pod-a', 'healthy', { self: true }),
+        replica('pod-b', 'unhealthy'),
+        replica('pod-c', 'degraded', { stale: true, reported_at: '2026-03-29T13:00:00.000000Z' }),
+      ],
+    });
+    await page.locator('#replicas').waitFor({ state: 'visible', timeout: 10_000 });
+    const items = await page.$$eval('#replica-list [data-replica]', (nodes) =>
+      nodes.map((n) => ({ id: n.dataset.replica, status: n.dataset.status, stale: n.dataset.stale, text: n.textContent })),
+    );
+    assert.deepEqual(items.map((i) => [i.id, i.status, i.stale]), [
+      ['pod-a', 'healthy', 'false'],
+      ['pod-b', 'unhealthy', 'false'],
+      ['pod-c', 'degraded', 'true'],
+    ]);
+    assert.match(items[0].text, /this replica/);
+    assert.match(items[2].text, /stale/);
+    assert.match(items[2].text, /reported 2026-03-29 13:00:00 UTC/);
+    assert.equal(await page.locator('#store-note').isVisible(), false);
+    await page.waitForFunction(
+      () => document.querySelector('[data-probe="db"] .spark')?.getAttribute('aria-label')?.includes('last 2 checks'),
+      null,
+      { timeout: 10_000 },
+    );
+    assert.equal(
+      await page.locator('[data-probe="db"] .spark').getAttribute('aria-label'),
+      'Latency over the last 2 checks: 1.00 to 2.00 ms',
+    );
+    await page.screenshot({ path: resolve('target', 'dashboard-replicas.png'), fullPage: true });
+    await page.close();
+
+    // The store is unreachable: this replica alone, and a note saying so.
+    const alone = await open({
+      scope: 'fleet',
+      status: 'healthy',
+      replica: 'pod-a',
+      store: 'unreachable',
+      replicas: [replica('pod-a', 'healthy', { self: true })],
+    });
+    await alone.locator('#store-note').waitFor({ state: 'visible', timeout: 10_000 });
+    assert.equal(await alone.locator('#replica-list [data-replica]').count(), 1);
+    await alone.close();
+    assert.deepEqual(errors, [], 'page errors');
+  } finally {
+    await browser?.close().catch(() => {});
+    await fixture.stop();
+  }
+});
