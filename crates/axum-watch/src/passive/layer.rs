@@ -17,7 +17,10 @@ use super::panic_message;
 
 /// What a passive layer does with each request: `begin` sees the request,
 /// `finish` records how it ended.
-#[allow(unreachable_pub, reason = "sealed: it bounds public types but is not nameable outside the crate")]
+#[allow(
+    unreachable_pub,
+    reason = "sealed: it bounds public types but is not nameable outside the crate"
+)]
 pub trait Recorder: Clone {
     /// What a request carries from `begin` to `finish`.
     type Call;
@@ -46,7 +49,9 @@ impl<S, R> PassiveService<S, R> {
 
 impl<S: fmt::Debug, R> fmt::Debug for PassiveService<S, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PassiveService").field("inner", &self.inner).finish_non_exhaustive()
+        f.debug_struct("PassiveService")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
     }
 }
 
@@ -86,7 +91,9 @@ pin_project_lite::pin_project! {
 
 impl<F, R: Recorder> fmt::Debug for PassiveFuture<F, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PassiveFuture").field("start", &self.start).finish_non_exhaustive()
+        f.debug_struct("PassiveFuture")
+            .field("start", &self.start)
+            .finish_non_exhaustive()
     }
 }
 

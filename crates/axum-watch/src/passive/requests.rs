@@ -298,10 +298,12 @@ impl Recorder for RequestMetrics {
     type Call = (RequestMetrics, Option<(Method, Option<MatchedPath>)>);
 
     fn begin<B>(&self, request: &Request<B>) -> Self::Call {
-        let route = self
-            .inner
-            .per_route
-            .then(|| (request.method().clone(), request.extensions().get::<MatchedPath>().cloned()));
+        let route = self.inner.per_route.then(|| {
+            (
+                request.method().clone(),
+                request.extensions().get::<MatchedPath>().cloned(),
+            )
+        });
         (self.clone(), route)
     }
 

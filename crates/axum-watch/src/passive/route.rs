@@ -112,7 +112,6 @@ impl RouteProbe {
     pub fn min_error_status(self, status: u16) -> Self {
         self.rebuild(|parts| parts.2 = status)
     }
-
 }
 
 /// Records one response (or panic) into `stats`.
