@@ -27,6 +27,20 @@ fn record_one_call(c: &mut Criterion) {
     let probe = PassiveProbe::new("bench");
     let mut group = c.benchmark_group("record");
     group.bench_function("bare call", |b| b.iter(|| work(black_box(7))));
+    // The two clock reads every recorded call needs (start and end): the
+    // TSC-based clock the probes use, and std's for comparison.
+    group.bench_function("two clock reads (quanta)", |b| {
+        b.iter(|| {
+            let start = quanta::Instant::now();
+            black_box(quanta::Instant::now() - start)
+        });
+    });
+    group.bench_function("two clock reads (std)", |b| {
+        b.iter(|| {
+            let start = Instant::now();
+            black_box(Instant::now() - start)
+        });
+    });
     group.bench_function("watch_blocking", |b| {
         b.iter(|| probe.watch_blocking(|| work(black_box(7))));
     });

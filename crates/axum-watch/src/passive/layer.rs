@@ -10,10 +10,10 @@ use std::task::{Context, Poll, ready};
 use futures_util::FutureExt;
 use futures_util::future::CatchUnwind;
 use http::{Request, Response, StatusCode};
-use tokio::time::Instant;
 use tower_service::Service;
 
 use super::panic_message;
+use super::stats::{Started, start};
 
 /// What a passive layer does with each request: `begin` sees the request,
 /// `finish` records how it ended.
@@ -30,7 +30,7 @@ pub trait Recorder: Clone {
 
     /// Called with the response status (500 for an error or a panic) and
     /// the panic's message, if the handler panicked.
-    fn finish(call: &Self::Call, start: Instant, status: StatusCode, panic: Option<&str>);
+    fn finish(call: &Self::Call, started: Started, status: StatusCode, panic: Option<&str>);
 }
 
 /// The service a passive layer ([`RouteProbe`](super::RouteProbe),
@@ -70,7 +70,7 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         PassiveFuture {
-            start: Instant::now(),
+            start: start(),
             call: self.recorder.begin(&request),
             inner: AssertUnwindSafe(self.inner.call(request)).catch_unwind(),
         }
@@ -84,7 +84,7 @@ pin_project_lite::pin_project! {
     pub struct PassiveFuture<F, R: Recorder> {
         #[pin]
         inner: CatchUnwind<AssertUnwindSafe<F>>,
-        start: Instant,
+        start: Started,
         call: R::Call,
     }
 }

@@ -33,7 +33,6 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Arc;
 
 use futures_util::FutureExt;
-use tokio::time::Instant;
 
 use crate::probe::{Outcome, Probe, ProbeError, ProbeOptions};
 
@@ -41,7 +40,7 @@ pub use layer::{PassiveFuture, PassiveService};
 pub use requests::RequestMetrics;
 pub use route::{RouteProbe, WatchedRouter};
 pub use stats::StatsConfig;
-use stats::{CALLS, Call, Stats};
+use stats::{CALLS, Started, Stats, start};
 #[cfg(feature = "websocket")]
 pub use websocket::{ConnectionOutcome, WatchedSocket, WebSocketProbe};
 
@@ -180,9 +179,9 @@ impl PassiveProbe {
         F: Future<Output = Result<T, E>>,
         E: fmt::Display,
     {
-        let start = Instant::now();
+        let started = start();
         let result = AssertUnwindSafe(call).catch_unwind().await;
-        self.finish(start, result)
+        self.finish(started, result)
     }
 
     /// Runs the blocking `call`, timing it and recording whether it failed.
@@ -195,33 +194,27 @@ impl PassiveProbe {
         F: FnOnce() -> Result<T, E>,
         E: fmt::Display,
     {
-        let start = Instant::now();
+        let started = start();
         let result = catch_unwind(AssertUnwindSafe(call));
-        self.finish(start, result)
+        self.finish(started, result)
     }
 
-    fn finish<T, E: fmt::Display>(&self, start: Instant, result: std::thread::Result<Result<T, E>>) -> Result<T, E> {
-        let ended = Instant::now();
+    fn finish<T, E: fmt::Display>(&self, started: Started, result: std::thread::Result<Result<T, E>>) -> Result<T, E> {
         let stats = &self.inner.stats;
-        let call = |error| Call {
-            elapsed: ended - start,
-            ended,
-            error,
-            status: None,
-        };
+        let call = |error| stats.finish(started, error, None);
         match result {
             Ok(Ok(value)) => {
-                stats.record(call(false));
+                call(false);
                 Ok(value)
             }
             Ok(Err(error)) => {
-                stats.record(call(true));
+                call(true);
                 let kind = std::any::type_name::<E>();
                 stats.note_error(Some(kind), format!("{}: {error}", crate::probe::short_type_name(kind)));
                 Err(error)
             }
             Err(panic) => {
-                stats.record(call(true));
+                call(true);
                 record_panic(stats, panic.as_ref());
                 resume_unwind(panic)
             }

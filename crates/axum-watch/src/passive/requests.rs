@@ -9,13 +9,12 @@ use arc_swap::ArcSwap;
 use axum::extract::MatchedPath;
 use http::{Method, Request, StatusCode};
 use serde_json::{Map, Value};
-use tokio::time::Instant;
 use tower_layer::Layer;
 
 use super::layer::{PassiveService, Recorder};
 use super::passive_options;
 use super::route::record_response;
-use super::stats::{REQUESTS, Stats, StatsConfig, ms, round};
+use super::stats::{REQUESTS, Started, Stats, StatsConfig, ms, round};
 use crate::probe::{Outcome, Probe, ProbeError, ProbeOptions};
 
 /// The template under which requests that matched no route are counted.
@@ -195,7 +194,7 @@ impl RequestMetrics {
     fn record(
         &self,
         route: Option<&(Method, Option<MatchedPath>)>,
-        start: Instant,
+        start: Started,
         status: StatusCode,
         panic: Option<&str>,
     ) {
@@ -307,7 +306,7 @@ impl Recorder for RequestMetrics {
         (self.clone(), route)
     }
 
-    fn finish((metrics, route): &Self::Call, start: Instant, status: StatusCode, panic: Option<&str>) {
+    fn finish((metrics, route): &Self::Call, start: Started, status: StatusCode, panic: Option<&str>) {
         metrics.record(route.as_ref(), start, status, panic);
     }
 }

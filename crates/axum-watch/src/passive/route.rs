@@ -7,12 +7,11 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::MethodRouter;
 use http::{Request, StatusCode};
-use tokio::time::Instant;
 use tower_layer::Layer;
 
 use super::layer::{PassiveService, Recorder};
 use super::passive_options;
-use super::stats::{Call, REQUESTS, Stats, StatsConfig};
+use super::stats::{REQUESTS, Started, Stats, StatsConfig};
 use crate::probe::{Outcome, Probe, ProbeError, ProbeOptions};
 use crate::registry::ProbeGroup;
 
@@ -118,19 +117,13 @@ impl RouteProbe {
 pub(crate) fn record_response(
     stats: &Stats,
     min_error_status: u16,
-    start: Instant,
+    started: Started,
     status: StatusCode,
     panic: Option<&str>,
 ) {
-    let ended = Instant::now();
     let code = status.as_u16();
     let error = code >= min_error_status;
-    stats.record(Call {
-        elapsed: ended - start,
-        ended,
-        error,
-        status: Some(code),
-    });
+    stats.finish(started, error, Some(code));
     if let Some(message) = panic {
         stats.note_error(Some("panic"), format!("panic: {message}"));
     } else if error {
@@ -172,8 +165,8 @@ impl Recorder for RouteProbe {
         self.clone()
     }
 
-    fn finish(probe: &Self::Call, start: Instant, status: StatusCode, panic: Option<&str>) {
-        record_response(&probe.inner.stats, probe.inner.min_error_status, start, status, panic);
+    fn finish(probe: &Self::Call, started: Started, status: StatusCode, panic: Option<&str>) {
+        record_response(&probe.inner.stats, probe.inner.min_error_status, started, status, panic);
     }
 }
 

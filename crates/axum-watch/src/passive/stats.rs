@@ -7,15 +7,14 @@
 //! computed when the probe is checked.
 
 use std::fmt;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{LazyLock, OnceLock};
 use std::time::Duration;
 
+use crate::probe::{Outcome, short_type_name};
 use arc_swap::ArcSwapOption;
 use serde_json::{Map, Value, json};
-use tokio::time::Instant;
-
-use crate::probe::{Outcome, short_type_name};
 
 /// Slots of the error-type table; kinds beyond these are counted as `other`.
 const ERROR_KINDS: usize = 16;
@@ -138,33 +137,92 @@ struct ErrorKind {
     count: AtomicU64,
 }
 
-/// What one call did: its status class (1–5 for HTTP, 0 otherwise) and
-/// whether it failed.
+/// When a call started: a TSC-based clock read (a few nanoseconds, where
+/// `Instant::now` costs about twenty).
+pub(crate) type Started = quanta::Instant;
+
+/// Reads the clock at the start of a call.
+pub(crate) fn start() -> Started {
+    quanta::Instant::now()
+}
+
+/// What one call did: how long it took, when it ended (after the statistics
+/// were created), its HTTP status if any, and whether it failed.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Call {
     pub(crate) elapsed: Duration,
-    pub(crate) ended: Instant,
+    pub(crate) at: Duration,
     pub(crate) error: bool,
     pub(crate) status: Option<u16>,
 }
 
-/// Lock-free counters and a ring of recent calls.
-pub(crate) struct Stats {
-    config: StatsConfig,
-    base: Instant,
-    base_wall: jiff::Timestamp,
+/// The hot counters and the ring of recent calls of the threads that record
+/// into one shard. Aligned to 128 bytes so that two shards never share a
+/// cache line (or its prefetched neighbour).
+#[repr(align(128))]
+struct Shard {
+    /// Calls recorded into this shard; also its next ring position.
+    seq: AtomicU64,
     errors: AtomicU64,
     consecutive: AtomicU64,
     ema_ms: AtomicU64,
     min_ns: AtomicU64,
     max_ns: AtomicU64,
     last_ns: AtomicU64,
+    last_at: AtomicU64,
     last_status: AtomicU64,
     last_error_at: AtomicU64,
     last_success_at: AtomicU64,
-    /// Calls recorded so far; also the next ring position.
-    seq: AtomicU64,
-    ring: Box<[Slot]>,
+    /// Allocated by the first call recorded into the shard.
+    ring: OnceLock<Box<[Slot]>>,
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Self {
+            seq: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            consecutive: AtomicU64::new(0),
+            ema_ms: AtomicU64::new(f64::NAN.to_bits()),
+            min_ns: AtomicU64::new(u64::MAX),
+            max_ns: AtomicU64::new(0),
+            last_ns: AtomicU64::new(0),
+            last_at: AtomicU64::new(0),
+            last_status: AtomicU64::new(0),
+            last_error_at: AtomicU64::new(0),
+            last_success_at: AtomicU64::new(0),
+            ring: OnceLock::new(),
+        }
+    }
+}
+
+/// Shards per statistics: one per CPU, at most 16.
+fn shard_count() -> usize {
+    static COUNT: LazyLock<usize> = LazyLock::new(|| {
+        std::thread::available_parallelism()
+            .map_or(1, NonZeroUsize::get)
+            .clamp(1, 16)
+    });
+    *COUNT
+}
+
+/// The shard this thread records into: threads are spread round-robin, so
+/// threads recording at once do not contend on the same cache lines.
+fn thread_shard() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SHARD: usize = NEXT.fetch_add(1, Relaxed);
+    }
+    SHARD.with(|shard| *shard)
+}
+
+/// Lock-free statistics: per-thread-group shards of counters and recent
+/// calls, merged when the probe is checked.
+pub(crate) struct Stats {
+    config: StatsConfig,
+    base: Started,
+    base_wall: jiff::Timestamp,
+    shards: Box<[Shard]>,
     kinds: [ErrorKind; ERROR_KINDS],
     other_kinds: AtomicU64,
     last_error: ArcSwapOption<String>,
@@ -174,9 +232,10 @@ pub(crate) struct Stats {
 
 impl fmt::Debug for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sum = |f: fn(&Shard) -> &AtomicU64| self.shards.iter().map(|s| f(s).load(Relaxed)).sum::<u64>();
         f.debug_struct("Stats")
-            .field("calls", &self.seq.load(Relaxed))
-            .field("errors", &self.errors.load(Relaxed))
+            .field("calls", &sum(|s| &s.seq))
+            .field("errors", &sum(|s| &s.errors))
             .finish_non_exhaustive()
     }
 }
@@ -185,19 +244,9 @@ impl Stats {
     pub(crate) fn new(config: StatsConfig) -> Self {
         Self {
             config,
-            base: Instant::now(),
+            base: start(),
             base_wall: jiff::Timestamp::now(),
-            errors: AtomicU64::new(0),
-            consecutive: AtomicU64::new(0),
-            ema_ms: AtomicU64::new(f64::NAN.to_bits()),
-            min_ns: AtomicU64::new(u64::MAX),
-            max_ns: AtomicU64::new(0),
-            last_ns: AtomicU64::new(0),
-            last_status: AtomicU64::new(0),
-            last_error_at: AtomicU64::new(0),
-            last_success_at: AtomicU64::new(0),
-            seq: AtomicU64::new(0),
-            ring: (0..config.window_size).map(|_| Slot::default()).collect(),
+            shards: (0..shard_count()).map(|_| Shard::default()).collect(),
             kinds: Default::default(),
             other_kinds: AtomicU64::new(0),
             last_error: ArcSwapOption::empty(),
@@ -210,65 +259,72 @@ impl Stats {
         &self.config
     }
 
-    /// Records one call. The hot path for successes: relaxed atomics only.
+    /// Records a call that started at `started` and ends now.
+    pub(crate) fn finish(&self, started: Started, error: bool, status: Option<u16>) {
+        let now = start();
+        self.record(Call {
+            elapsed: now.saturating_duration_since(started),
+            at: now.saturating_duration_since(self.base),
+            error,
+            status,
+        });
+    }
+
+    /// Records one call into this thread's shard: relaxed atomics and one
+    /// ring write; the first call of a shard allocates its ring.
     pub(crate) fn record(&self, call: Call) {
         let nanos = u64::try_from(call.elapsed.as_nanos())
             .unwrap_or(MAX_NANOS)
             .min(MAX_NANOS);
         // Stored as offset + 1 so that zero means "never".
-        let at = u64::try_from(call.ended.saturating_duration_since(self.base).as_nanos())
+        let at = u64::try_from(call.at.as_nanos())
             .unwrap_or(u64::MAX - 1)
             .saturating_add(1);
         let class = call.status.map_or(0, |code| u64::from(code / 100).min(7));
 
-        let seq = self.seq.fetch_add(1, Relaxed);
-        // The ring's length is at most `usize::MAX`, so the remainder fits.
-        let slot = &self.ring[usize::try_from(seq % self.ring.len() as u64).unwrap_or(0)];
+        let shard = &self.shards[thread_shard() % self.shards.len()];
+        let ring = shard
+            .ring
+            .get_or_init(|| (0..self.config.window_size).map(|_| Slot::default()).collect());
+        let seq = shard.seq.fetch_add(1, Relaxed);
+        // The remainder is below the ring's length, so it fits a usize.
+        let slot = &ring[usize::try_from(seq % ring.len() as u64).unwrap_or(0)];
         slot.meta
             .store(nanos << FLAG_BITS | class << 1 | u64::from(call.error), Relaxed);
         slot.at.store(at, Relaxed);
 
         if call.error {
-            self.errors.fetch_add(1, Relaxed);
-            self.consecutive.fetch_add(1, Relaxed);
-            self.last_error_at.store(at, Relaxed);
+            shard.errors.fetch_add(1, Relaxed);
+            shard.consecutive.fetch_add(1, Relaxed);
+            shard.last_error_at.store(at, Relaxed);
         } else {
-            if self.consecutive.load(Relaxed) != 0 {
-                self.consecutive.store(0, Relaxed);
+            if shard.consecutive.load(Relaxed) != 0 {
+                shard.consecutive.store(0, Relaxed);
             }
-            self.last_success_at.store(at, Relaxed);
+            shard.last_success_at.store(at, Relaxed);
         }
         if let Some(code) = call.status {
-            self.last_status.store(u64::from(code), Relaxed);
+            shard.last_status.store(u64::from(code), Relaxed);
         }
-        self.last_ns.store(nanos, Relaxed);
-        if nanos < self.min_ns.load(Relaxed) {
-            self.min_ns.fetch_min(nanos, Relaxed);
+        shard.last_ns.store(nanos, Relaxed);
+        shard.last_at.store(at, Relaxed);
+        if nanos < shard.min_ns.load(Relaxed) {
+            shard.min_ns.fetch_min(nanos, Relaxed);
         }
-        if nanos > self.max_ns.load(Relaxed) {
-            self.max_ns.fetch_max(nanos, Relaxed);
+        if nanos > shard.max_ns.load(Relaxed) {
+            shard.max_ns.fetch_max(nanos, Relaxed);
         }
-        self.update_ema(nanos_to_ms(nanos));
-    }
-
-    fn update_ema(&self, ms: f64) {
+        // A plain load and store: a shard is written by the threads mapped to
+        // it, and an update lost to a race only nudges the average.
+        let old = f64::from_bits(shard.ema_ms.load(Relaxed));
+        let ms = nanos_to_ms(nanos);
         let alpha = self.config.ema_alpha;
-        let mut current = self.ema_ms.load(Relaxed);
-        loop {
-            let old = f64::from_bits(current);
-            let new = if old.is_nan() {
-                ms
-            } else {
-                alpha * ms + (1.0 - alpha) * old
-            };
-            match self
-                .ema_ms
-                .compare_exchange_weak(current, new.to_bits(), Relaxed, Relaxed)
-            {
-                Ok(_) => return,
-                Err(seen) => current = seen,
-            }
-        }
+        let ema = if old.is_nan() {
+            ms
+        } else {
+            alpha * ms + (1.0 - alpha) * old
+        };
+        shard.ema_ms.store(ema.to_bits(), Relaxed);
     }
 
     /// Records what an error was: its type (for `error_types`, when it has
@@ -300,45 +356,115 @@ impl Stats {
         self.cache_misses.fetch_add(1, Relaxed);
     }
 
-    /// A consistent-enough copy of everything, with the derived figures.
+    /// A consistent-enough copy of everything, with the derived figures: the
+    /// shards' recent calls are merged by end time into one window.
     pub(crate) fn snapshot(&self) -> Snapshot {
-        // Every call takes one sequence number: the sequence is the call count.
-        let seq = self.seq.load(Relaxed);
-        let calls = seq;
-        let filled = usize::try_from(seq.min(self.ring.len() as u64)).unwrap_or(self.ring.len());
-        let mut rtts = Vec::with_capacity(filled);
-        let mut window_errors = 0_u64;
-        let mut classes = [0_u64; 8];
-        let (mut oldest, mut newest) = (u64::MAX, 0_u64);
+        // (end time, duration and flags, shard) of every call the rings hold.
+        let mut recent: Vec<(u64, u64, usize)> = Vec::new();
+        for (index, shard) in self.shards.iter().enumerate() {
+            let Some(ring) = shard.ring.get() else { continue };
+            let filled = usize::try_from(shard.seq.load(Relaxed)).map_or(ring.len(), |n| n.min(ring.len()));
+            recent.extend(
+                ring[..filled]
+                    .iter()
+                    .map(|slot| (slot.at.load(Relaxed), slot.meta.load(Relaxed), index)),
+            );
+        }
+        recent.sort_unstable_by_key(|(at, _, _)| *at);
+        let window = &recent[recent.len().saturating_sub(self.config.window_size)..];
+
         let slow_ns = self
             .config
             .slow_call_threshold
             .map(|t| u64::try_from(t.as_nanos()).unwrap_or(u64::MAX));
-        let mut slow = 0_u64;
-        for slot in &self.ring[..filled] {
-            let meta = slot.meta.load(Relaxed);
-            let at = slot.at.load(Relaxed);
+        let mut rtts = Vec::with_capacity(window.len());
+        let (mut window_errors, mut slow) = (0_u64, 0_u64);
+        let mut classes = [0_u64; 8];
+        let mut weights = vec![0_u64; self.shards.len()];
+        for &(_, meta, shard) in window {
             let nanos = meta >> FLAG_BITS;
             rtts.push(nanos);
             window_errors += meta & ERROR_FLAG;
-            let class = usize::try_from((meta >> 1) & 0b111).unwrap_or(0);
-            if class != 0 {
-                classes[class] += 1;
-            }
-            if slow_ns.is_some_and(|limit| nanos > limit) {
-                slow += 1;
-            }
-            if at != 0 {
-                oldest = oldest.min(at);
-                newest = newest.max(at);
-            }
+            classes[usize::try_from((meta >> 1) & 0b111).unwrap_or(0)] += 1;
+            slow += u64::from(slow_ns.is_some_and(|limit| nanos > limit));
+            weights[shard] += 1;
         }
+        classes[0] = 0;
         rtts.sort_unstable();
-        let requests_per_minute = (filled >= 2 && newest > oldest).then(|| {
-            let span_min = (newest - oldest) as f64 / 60e9;
-            (filled - 1) as f64 / span_min
-        });
-        let mut error_types: Vec<(String, u64)> = self
+        let requests_per_minute = match (window.first(), window.last()) {
+            (Some(&(oldest, ..)), Some(&(newest, ..))) if window.len() >= 2 && newest > oldest => {
+                Some((window.len() - 1) as f64 / ((newest - oldest) as f64 / 60e9))
+            }
+            _ => None,
+        };
+
+        let load = |f: fn(&Shard) -> &AtomicU64| self.shards.iter().map(move |s| f(s).load(Relaxed));
+        let latest = self.shards.iter().max_by_key(|s| s.last_at.load(Relaxed));
+        // Each shard's moving average, weighted by its share of the window.
+        let (weighted, total) = self
+            .shards
+            .iter()
+            .zip(&weights)
+            .map(|(s, w)| (f64::from_bits(s.ema_ms.load(Relaxed)), *w))
+            .filter(|(ema, w)| !ema.is_nan() && *w > 0)
+            .fold((0.0, 0_u64), |(sum, n), (ema, w)| (sum + ema * w as f64, n + w));
+        let last_success = load(|s| &s.last_success_at).max().unwrap_or(0);
+        let min = load(|s| &s.min_ns).min().unwrap_or(u64::MAX);
+
+        Snapshot {
+            calls: load(|s| &s.seq).sum(),
+            errors: load(|s| &s.errors).sum(),
+            consecutive: self.consecutive(&recent, last_success),
+            window: window.len() as u64,
+            window_errors,
+            last_ms: latest.map_or(0.0, |s| nanos_to_ms(s.last_ns.load(Relaxed))),
+            ema_ms: (total > 0).then(|| weighted / total as f64),
+            min_ms: (min != u64::MAX).then(|| nanos_to_ms(min)),
+            max_ms: nanos_to_ms(load(|s| &s.max_ns).max().unwrap_or(0)),
+            percentiles: [0.50, 0.95, 0.99].map(|p| nearest_rank(&rtts, p).map(nanos_to_ms)),
+            requests_per_minute,
+            slow_calls: slow_ns.map(|_| slow),
+            last_status: latest
+                .map(|s| s.last_status.load(Relaxed))
+                .filter(|code| *code != 0)
+                .and_then(|c| u16::try_from(c).ok()),
+            status_classes: classes,
+            error_types: self.error_types(),
+            last_error: self
+                .last_error
+                .load_full()
+                .map(|text| crate::redact(&text).into_owned()),
+            last_error_at: self.wall(load(|s| &s.last_error_at).max().unwrap_or(0)),
+            last_success_at: self.wall(last_success),
+            cache_hits: self.cache_hits.load(Relaxed),
+            cache_misses: self.cache_misses.load(Relaxed),
+        }
+    }
+
+    /// Errors since the latest success on any shard: the shard of that
+    /// success counts its own run; another shard counts the errors its ring
+    /// holds after that success (or its whole run when the ring is all errors).
+    fn consecutive(&self, recent: &[(u64, u64, usize)], last_success: u64) -> u64 {
+        self.shards
+            .iter()
+            .enumerate()
+            .map(|(index, shard)| {
+                let run = shard.consecutive.load(Relaxed);
+                if last_success == 0 || shard.last_success_at.load(Relaxed) == last_success {
+                    return run;
+                }
+                let held = recent.iter().filter(|(_, _, s)| *s == index).count() as u64;
+                let after = recent
+                    .iter()
+                    .filter(|&&(at, meta, s)| s == index && at > last_success && meta & ERROR_FLAG != 0)
+                    .count() as u64;
+                if after == held { run.max(after) } else { after.min(run) }
+            })
+            .sum()
+    }
+
+    fn error_types(&self) -> Vec<(String, u64)> {
+        let mut types: Vec<(String, u64)> = self
             .kinds
             .iter()
             .filter_map(|k| Some((short_type_name(k.name.get()?), k.count.load(Relaxed))))
@@ -346,36 +472,9 @@ impl Stats {
             .collect();
         let other = self.other_kinds.load(Relaxed);
         if other > 0 {
-            error_types.push(("other".to_owned(), other));
+            types.push(("other".to_owned(), other));
         }
-        let min = self.min_ns.load(Relaxed);
-        Snapshot {
-            calls,
-            errors: self.errors.load(Relaxed),
-            consecutive: self.consecutive.load(Relaxed),
-            window: filled as u64,
-            window_errors,
-            last_ms: nanos_to_ms(self.last_ns.load(Relaxed)),
-            ema_ms: Some(f64::from_bits(self.ema_ms.load(Relaxed))).filter(|v| !v.is_nan()),
-            min_ms: (min != u64::MAX).then(|| nanos_to_ms(min)),
-            max_ms: nanos_to_ms(self.max_ns.load(Relaxed)),
-            percentiles: [0.50, 0.95, 0.99].map(|p| nearest_rank(&rtts, p).map(nanos_to_ms)),
-            requests_per_minute,
-            slow_calls: slow_ns.map(|_| slow),
-            last_status: Some(self.last_status.load(Relaxed))
-                .filter(|code| *code != 0)
-                .and_then(|c| u16::try_from(c).ok()),
-            status_classes: classes,
-            error_types,
-            last_error: self
-                .last_error
-                .load_full()
-                .map(|text| crate::redact(&text).into_owned()),
-            last_error_at: self.wall(self.last_error_at.load(Relaxed)),
-            last_success_at: self.wall(self.last_success_at.load(Relaxed)),
-            cache_hits: self.cache_hits.load(Relaxed),
-            cache_misses: self.cache_misses.load(Relaxed),
-        }
+        types
     }
 
     /// The wall-clock time of a recorded offset (zero = never).
@@ -602,10 +701,19 @@ mod tests {
     use super::{CALLS, Call, REQUESTS, Stats, StatsConfig, nearest_rank};
     use crate::model::Status;
 
+    /// Time on tokio's clock (paused in these tests) since the first use on
+    /// this thread: calls are stamped with it.
+    fn clock() -> Duration {
+        thread_local! {
+            static ZERO: Instant = Instant::now();
+        }
+        ZERO.with(|zero| Instant::now() - *zero)
+    }
+
     fn call(stats: &Stats, ms: u64, error: bool) {
         stats.record(Call {
             elapsed: Duration::from_millis(ms),
-            ended: Instant::now(),
+            at: clock(),
             error,
             status: None,
         });
@@ -793,7 +901,7 @@ mod tests {
         for (ms, code) in [(5, 200), (10, 201), (11, 404), (50, 503)] {
             stats.record(Call {
                 elapsed: Duration::from_millis(ms),
-                ended: Instant::now(),
+                at: clock(),
                 error: code >= 500,
                 status: Some(code),
             });
@@ -864,7 +972,7 @@ mod tests {
                     for i in 0..10_000_u64 {
                         stats.record(Call {
                             elapsed: Duration::from_micros(i % 100 + t),
-                            ended: Instant::now(),
+                            at: clock(),
                             error: i % 10 == 0,
                             status: None,
                         });
@@ -881,5 +989,26 @@ mod tests {
         assert_eq!(snapshot.window, 100);
         assert_eq!(snapshot.min_ms, Some(0.0));
         assert_eq!(snapshot.max_ms, 0.102);
+    }
+
+    #[test]
+    fn threads_recording_at_once_merge_into_one_window() {
+        let stats = Arc::new(Stats::new(StatsConfig::default()));
+        std::thread::scope(|scope| {
+            for (ms, error) in [(1, false), (3, true)] {
+                let stats = Arc::clone(&stats);
+                scope.spawn(move || {
+                    for _ in 0..50 {
+                        call(&stats, ms, error);
+                    }
+                });
+            }
+        });
+        let snapshot = stats.snapshot();
+        assert_eq!((snapshot.calls, snapshot.window, snapshot.errors), (100, 100, 50));
+        assert_eq!(snapshot.window_errors, 50);
+        assert_eq!(snapshot.percentiles, [Some(1.0), Some(3.0), Some(3.0)]);
+        let avg = snapshot.ema_ms.unwrap();
+        assert!((1.0..=3.0).contains(&avg), "{avg}");
     }
 }

@@ -12,9 +12,8 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use futures_util::{FutureExt, Sink, Stream};
 use serde_json::{Map, Value};
-use tokio::time::Instant;
 
-use super::stats::{Call, Stats, StatsConfig, ms, round};
+use super::stats::{Stats, StatsConfig, ms, round, start};
 use super::{panic_message, passive_options};
 use crate::probe::{Outcome, Probe, ProbeError, ProbeOptions};
 
@@ -134,7 +133,7 @@ impl WebSocketProbe {
         inner.total.fetch_add(1, Relaxed);
         inner.active.fetch_add(1, Relaxed);
         let _open = Open(inner);
-        let start = Instant::now();
+        let started = start();
         let watched = WatchedSocket {
             socket,
             probe: Arc::clone(inner),
@@ -147,13 +146,7 @@ impl WebSocketProbe {
             },
             Err(panic) => (true, Some(format!("panic: {}", panic_message(panic.as_ref())))),
         };
-        let now = Instant::now();
-        inner.stats.record(Call {
-            elapsed: now - start,
-            ended: now,
-            error,
-            status: None,
-        });
+        inner.stats.finish(started, error, None);
         if let Some(text) = text {
             inner.stats.note_error(None, text);
         }
