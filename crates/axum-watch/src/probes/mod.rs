@@ -14,3 +14,9 @@
 // --- caches and mail: redis, memcached, smtp ---
 
 // --- messaging: rabbitmq, kafka, mongo, celery ---
+#[cfg(any(feature = "rabbitmq", feature = "celery"))]
+mod amqp;
+#[cfg(feature = "rabbitmq")]
+mod rabbitmq;
+#[cfg(feature = "rabbitmq")]
+pub use rabbitmq::RabbitMqProbe;
