@@ -40,10 +40,12 @@ impl AmqpTarget {
         Ok(Self { uri })
     }
 
+    #[cfg(feature = "rabbitmq")]
     pub(crate) fn username(&self) -> &str {
         &self.uri.authority.userinfo.username
     }
 
+    #[cfg(feature = "rabbitmq")]
     pub(crate) fn password(&self) -> &str {
         &self.uri.authority.userinfo.password
     }
@@ -104,10 +106,12 @@ mod tests {
         let t = AmqpTarget::parse("amqp://guest:s3cret@127.0.0.1:5673/").unwrap();
         assert_eq!(t.to_string(), "amqp://guest@127.0.0.1:5673/%2f");
         assert_eq!(format!("{t:?}"), "amqp://guest@127.0.0.1:5673/%2f");
+        let userinfo = &t.uri.authority.userinfo;
         assert_eq!(
-            (t.username(), t.password(), t.uri.vhost.as_str()),
-            ("guest", "s3cret", "/")
+            (userinfo.username.as_str(), userinfo.password.as_str()),
+            ("guest", "s3cret")
         );
+        assert_eq!(t.uri.vhost, "/");
 
         let t = AmqpTarget::parse("amqps://mon:pw@rabbit.internal/monitoring").unwrap();
         assert_eq!(t.to_string(), "amqps://mon@rabbit.internal:5671/monitoring");

@@ -20,3 +20,7 @@ mod amqp;
 mod rabbitmq;
 #[cfg(feature = "rabbitmq")]
 pub use rabbitmq::RabbitMqProbe;
+#[cfg(feature = "celery")]
+mod celery;
+#[cfg(feature = "celery")]
+pub use celery::CeleryProbe;
