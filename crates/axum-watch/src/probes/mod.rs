@@ -24,3 +24,11 @@ pub use rabbitmq::RabbitMqProbe;
 mod celery;
 #[cfg(feature = "celery")]
 pub use celery::CeleryProbe;
+#[cfg(feature = "kafka")]
+mod kafka;
+#[cfg(feature = "kafka")]
+pub use kafka::KafkaProbe;
+#[cfg(feature = "mongo")]
+mod mongo;
+#[cfg(feature = "mongo")]
+pub use mongo::MongoProbe;
