@@ -8,10 +8,29 @@ use std::time::{Duration, Instant};
 
 use axum_watch::probes::KafkaProbe;
 use axum_watch::{HealthRegistry, Probe, Status};
-use rskafka::client::ClientBuilder;
+use rskafka::BackoffConfig;
+use rskafka::client::{Client, ClientBuilder};
 
 fn bootstrap() -> String {
     std::env::var("AXUM_WATCH_KAFKA_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+/// An rskafka client to create topics with; fails (rskafka would otherwise
+/// retry forever) when the broker does not answer.
+async fn admin_client() -> Client {
+    let backoff = BackoffConfig {
+        deadline: Some(Duration::from_secs(5)),
+        ..BackoffConfig::default()
+    };
+    let build = ClientBuilder::new(vec![bootstrap()]).backoff_config(backoff).build();
+    match tokio::time::timeout(Duration::from_secs(10), build).await {
+        Ok(Ok(client)) => client,
+        Ok(Err(error)) => panic!("kafka broker at {} must be reachable: {error}", bootstrap()),
+        Err(_) => panic!(
+            "kafka broker at {} must be reachable: no answer within 10 s",
+            bootstrap()
+        ),
+    }
 }
 
 fn closed_port() -> u16 {
@@ -29,10 +48,7 @@ fn names(value: &serde_json::Value) -> Vec<String> {
 #[tokio::test]
 async fn a_created_topic_appears_among_user_topics() {
     let topic = format!("axum-watch-orders-{}", std::process::id());
-    let client = ClientBuilder::new(vec![bootstrap()])
-        .build()
-        .await
-        .expect("kafka broker must be reachable");
+    let client = admin_client().await;
     client
         .controller_client()
         .unwrap()
@@ -64,7 +80,7 @@ async fn a_created_topic_appears_among_user_topics() {
 #[tokio::test]
 async fn double_underscore_topics_are_internal() {
     let topic = format!("__axum_watch_internal_{}", std::process::id());
-    let client = ClientBuilder::new(vec![bootstrap()]).build().await.unwrap();
+    let client = admin_client().await;
     client
         .controller_client()
         .unwrap()
