@@ -56,3 +56,21 @@ pub use self::redis::{RedisProbe, RedisUrlError};
 pub use self::smtp::{SmtpProbe, SmtpTls};
 
 // --- messaging: rabbitmq, kafka, mongo, celery ---
+#[cfg(any(feature = "rabbitmq", feature = "celery"))]
+mod amqp;
+#[cfg(feature = "rabbitmq")]
+mod rabbitmq;
+#[cfg(feature = "rabbitmq")]
+pub use rabbitmq::RabbitMqProbe;
+#[cfg(feature = "celery")]
+mod celery;
+#[cfg(feature = "celery")]
+pub use celery::CeleryProbe;
+#[cfg(feature = "kafka")]
+mod kafka;
+#[cfg(feature = "kafka")]
+pub use kafka::KafkaProbe;
+#[cfg(feature = "mongo")]
+mod mongo;
+#[cfg(feature = "mongo")]
+pub use mongo::MongoProbe;

@@ -1,0 +1,343 @@
+//! [`RabbitMqProbe`]: an AMQP connection (lapin), plus the management HTTP
+//! API (reqwest) in rich mode.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+
+use super::amqp::AmqpTarget;
+use crate::model::Details;
+use crate::probe::{Outcome, Probe, ProbeError};
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Checks a RabbitMQ broker by opening and closing an AMQP connection; no
+/// channel or queue is touched.
+///
+/// Connectivity mode (the default) reports `{"connected": true}`. Rich mode,
+/// enabled with [`management_url`](Self::management_url), also reads the
+/// management HTTP API with the credentials of the AMQP URL and adds:
+///
+/// | detail | contents |
+/// | --- | --- |
+/// | `server` | `rabbitmq_version`, `erlang_version`, `cluster_name`, `node`, and the counts of `connections`, `channels`, `exchanges`, `queues`, `consumers` |
+/// | `totals` | `messages`, `messages_ready`, `messages_unacknowledged`, `publish_rate`, `deliver_rate`, `ack_rate` |
+/// | `queues` | per queue: `state`, `messages`, `messages_ready`, `messages_unacknowledged`, `consumers`, `memory_bytes`, `publish_rate`, `deliver_rate`, `ack_rate`, `durable`, `auto_delete`, `idle_since` |
+///
+/// Queues of the default vhost `/` are keyed by name, others by
+/// `vhost/name`. When the management API fails (down, wrong credentials, not
+/// enabled) the probe still reports the AMQP result and adds
+/// `management_api_error`.
+///
+/// The AMQP connect and each management request are bounded by
+/// [`timeout`](Self::timeout) (5 s by default). The password never appears in
+/// `Debug`, details or error text.
+///
+/// ```
+/// use axum_watch::HealthRegistry;
+/// use axum_watch::probes::RabbitMqProbe;
+///
+/// // Nothing connects before the first check.
+/// let rabbit = RabbitMqProbe::new("amqp://guest:s3cret@127.0.0.1:5672/%2f")
+///     .unwrap()
+///     .management_url("http://127.0.0.1:15672")
+///     .unwrap();
+/// assert!(!format!("{rabbit:?}").contains("s3cret"));
+/// let registry = HealthRegistry::builder().add(rabbit).build().unwrap();
+/// assert_eq!(registry.probe_names(), ["rabbitmq"]);
+/// ```
+pub struct RabbitMqProbe {
+    target: AmqpTarget,
+    management: Option<Management>,
+    timeout: Duration,
+}
+
+struct Management {
+    base: String,
+    client: reqwest::Client,
+}
+
+impl RabbitMqProbe {
+    /// A probe for the broker at `url` (`amqp://user:password@host[:port][/vhost]`
+    /// or `amqps://…`; an empty vhost means `/`).
+    ///
+    /// # Errors
+    ///
+    /// When `url` is not an AMQP URL; the error does not repeat the password.
+    pub fn new(url: impl AsRef<str>) -> Result<Self, ProbeError> {
+        Ok(Self {
+            target: AmqpTarget::parse(url.as_ref())?,
+            management: None,
+            timeout: DEFAULT_TIMEOUT,
+        })
+    }
+
+    /// Enables rich mode: the base URL of the management HTTP API, such as
+    /// `http://rabbitmq.internal:15672`. The credentials of the AMQP URL are
+    /// used for it.
+    ///
+    /// # Errors
+    ///
+    /// When `url` is not an `http`/`https` URL, or the HTTP client cannot be
+    /// built.
+    pub fn management_url(mut self, url: impl AsRef<str>) -> Result<Self, ProbeError> {
+        let invalid = |why: String| ProbeError::with_kind("InvalidUrl", format!("invalid management URL: {why}"));
+        let parsed = url::Url::parse(url.as_ref()).map_err(|e| invalid(e.to_string()))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(invalid(format!(
+                "scheme must be http or https, not {:?}",
+                parsed.scheme()
+            )));
+        }
+        // Each request carries the probe's timeout, so `timeout()` may come later.
+        let client = reqwest::Client::builder()
+            .build()
+            .map_err(|e| invalid(crate::redact(&e.to_string()).into_owned()))?;
+        self.management = Some(Management {
+            base: parsed.as_str().trim_end_matches('/').to_owned(),
+            client,
+        });
+        Ok(self)
+    }
+
+    /// How long the AMQP connect, and each management API request, may take
+    /// (default 5 s).
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    async fn management_details(&self, management: &Management) -> Result<Details, ProbeError> {
+        let overview_url = format!("{}/api/overview", management.base);
+        let queues_url = format!("{}/api/queues", management.base);
+        let (overview, queues) = tokio::try_join!(
+            self.get_json(management, &overview_url),
+            self.get_json(management, &queues_url),
+        )?;
+        let mut details = Details::new();
+        details.insert("server".into(), server_details(&overview));
+        details.insert("totals".into(), totals_details(&overview));
+        details.insert("queues".into(), queues_details(&queues));
+        Ok(details)
+    }
+
+    async fn get_json(&self, management: &Management, url: &str) -> Result<Value, ProbeError> {
+        let request = management
+            .client
+            .get(url)
+            .basic_auth(self.target.username(), Some(self.target.password()))
+            .timeout(self.timeout);
+        let response = request.send().await.map_err(|e| http_error(&e))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(ProbeError::with_kind(
+                "ManagementApiError",
+                format!("GET {} answered {status}", crate::redact(url)),
+            ));
+        }
+        response.json().await.map_err(|e| http_error(&e))
+    }
+}
+
+/// A reqwest error with its sources (reqwest's own text is terse).
+fn http_error(error: &reqwest::Error) -> ProbeError {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source {
+        let more = inner.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = inner.source();
+    }
+    ProbeError::with_kind("ManagementApiError", crate::redact(&text).into_owned())
+}
+
+impl fmt::Debug for RabbitMqProbe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RabbitMqProbe")
+            .field("target", &self.target)
+            .field(
+                "management_url",
+                &self.management.as_ref().map(|m| crate::redact(&m.base)),
+            )
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl Probe for RabbitMqProbe {
+    fn name(&self) -> &str {
+        "rabbitmq"
+    }
+
+    async fn check(&self) -> Result<Outcome, ProbeError> {
+        let connection = self.target.connect(self.timeout).await?;
+        if let Err(error) = connection.close(200, "OK".into()).await {
+            // The broker accepted us; a failed goodbye says nothing about its health.
+            tracing::debug!(error = %crate::redact(&error.to_string()), "closing the rabbitmq connection failed");
+        }
+        let outcome = Outcome::healthy().detail("connected", true);
+        let Some(management) = &self.management else {
+            return Ok(outcome);
+        };
+        Ok(match self.management_details(management).await {
+            Ok(details) => outcome.details_from(details),
+            Err(error) => outcome.detail("management_api_error", crate::redact(&error.to_string()).into_owned()),
+        })
+    }
+}
+
+fn num(value: &Value, path: &[&str]) -> Value {
+    let mut cur = value;
+    for key in path {
+        match cur.get(key) {
+            Some(next) => cur = next,
+            None => return json!(0),
+        }
+    }
+    if cur.is_number() { cur.clone() } else { json!(0) }
+}
+
+fn rate(value: &Value, stat: &str) -> Value {
+    match value
+        .get("message_stats")
+        .and_then(|s| s.get(stat))
+        .and_then(|d| d.get("rate"))
+    {
+        Some(Value::Number(n)) => Value::Number(n.clone()),
+        _ => json!(0.0),
+    }
+}
+
+/// The deliver rate counts `basic.get` too, like the management UI does.
+fn deliver_rate(value: &Value) -> Value {
+    let has = |stat: &str| value.get("message_stats").and_then(|s| s.get(stat)).is_some();
+    if has("deliver_get_details") {
+        rate(value, "deliver_get_details")
+    } else {
+        rate(value, "deliver_details")
+    }
+}
+
+fn text(value: &Value, key: &str) -> Value {
+    value.get(key).filter(|v| v.is_string()).cloned().unwrap_or(Value::Null)
+}
+
+fn server_details(overview: &Value) -> Value {
+    json!({
+        "rabbitmq_version": text(overview, "rabbitmq_version"),
+        "erlang_version": text(overview, "erlang_version"),
+        "cluster_name": text(overview, "cluster_name"),
+        "node": text(overview, "node"),
+        "connections": num(overview, &["object_totals", "connections"]),
+        "channels": num(overview, &["object_totals", "channels"]),
+        "exchanges": num(overview, &["object_totals", "exchanges"]),
+        "queues": num(overview, &["object_totals", "queues"]),
+        "consumers": num(overview, &["object_totals", "consumers"]),
+    })
+}
+
+fn totals_details(overview: &Value) -> Value {
+    json!({
+        "messages": num(overview, &["queue_totals", "messages"]),
+        "messages_ready": num(overview, &["queue_totals", "messages_ready"]),
+        "messages_unacknowledged": num(overview, &["queue_totals", "messages_unacknowledged"]),
+        "publish_rate": rate(overview, "publish_details"),
+        "deliver_rate": deliver_rate(overview),
+        "ack_rate": rate(overview, "ack_details"),
+    })
+}
+
+fn queues_details(queues: &Value) -> Value {
+    let mut out = Map::new();
+    for queue in queues.as_array().map(Vec::as_slice).unwrap_or_default() {
+        let Some(name) = queue.get("name").and_then(Value::as_str) else {
+            continue;
+        };
+        let key = match queue.get("vhost").and_then(Value::as_str) {
+            Some("/") | None => name.to_owned(),
+            Some(vhost) => format!("{vhost}/{name}"),
+        };
+        let state = queue
+            .get("state")
+            .filter(|v| v.is_string())
+            .cloned()
+            .unwrap_or(json!("unknown"));
+        out.insert(
+            key,
+            json!({
+                "state": state,
+                "messages": num(queue, &["messages"]),
+                "messages_ready": num(queue, &["messages_ready"]),
+                "messages_unacknowledged": num(queue, &["messages_unacknowledged"]),
+                "consumers": num(queue, &["consumers"]),
+                "memory_bytes": num(queue, &["memory"]),
+                "publish_rate": rate(queue, "publish_details"),
+                "deliver_rate": deliver_rate(queue),
+                "ack_rate": rate(queue, "ack_details"),
+                "durable": queue.get("durable").and_then(Value::as_bool).unwrap_or(false),
+                "auto_delete": queue.get("auto_delete").and_then(Value::as_bool).unwrap_or(false),
+                "idle_since": text(queue, "idle_since"),
+            }),
+        );
+    }
+    Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::{RabbitMqProbe, queues_details, server_details, totals_details};
+
+    #[test]
+    fn management_json_maps_to_the_documented_details() {
+        let overview = json!({
+            "rabbitmq_version": "3.12.0", "erlang_version": "26.0", "cluster_name": "rabbit@n", "node": "rabbit@n",
+            "object_totals": {"connections": 4, "channels": 8, "exchanges": 14, "queues": 3, "consumers": 6},
+            "queue_totals": {"messages": 142, "messages_ready": 140, "messages_unacknowledged": 2},
+            "message_stats": {"publish_details": {"rate": 12.5}, "deliver_get_details": {"rate": 11.8}, "ack_details": {"rate": 11.8}}
+        });
+        assert_eq!(server_details(&overview)["exchanges"], 14);
+        assert_eq!(server_details(&overview)["node"], "rabbit@n");
+        let totals = totals_details(&overview);
+        assert_eq!(totals["messages_ready"], 140);
+        assert_eq!(totals["deliver_rate"], 11.8);
+
+        // A fresh broker reports empty objects: zeros, not missing keys.
+        let empty = totals_details(&json!({"queue_totals": {}, "message_stats": {}}));
+        assert_eq!(
+            empty,
+            json!({"messages": 0, "messages_ready": 0, "messages_unacknowledged": 0,
+            "publish_rate": 0.0, "deliver_rate": 0.0, "ack_rate": 0.0})
+        );
+
+        let queues = queues_details(&json!([
+            {"name": "tasks", "vhost": "/", "state": "running", "messages": 3, "memory": 1024, "durable": true},
+            {"name": "tasks", "vhost": "other", "idle_since": "2024-01-01T00:00:00Z"},
+        ]));
+        assert_eq!(queues["tasks"]["messages"], 3);
+        assert_eq!(queues["tasks"]["memory_bytes"], 1024);
+        assert_eq!(queues["tasks"]["idle_since"], json!(null));
+        assert_eq!(queues["other/tasks"]["state"], "unknown");
+        assert_eq!(queues["other/tasks"]["idle_since"], "2024-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn management_url_is_validated_and_debug_hides_secrets() {
+        let probe = RabbitMqProbe::new("amqp://mon:s3cret@rabbit/").unwrap();
+        let err = probe.management_url("ftp://rabbit").unwrap_err().to_string();
+        assert!(err.contains("scheme must be http or https"), "{err}");
+        let probe = RabbitMqProbe::new("amqp://mon:s3cret@rabbit/")
+            .unwrap()
+            .management_url("http://admin:other@rabbit:15672/")
+            .unwrap();
+        let debug = format!("{probe:?}");
+        assert!(!debug.contains("s3cret") && !debug.contains("other"), "{debug}");
+        assert!(debug.contains("amqp://mon@rabbit:5672/%2f"), "{debug}");
+    }
+}

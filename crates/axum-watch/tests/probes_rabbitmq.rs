@@ -1,0 +1,299 @@
+//! `RabbitMqProbe` against the real broker on loopback (AMQP on
+//! `AXUM_WATCH_RABBITMQ_URL`, management API on
+//! `AXUM_WATCH_RABBITMQ_MANAGEMENT_URL`; `scripts/services/rabbitmq.sh`
+//! starts both). Fails, never skips, when the broker is unreachable.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use axum_watch::probes::RabbitMqProbe;
+use axum_watch::{HealthRegistry, Probe, ProbeExt, Status};
+use lapin::options::{BasicPublishOptions, QueueDeclareOptions, QueueDeleteOptions};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Connection, ConnectionProperties};
+use serde_json::{Value, json};
+
+fn amqp_url() -> String {
+    std::env::var("AXUM_WATCH_RABBITMQ_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+fn management_url() -> String {
+    std::env::var("AXUM_WATCH_RABBITMQ_MANAGEMENT_URL").unwrap_or_else(|_| "http://127.0.0.1:15672".into())
+}
+
+/// `amqp_url()` with other credentials.
+fn amqp_url_as(user: &str, password: &str) -> String {
+    let url = amqp_url();
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    format!("{scheme}://{user}:{password}@{host}")
+}
+
+/// A closed port on loopback: bound, then released.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn connectivity_mode_reports_connected_only() {
+    let probe = RabbitMqProbe::new(amqp_url()).unwrap();
+    let outcome = probe.check().await.expect("rabbitmq must be reachable");
+    assert_eq!(outcome.status(), Status::Healthy);
+    assert_eq!(Value::Object(outcome.details().clone()), json!({"connected": true}));
+}
+
+#[tokio::test]
+async fn rich_mode_shows_server_totals_and_a_queue_with_messages() {
+    let queue = format!("axum-watch-test-{}", std::process::id());
+    let connection = Connection::connect(&amqp_url(), ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    channel
+        .queue_declare(
+            queue.as_str().into(),
+            QueueDeclareOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    for i in 0..3 {
+        channel
+            .basic_publish(
+                "".into(),
+                queue.as_str().into(),
+                BasicPublishOptions::default(),
+                format!("message {i}").as_bytes(),
+                BasicProperties::default(),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+
+    let probe = RabbitMqProbe::new(amqp_url())
+        .unwrap()
+        .management_url(management_url())
+        .unwrap();
+    // The management API refreshes queue statistics every few seconds.
+    let started = Instant::now();
+    let details = loop {
+        let outcome = probe.check().await.unwrap();
+        assert_eq!(outcome.status(), Status::Healthy);
+        let details = outcome.details().clone();
+        assert!(
+            !details.contains_key("management_api_error"),
+            "management API failed: {details:?}"
+        );
+        if details["queues"].get(&queue).is_some_and(|q| q["messages"] == 3) {
+            break details;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "queue never showed 3 messages: {details:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+
+    assert_eq!(details["connected"], true);
+    let server = &details["server"];
+    assert!(
+        server["rabbitmq_version"].as_str().is_some_and(|v| v.contains('.')),
+        "{server}"
+    );
+    assert!(server["erlang_version"].is_string(), "{server}");
+    assert!(server["node"].as_str().is_some_and(|n| n.contains('@')), "{server}");
+    assert!(server["cluster_name"].is_string(), "{server}");
+    assert!(
+        server["connections"].as_u64().unwrap() >= 1,
+        "our own connection is open: {server}"
+    );
+    assert!(server["queues"].as_u64().unwrap() >= 1, "{server}");
+    for key in ["channels", "exchanges", "consumers"] {
+        assert!(server[key].is_u64(), "{key}: {server}");
+    }
+    let totals = &details["totals"];
+    assert!(totals["messages"].as_u64().unwrap() >= 3, "{totals}");
+    for key in ["messages_ready", "messages_unacknowledged"] {
+        assert!(totals[key].is_u64(), "{key}: {totals}");
+    }
+    for key in ["publish_rate", "deliver_rate", "ack_rate"] {
+        assert!(totals[key].is_number(), "{key}: {totals}");
+    }
+    let q = &details["queues"][&queue];
+    assert_eq!(q["state"], "running");
+    assert_eq!(q["messages_ready"], 3);
+    assert_eq!(q["messages_unacknowledged"], 0);
+    assert_eq!(q["consumers"], 0);
+    assert!(q["memory_bytes"].as_u64().unwrap() > 0, "{q}");
+    assert_eq!(q["durable"], false);
+    assert_eq!(q["auto_delete"], false);
+    for key in ["publish_rate", "deliver_rate", "ack_rate"] {
+        assert!(q[key].is_number(), "{key}: {q}");
+    }
+    assert!(q.get("idle_since").is_some(), "{q}");
+    assert!(!serde_json::to_string(&details).unwrap().contains("guest:guest"));
+
+    channel
+        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+        .await
+        .unwrap();
+    connection.close(200, "OK".into()).await.unwrap();
+}
+
+#[tokio::test]
+async fn management_api_down_keeps_the_amqp_result() {
+    let probe = RabbitMqProbe::new(amqp_url())
+        .unwrap()
+        .management_url(format!("http://127.0.0.1:{}", closed_port()))
+        .unwrap()
+        .timeout(Duration::from_secs(3));
+    let outcome = probe.check().await.unwrap();
+    assert_eq!(outcome.status(), Status::Healthy);
+    let details = outcome.details();
+    assert_eq!(details["connected"], true);
+    let error = details["management_api_error"].as_str().unwrap();
+    assert!(error.starts_with("ManagementApiError: "), "{error}");
+    assert!(error.contains("connect"), "{error}");
+    assert!(!details.contains_key("server") && !details.contains_key("queues"));
+}
+
+/// A user that may use AMQP but not the management API (no tags): the API
+/// answers 401 and the probe says so, without the password.
+#[tokio::test]
+async fn management_api_refusing_the_credentials_keeps_the_amqp_result() {
+    let user = format!("axum-watch-amqp-only-{}", std::process::id());
+    let password = "s3cret-amqp-only";
+    let http = reqwest::Client::new();
+    let api = management_url();
+    let status = http
+        .put(format!("{api}/api/users/{user}"))
+        .basic_auth("guest", Some("guest"))
+        .json(&json!({"password": password, "tags": ""}))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert!(status.is_success(), "creating the user: {status}");
+    let status = http
+        .put(format!("{api}/api/permissions/%2f/{user}"))
+        .basic_auth("guest", Some("guest"))
+        .json(&json!({"configure": "", "write": "", "read": ""}))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert!(status.is_success(), "granting the vhost: {status}");
+
+    let probe = RabbitMqProbe::new(amqp_url_as(&user, password))
+        .unwrap()
+        .management_url(&api)
+        .unwrap();
+    let outcome = probe.check().await;
+    http.delete(format!("{api}/api/users/{user}"))
+        .basic_auth("guest", Some("guest"))
+        .send()
+        .await
+        .unwrap();
+
+    let outcome = outcome.unwrap();
+    assert_eq!(outcome.status(), Status::Healthy);
+    let details = outcome.details();
+    assert_eq!(details["connected"], true);
+    let error = details["management_api_error"].as_str().unwrap();
+    assert!(error.contains("401"), "{error}");
+    assert!(!serde_json::to_string(details).unwrap().contains(password));
+}
+
+#[tokio::test]
+async fn unreachable_broker_is_unhealthy_with_a_redacted_error() {
+    let port = closed_port();
+    let probe = RabbitMqProbe::new(format!("amqp://guest:s3cret-pw@127.0.0.1:{port}/%2f")).unwrap();
+    let started = Instant::now();
+    let error = probe.check().await.unwrap_err().to_string();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(
+        error.starts_with(&format!(
+            "AmqpError: connect to amqp://guest@127.0.0.1:{port}/%2f failed"
+        )),
+        "{error}"
+    );
+    assert!(!error.contains("s3cret-pw"), "{error}");
+    assert!(!format!("{probe:?}").contains("s3cret-pw"));
+}
+
+#[tokio::test]
+async fn wrong_password_is_unhealthy_without_the_password() {
+    let probe = RabbitMqProbe::new(amqp_url_as("guest", "not-the-pw-123")).unwrap();
+    let started = Instant::now();
+    let error = probe.check().await.unwrap_err().to_string();
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(error.starts_with("AmqpError: connect to amqp://guest@"), "{error}");
+    assert!(!error.contains("not-the-pw-123"), "{error}");
+}
+
+/// A server that accepts and then says nothing: the probe's own timeout
+/// ends the check with a clear error.
+#[tokio::test]
+async fn silent_server_times_out_within_the_probe_timeout() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let probe = RabbitMqProbe::new(format!("amqp://guest:guest@127.0.0.1:{port}/"))
+        .unwrap()
+        .timeout(Duration::from_millis(500));
+    let started = Instant::now();
+    let error = probe.check().await.unwrap_err().to_string();
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        error.starts_with("Timeout: connect to amqp://guest@127.0.0.1"),
+        "{error}"
+    );
+    assert!(error.contains("within 500ms"), "{error}");
+}
+
+/// amqps against the plain-text port: TLS is set up (one crypto provider, no
+/// panic) and the failed handshake is a clear unhealthy result.
+#[tokio::test]
+async fn amqps_against_a_plain_port_fails_cleanly() {
+    let plain = amqp_url_as("guest", "guest").replacen("amqp://", "amqps://", 1);
+    let probe = RabbitMqProbe::new(&plain).unwrap().timeout(Duration::from_secs(3));
+    let error = probe.check().await.unwrap_err().to_string();
+    assert!(error.contains("amqps://guest@"), "{error}");
+    assert!(!error.contains("guest:guest"), "{error}");
+}
+
+#[tokio::test]
+async fn registry_reports_the_probe_with_its_details() {
+    let registry = HealthRegistry::builder()
+        .add(RabbitMqProbe::new(amqp_url()).unwrap())
+        .add(
+            RabbitMqProbe::new(format!("amqp://guest:hunter2@127.0.0.1:{}/", closed_port()))
+                .unwrap()
+                .with_name("rabbitmq-down"),
+        )
+        .build()
+        .unwrap();
+    let report = registry.run_all().await;
+    let up = &report.probes[0];
+    assert_eq!((up.name.as_str(), up.status), ("rabbitmq", Status::Healthy));
+    assert_eq!(up.details.as_ref().unwrap()["connected"], true);
+    let down = &report.probes[1];
+    assert_eq!(down.status, Status::Unhealthy);
+    let json = serde_json::to_string(&report).unwrap();
+    assert!(!json.contains("hunter2"), "{json}");
+    assert!(
+        down.error
+            .as_deref()
+            .unwrap()
+            .contains("connect to amqp://guest@127.0.0.1"),
+        "{json}"
+    );
+}
