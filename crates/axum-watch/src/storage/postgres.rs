@@ -26,7 +26,7 @@ use std::time::Duration;
 use tokio_postgres::{Client, NoTls, Statement};
 
 use super::shared::{self, Backend, Latest, Op, Options, Replicated};
-use super::{History, ReplicaReport, Storage, StorageError, WriteBuffer};
+use super::{History, StorageError};
 use crate::model::{AlertRecord, ProbeResult};
 
 const SCHEMA: &str = "\
@@ -442,43 +442,7 @@ impl Backend for PostgresBackend {
     }
 }
 
-impl Storage for PostgresStorage {
-    async fn record(&self, result: &ProbeResult) -> Result<(), StorageError> {
-        self.inner.record(result).await
-    }
-
-    async fn latest(&self) -> Result<Vec<ProbeResult>, StorageError> {
-        self.inner.latest().await
-    }
-
-    async fn history(&self) -> Result<History, StorageError> {
-        self.inner.history().await
-    }
-
-    async fn append_alert(&self, alert: &AlertRecord) -> Result<(), StorageError> {
-        self.inner.append_alert(alert).await
-    }
-
-    async fn alerts(&self) -> Result<Vec<AlertRecord>, StorageError> {
-        self.inner.alerts().await
-    }
-
-    fn replica(&self) -> Option<&str> {
-        self.inner.replica()
-    }
-
-    async fn fleet(&self) -> Result<Vec<ReplicaReport>, StorageError> {
-        self.inner.fleet().await
-    }
-
-    async fn claim_alert(&self, alert: &AlertRecord, window: Duration) -> Result<bool, StorageError> {
-        self.inner.claim_alert(alert, window).await
-    }
-
-    fn write_buffer(&self) -> WriteBuffer {
-        self.inner.write_buffer()
-    }
-}
+shared::delegate_storage!(PostgresStorage);
 
 #[cfg(test)]
 mod tests {

@@ -19,6 +19,58 @@ use std::time::Duration;
 use super::{History, MemoryStorage, ReplicaReport, Storage, StorageError, WriteBuffer};
 use crate::model::{AlertRecord, ProbeResult};
 
+/// Implements [`Storage`] for a public store that wraps a [`Replicated`] in
+/// its `inner` field: every method is the replicated core's.
+macro_rules! delegate_storage {
+    ($store:ty) => {
+        impl $crate::storage::Storage for $store {
+            async fn record(&self, result: &$crate::model::ProbeResult) -> Result<(), $crate::storage::StorageError> {
+                self.inner.record(result).await
+            }
+
+            async fn latest(&self) -> Result<Vec<$crate::model::ProbeResult>, $crate::storage::StorageError> {
+                self.inner.latest().await
+            }
+
+            async fn history(&self) -> Result<$crate::storage::History, $crate::storage::StorageError> {
+                self.inner.history().await
+            }
+
+            async fn append_alert(
+                &self,
+                alert: &$crate::model::AlertRecord,
+            ) -> Result<(), $crate::storage::StorageError> {
+                self.inner.append_alert(alert).await
+            }
+
+            async fn alerts(&self) -> Result<Vec<$crate::model::AlertRecord>, $crate::storage::StorageError> {
+                self.inner.alerts().await
+            }
+
+            fn replica(&self) -> Option<&str> {
+                self.inner.replica()
+            }
+
+            async fn fleet(&self) -> Result<Vec<$crate::storage::ReplicaReport>, $crate::storage::StorageError> {
+                self.inner.fleet().await
+            }
+
+            async fn claim_alert(
+                &self,
+                alert: &$crate::model::AlertRecord,
+                window: std::time::Duration,
+            ) -> Result<bool, $crate::storage::StorageError> {
+                self.inner.claim_alert(alert, window).await
+            }
+
+            fn write_buffer(&self) -> $crate::storage::WriteBuffer {
+                self.inner.write_buffer()
+            }
+        }
+    };
+}
+pub(super) use delegate_storage;
+
 /// The id a replica gets unless one is configured: `<hostname>-<pid>`.
 pub(crate) fn default_replica_id() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
