@@ -1,7 +1,9 @@
 //! `RabbitMqProbe` against the real broker on loopback (AMQP on
 //! `AXUM_WATCH_RABBITMQ_URL`, management API on
 //! `AXUM_WATCH_RABBITMQ_MANAGEMENT_URL`; `scripts/services/rabbitmq.sh`
-//! starts both). Fails, never skips, when the broker is unreachable.
+//! starts both, and the AMQPS listener on `AXUM_WATCH_AMQPS_URL` whose
+//! certificate is signed by the test CA in `AXUM_WATCH_AMQPS_CA`). Fails,
+//! never skips, when the broker is unreachable.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
@@ -21,12 +23,31 @@ fn management_url() -> String {
     std::env::var("AXUM_WATCH_RABBITMQ_MANAGEMENT_URL").unwrap_or_else(|_| "http://127.0.0.1:15672".into())
 }
 
-/// `amqp_url()` with other credentials.
-fn amqp_url_as(user: &str, password: &str) -> String {
-    let url = amqp_url();
+fn amqps_url() -> String {
+    std::env::var("AXUM_WATCH_AMQPS_URL").unwrap_or_else(|_| "amqps://guest:guest@localhost:5671/%2f".into())
+}
+
+/// The PEM of the test CA that signed the AMQPS listener's certificate.
+fn amqps_ca() -> String {
+    let path = std::env::var("AXUM_WATCH_AMQPS_CA").unwrap_or_else(|_| {
+        let cache =
+            std::env::var("XDG_CACHE_HOME").unwrap_or_else(|_| format!("{}/.cache", std::env::var("HOME").unwrap()));
+        format!("{cache}/axum-watch/test-certs/rabbitmq/ca.crt")
+    });
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("the AMQPS test CA {path} (made by scripts/services/rabbitmq.sh): {e}"))
+}
+
+/// `url` with other credentials.
+fn with_credentials(url: &str, user: &str, password: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap();
     let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
     format!("{scheme}://{user}:{password}@{host}")
+}
+
+/// `amqp_url()` with other credentials.
+fn amqp_url_as(user: &str, password: &str) -> String {
+    with_credentials(&amqp_url(), user, password)
 }
 
 /// A closed port on loopback: bound, then released.
@@ -268,6 +289,64 @@ async fn amqps_against_a_plain_port_fails_cleanly() {
     let error = probe.check().await.unwrap_err().to_string();
     assert!(error.contains("amqps://guest@"), "{error}");
     assert!(!error.contains("guest:guest"), "{error}");
+}
+
+/// A real TLS handshake with the AMQPS listener, whose certificate comes
+/// from the test CA: trusted through `root_certificate_pem`.
+#[tokio::test]
+async fn amqps_with_the_test_ca_is_healthy() {
+    let probe = RabbitMqProbe::new(amqps_url())
+        .unwrap()
+        .root_certificate_pem(amqps_ca())
+        .unwrap();
+    let outcome = probe.check().await.expect("the amqps listener must accept the test CA");
+    assert_eq!(outcome.status(), Status::Healthy);
+    assert_eq!(Value::Object(outcome.details().clone()), json!({"connected": true}));
+
+    // By IP address too: the certificate names 127.0.0.1 as well.
+    let by_ip = amqps_url().replacen("@localhost:", "@127.0.0.1:", 1);
+    let probe = RabbitMqProbe::new(&by_ip)
+        .unwrap()
+        .root_certificate_pem(amqps_ca())
+        .unwrap();
+    assert_eq!(probe.check().await.unwrap().status(), Status::Healthy);
+}
+
+/// Without the test CA the server certificate is not trusted: unhealthy
+/// with a certificate error, and no password.
+#[tokio::test]
+async fn amqps_without_the_test_ca_is_a_certificate_error() {
+    let url = with_credentials(&amqps_url(), "guest", "s3cret-tls-pw");
+    let registry = HealthRegistry::builder()
+        .add(RabbitMqProbe::new(&url).unwrap().timeout(Duration::from_secs(3)))
+        .build()
+        .unwrap();
+    let report = registry.run_all().await;
+    let result = &report.probes[0];
+    assert_eq!(result.status, Status::Unhealthy);
+    let error = result.error.as_deref().unwrap();
+    assert!(error.contains("connect to amqps://guest@"), "{error}");
+    assert!(error.contains("UnknownIssuer"), "{error}");
+    let json = serde_json::to_string(&report).unwrap();
+    assert!(!json.contains("s3cret-tls-pw"), "{json}");
+}
+
+/// The TLS handshake succeeds, then the broker refuses the password.
+#[tokio::test]
+async fn amqps_with_the_test_ca_and_a_wrong_password_is_unhealthy() {
+    let url = with_credentials(&amqps_url(), "guest", "not-the-tls-pw-456");
+    let probe = RabbitMqProbe::new(&url)
+        .unwrap()
+        .root_certificate_pem(amqps_ca())
+        .unwrap()
+        .timeout(Duration::from_secs(5));
+    let started = Instant::now();
+    let error = probe.check().await.unwrap_err().to_string();
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(error.starts_with("AmqpError: connect to amqps://guest@"), "{error}");
+    // Past the handshake: the broker itself refuses the login.
+    assert!(error.contains("ACCESS_REFUSED"), "{error}");
+    assert!(!error.contains("not-the-tls-pw-456"), "{error}");
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use lapin::tcp::OwnedTLSConfig;
 use lapin::uri::{AMQPScheme, AMQPUri};
 use lapin::{Connection, ConnectionProperties};
 
@@ -14,6 +15,8 @@ use crate::probe::ProbeError;
 #[derive(Clone)]
 pub(crate) struct AmqpTarget {
     uri: AMQPUri,
+    /// Extra root certificates (PEM) for `amqps`, on top of the system's.
+    tls: OwnedTLSConfig,
 }
 
 impl AmqpTarget {
@@ -37,7 +40,35 @@ impl AmqpTarget {
         if uri.vhost.is_empty() {
             "/".clone_into(&mut uri.vhost);
         }
-        Ok(Self { uri })
+        Ok(Self {
+            uri,
+            tls: OwnedTLSConfig::default(),
+        })
+    }
+
+    /// Also trusts the certificates in `pem` (one or more `BEGIN
+    /// CERTIFICATE` blocks) as roots for `amqps`, besides the system's.
+    #[cfg(feature = "rabbitmq")]
+    pub(crate) fn add_root_certificates_pem(&mut self, pem: &[u8]) -> Result<(), ProbeError> {
+        use rustls_pki_types::CertificateDer;
+        use rustls_pki_types::pem::PemObject;
+
+        let invalid = |why: String| ProbeError::with_kind("TlsError", why);
+        let certs = CertificateDer::pem_slice_iter(pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| invalid(format!("invalid root certificate PEM: {e}")))?;
+        if certs.is_empty() {
+            return Err(invalid("the root certificate PEM holds no certificate".to_owned()));
+        }
+        // lapin reads the roots back from PEM text.
+        let text = std::str::from_utf8(pem)
+            .map_err(|_| invalid("invalid root certificate PEM: it is not UTF-8".to_owned()))?;
+        let chain = self.tls.cert_chain.get_or_insert_with(String::new);
+        if !chain.is_empty() && !chain.ends_with('\n') {
+            chain.push('\n');
+        }
+        chain.push_str(text);
+        Ok(())
     }
 
     #[cfg(feature = "rabbitmq")]
@@ -50,10 +81,19 @@ impl AmqpTarget {
         &self.uri.authority.userinfo.password
     }
 
+    /// The extra root certificates, as PEM text.
+    #[cfg(all(test, feature = "rabbitmq"))]
+    pub(crate) fn root_certificates_pem(&self) -> Option<&str> {
+        self.tls.cert_chain.as_deref()
+    }
+
     /// Opens a connection, giving up after `timeout`.
     pub(crate) async fn connect(&self, timeout: Duration) -> Result<Connection, ProbeError> {
         let properties = ConnectionProperties::default().with_connection_name("axum-watch".into());
-        match tokio::time::timeout(timeout, Connection::connect_uri(self.uri.clone(), properties)).await {
+        let runtime =
+            lapin::runtime::default_runtime().map_err(|e| amqp_error(&format!("connect to {self} failed"), &e))?;
+        let connect = Connection::connect_uri_with_config(self.uri.clone(), properties, self.tls.clone(), runtime);
+        match tokio::time::timeout(timeout, connect).await {
             Ok(Ok(connection)) => Ok(connection),
             Ok(Err(error)) => Err(amqp_error(&format!("connect to {self} failed"), &error)),
             Err(_) => Err(ProbeError::with_kind(

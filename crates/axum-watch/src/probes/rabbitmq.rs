@@ -30,6 +30,10 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// enabled) the probe still reports the AMQP result and adds
 /// `management_api_error`.
 ///
+/// `amqps://` URLs use rustls with the platform certificate verifier; add a
+/// private CA with [`root_certificate_pem`](Self::root_certificate_pem),
+/// which an `https` management URL trusts as well.
+///
 /// The AMQP connect and each management request are bounded by
 /// [`timeout`](Self::timeout) (5 s by default). The password never appears in
 /// `Debug`, details or error text.
@@ -51,6 +55,8 @@ pub struct RabbitMqProbe {
     target: AmqpTarget,
     management: Option<Management>,
     timeout: Duration,
+    /// Extra roots, for an `https` management URL as for `amqps`.
+    root_certificates: Vec<reqwest::Certificate>,
 }
 
 struct Management {
@@ -70,6 +76,7 @@ impl RabbitMqProbe {
             target: AmqpTarget::parse(url.as_ref())?,
             management: None,
             timeout: DEFAULT_TIMEOUT,
+            root_certificates: Vec::new(),
         })
     }
 
@@ -90,15 +97,53 @@ impl RabbitMqProbe {
                 parsed.scheme()
             )));
         }
-        // Each request carries the probe's timeout, so `timeout()` may come later.
-        let client = reqwest::Client::builder()
-            .build()
-            .map_err(|e| invalid(crate::redact(&e.to_string()).into_owned()))?;
         self.management = Some(Management {
             base: parsed.as_str().trim_end_matches('/').to_owned(),
-            client,
+            client: self.management_client()?,
         });
         Ok(self)
+    }
+
+    /// Also trusts the certificates in `pem` (one or more `BEGIN CERTIFICATE`
+    /// blocks) as roots, besides the system's: for a broker whose `amqps`
+    /// certificate, or an `https` management API, is signed by a private CA.
+    /// May be called more than once, before or after
+    /// [`management_url`](Self::management_url).
+    ///
+    /// # Errors
+    ///
+    /// When `pem` holds no valid certificate.
+    pub fn root_certificate_pem(mut self, pem: impl AsRef<[u8]>) -> Result<Self, ProbeError> {
+        let pem = pem.as_ref();
+        self.target.add_root_certificates_pem(pem)?;
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| ProbeError::with_kind("TlsError", format!("invalid root certificate PEM: {}", chain(&e))))?;
+        self.root_certificates.extend(certs);
+        if self.management.is_some() {
+            let client = self.management_client()?;
+            if let Some(management) = &mut self.management {
+                management.client = client;
+            }
+        }
+        Ok(self)
+    }
+
+    /// The management API client, trusting the extra roots.
+    fn management_client(&self) -> Result<reqwest::Client, ProbeError> {
+        // Each request carries the probe's timeout, so `timeout()` may come later.
+        let mut builder = reqwest::Client::builder();
+        if !self.root_certificates.is_empty() {
+            builder = builder.tls_certs_merge(self.root_certificates.clone());
+        }
+        builder.build().map_err(|e| {
+            ProbeError::with_kind(
+                "InvalidUrl",
+                format!(
+                    "invalid management URL: the HTTP client could not be built: {}",
+                    chain(&e)
+                ),
+            )
+        })
     }
 
     /// How long the AMQP connect, and each management API request, may take
@@ -143,6 +188,11 @@ impl RabbitMqProbe {
 
 /// A reqwest error with its sources (reqwest's own text is terse).
 fn http_error(error: &reqwest::Error) -> ProbeError {
+    ProbeError::with_kind("ManagementApiError", chain(error))
+}
+
+/// An error's text followed by its sources, redacted.
+fn chain(error: &reqwest::Error) -> String {
     let mut text = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(inner) = source {
@@ -153,7 +203,7 @@ fn http_error(error: &reqwest::Error) -> ProbeError {
         }
         source = inner.source();
     }
-    ProbeError::with_kind("ManagementApiError", crate::redact(&text).into_owned())
+    crate::redact(&text).into_owned()
 }
 
 impl fmt::Debug for RabbitMqProbe {
@@ -165,6 +215,7 @@ impl fmt::Debug for RabbitMqProbe {
                 &self.management.as_ref().map(|m| crate::redact(&m.base)),
             )
             .field("timeout", &self.timeout)
+            .field("root_certificates", &self.root_certificates.len())
             .finish()
     }
 }
@@ -339,5 +390,35 @@ mod tests {
         let debug = format!("{probe:?}");
         assert!(!debug.contains("s3cret") && !debug.contains("other"), "{debug}");
         assert!(debug.contains("amqp://mon@rabbit:5672/%2f"), "{debug}");
+    }
+
+    #[test]
+    fn root_certificates_are_checked_when_given() {
+        let probe = || RabbitMqProbe::new("amqps://mon:s3cret@rabbit/").unwrap();
+        let err = probe()
+            .root_certificate_pem("not a certificate")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "TlsError: the root certificate PEM holds no certificate");
+        let err = probe()
+            .root_certificate_pem("-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("TlsError: invalid root certificate PEM"), "{err}");
+
+        let ca = rcgen::generate_simple_self_signed(vec!["rabbit".to_owned()]).unwrap();
+        let pem = ca.cert.pem();
+        // Before and after the management URL, and more than once.
+        let probe = probe()
+            .root_certificate_pem(&pem)
+            .unwrap()
+            .management_url("https://rabbit:15671")
+            .unwrap()
+            .root_certificate_pem(pem.as_bytes())
+            .unwrap();
+        assert_eq!(probe.root_certificates.len(), 2);
+        let chain = probe.target.root_certificates_pem().unwrap();
+        assert_eq!(chain.matches("BEGIN CERTIFICATE").count(), 2);
+        assert!(format!("{probe:?}").contains("root_certificates: 2"), "{probe:?}");
     }
 }
