@@ -234,21 +234,27 @@ impl fmt::Debug for ProbeError {
 
 impl<E: StdError + Send + Sync + 'static> From<E> for ProbeError {
     fn from(error: E) -> Self {
-        let mut message = error.to_string();
-        let mut source = error.source();
-        while let Some(inner) = source {
-            let text = inner.to_string();
-            if !message.contains(&text) {
-                message.push_str(": ");
-                message.push_str(&text);
-            }
-            source = inner.source();
-        }
         Self {
             kind: Some(short_type_name(std::any::type_name::<E>())),
-            message,
+            message: error_chain(&error),
         }
     }
+}
+
+/// An error's message followed by those of its sources, each once:
+/// `connect failed: Connection refused (os error 111)`.
+pub(crate) fn error_chain(error: &(dyn StdError + 'static)) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        let text = inner.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = inner.source();
+    }
+    message
 }
 
 /// `std::io::error::Error` → `io::Error`, `core::num::error::ParseIntError` →

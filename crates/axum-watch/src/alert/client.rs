@@ -7,7 +7,6 @@
 //! redirect (redirects are not followed, so a secret URL is never replayed
 //! elsewhere), is permanent.
 
-use std::error::Error as _;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -147,18 +146,7 @@ fn is_transient_status(status: StatusCode) -> bool {
 
 /// The error and its causes on one line, without the URL reqwest attaches.
 fn describe(e: reqwest::Error) -> String {
-    let e = e.without_url();
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let part = cause.to_string();
-        if !part.is_empty() && !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = cause.source();
-    }
-    text
+    crate::probe::error_chain(&e.without_url())
 }
 
 /// The start of an error answer's body, whitespace collapsed, for the error

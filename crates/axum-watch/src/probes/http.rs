@@ -11,7 +11,7 @@ use reqwest::tls::TlsInfo;
 use reqwest::{Method, Url};
 
 use crate::model::Status;
-use crate::probe::{Outcome, Probe, ProbeError};
+use crate::probe::{Outcome, Probe, ProbeError, error_chain};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_STATUS: RangeInclusive<u16> = 200..=399;
@@ -281,7 +281,7 @@ impl HttpProbeBuilder {
             .tls_info(true);
         for pem in &self.root_certificates {
             let certs = reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|e| invalid(format!("invalid root certificate: {}", chain(&e))))?;
+                .map_err(|e| invalid(format!("invalid root certificate: {}", error_chain(&e))))?;
             if certs.is_empty() {
                 return Err(invalid("invalid root certificate: no PEM certificate found".to_owned()));
             }
@@ -292,7 +292,7 @@ impl HttpProbeBuilder {
         }
         let client = client
             .build()
-            .map_err(|e| invalid(format!("the HTTP client could not be built: {}", chain(&e))))?;
+            .map_err(|e| invalid(format!("the HTTP client could not be built: {}", error_chain(&e))))?;
 
         Ok(HttpProbe {
             name,
@@ -308,21 +308,6 @@ impl HttpProbeBuilder {
             https,
         })
     }
-}
-
-/// An error's message followed by its sources', without repeats.
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(inner) = source {
-        let text = inner.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = inner.source();
-    }
-    message
 }
 
 fn millis(d: Duration) -> f64 {
@@ -362,7 +347,7 @@ impl HttpProbe {
         if error.is_timeout() {
             format!("request timed out after {} ms", self.timeout.as_millis())
         } else {
-            format!("request failed: {}", chain(&error))
+            format!("request failed: {}", error_chain(&error))
         }
     }
 }

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::amqp::AmqpTarget;
 use crate::model::Details;
-use crate::probe::{Outcome, Probe, ProbeError};
+use crate::probe::{Outcome, Probe, ProbeError, error_chain};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -192,18 +192,8 @@ fn http_error(error: &reqwest::Error) -> ProbeError {
 }
 
 /// An error's text followed by its sources, redacted.
-fn chain(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(inner) = source {
-        let more = inner.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = inner.source();
-    }
-    crate::redact(&text).into_owned()
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    crate::redact(&error_chain(error)).into_owned()
 }
 
 impl fmt::Debug for RabbitMqProbe {
