@@ -107,3 +107,38 @@ pub fn statuses(report: &Value) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// The promtool binary: `PROMTOOL`, default `promtool` (the test script installs it).
+pub fn promtool() -> String {
+    std::env::var("PROMTOOL").unwrap_or_else(|_| "promtool".to_owned())
+}
+
+/// Runs `promtool check metrics` on `text`; returns the problems it reports
+/// other than the abbreviated unit of `probe_latency_ms`, which the metric
+/// name keeps for compatibility.
+pub fn promtool_problems(text: &str) -> Vec<String> {
+    use std::io::Write;
+    let mut child = std::process::Command::new(promtool())
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {} (the test script installs it): {e}", promtool()));
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    match out.status.code() {
+        Some(0) => Vec::new(),
+        Some(3) => report
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with("probe_latency_ms"))
+            .map(str::to_owned)
+            .collect(),
+        other => panic!("promtool failed to parse the metrics ({other:?}):\n{report}\n---\n{text}"),
+    }
+}

@@ -5,6 +5,9 @@
 //! Real time with short TTLs and timeouts; every wait is a bounded poll.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../common/mod.rs"]
+mod common;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -213,37 +216,6 @@ pub fn alerts_of(body: &Value) -> Vec<(String, String, String)> {
             )
         })
         .collect()
-}
-
-/// Runs `promtool check metrics` (`PROMTOOL`, default `promtool`) on
-/// `text`; returns its complaints other than the abbreviated unit of
-/// `probe_latency_ms`, which the metric name keeps for compatibility.
-pub fn promtool_problems(text: &str) -> Vec<String> {
-    use std::io::Write;
-    let promtool = std::env::var("PROMTOOL").unwrap_or_else(|_| "promtool".to_owned());
-    let mut child = std::process::Command::new(&promtool)
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {promtool} (the test script installs it): {e}"));
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    match out.status.code() {
-        Some(0) => Vec::new(),
-        Some(3) => report
-            .lines()
-            .filter(|l| !l.trim().is_empty() && !l.starts_with("probe_latency_ms"))
-            .map(str::to_owned)
-            .collect(),
-        other => panic!("promtool failed to parse the metrics ({other:?}):\n{report}\n---\n{text}"),
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -587,7 +559,7 @@ pub async fn outage<F: Factory, O: Outage, R: Storage>(factory: &F, outage: &mut
         metrics.body
     );
 
-    assert_eq!(promtool_problems(&metrics.body), Vec::<String>::new());
+    assert_eq!(common::promtool_problems(&metrics.body), Vec::<String>::new());
 
     // A transition while the store is away: nobody can claim it, so this
     // replica sends it (a duplicate page beats a missed one). Its result and
