@@ -263,6 +263,13 @@ impl AlertRecord {
     }
 }
 
+/// `value` rounded to `places` decimals, as figures are shown in reports
+/// (`latency_ms` and probe details).
+pub(crate) fn round(value: f64, places: i32) -> f64 {
+    let scale = 10_f64.powi(places);
+    (value * scale).round() / scale
+}
+
 /// An instant together with the UTC offset it is shown at.
 ///
 /// It renders as RFC 3339 with microseconds: `Z` for UTC

@@ -14,7 +14,8 @@ use tower_layer::Layer;
 use super::layer::{PassiveService, Recorder};
 use super::passive_options;
 use super::route::record_response;
-use super::stats::{REQUESTS, Started, Stats, StatsConfig, ms, round};
+use super::stats::{REQUESTS, Started, Stats, StatsConfig, ms};
+use crate::model::round;
 use crate::probe::{Outcome, Probe, ProbeError, ProbeOptions};
 
 /// The template under which requests that matched no route are counted.

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{LazyLock, OnceLock};
 use std::time::Duration;
 
+use crate::model::round;
 use crate::probe::{Outcome, short_type_name};
 use arc_swap::ArcSwapOption;
 use serde_json::{Map, Value, json};
@@ -669,11 +670,6 @@ pub(crate) fn nearest_rank(sorted: &[u64], p: f64) -> Option<u64> {
 
 pub(crate) fn ratio(part: u64, whole: u64) -> f64 {
     if whole == 0 { 0.0 } else { part as f64 / whole as f64 }
-}
-
-pub(crate) fn round(value: f64, places: i32) -> f64 {
-    let scale = 10_f64.powi(places);
-    (value * scale).round() / scale
 }
 
 fn nanos_to_ms(nanos: u64) -> f64 {

@@ -13,8 +13,9 @@ use axum::response::Response;
 use futures_util::{FutureExt, Sink, Stream};
 use serde_json::{Map, Value};
 
-use super::stats::{Stats, StatsConfig, ms, round, start};
+use super::stats::{Stats, StatsConfig, ms, start};
 use super::{panic_message, passive_options};
+use crate::model::round;
 use crate::probe::{Outcome, Probe, ProbeError, ProbeOptions};
 
 /// Watches the connections of an axum WebSocket handler: how many are open,

@@ -150,7 +150,7 @@ impl Probe for DiskSpaceProbe {
         } else {
             free as f64 / total as f64 * 100.0
         };
-        let free_percent = (exact_percent * 100.0).round() / 100.0;
+        let free_percent = crate::model::round(exact_percent, 2);
 
         let (status, crossed) = if let Some(t) = self.fail_below.filter(|t| t.is_crossed(free, exact_percent)) {
             (Status::Unhealthy, Some(("failure", t)))

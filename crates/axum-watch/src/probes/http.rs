@@ -310,10 +310,6 @@ impl HttpProbeBuilder {
     }
 }
 
-fn millis(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
-}
-
 /// `notAfter` of a DER certificate, in seconds since the epoch.
 fn not_after(der: &[u8]) -> Option<i64> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
@@ -419,7 +415,7 @@ impl Probe for HttpProbe {
         let mut outcome = self
             .outcome(status, error)
             .detail("status_code", code.as_u16())
-            .detail("response_ms", millis(elapsed))
+            .detail("response_ms", super::millis(elapsed))
             .latency(elapsed);
         if let Some((days, expiry)) = days_remaining {
             outcome = outcome.detail("cert_days_remaining", days);

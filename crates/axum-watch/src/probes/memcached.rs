@@ -191,7 +191,7 @@ fn stats_details(stats: &[(String, String)]) -> Details {
 #[allow(clippy::cast_precision_loss)] // counts far below 2^52 in practice; a ratio anyway
 fn hit_ratio(hits: u64, misses: u64) -> Option<f64> {
     let gets = hits.checked_add(misses)?;
-    (gets > 0).then(|| (hits as f64 / gets as f64 * 10_000.0).round() / 10_000.0)
+    (gets > 0).then(|| crate::model::round(hits as f64 / gets as f64, 4))
 }
 
 #[cfg(test)]

@@ -5,6 +5,14 @@
 //! Every probe keeps credentials out of its `details`, its error text, its
 //! logs and its `Debug` output.
 
+use std::time::Duration;
+
+/// A duration in milliseconds with microsecond precision, as probe details
+/// show timings (`connect_ms`, `lag_ms`, `response_ms`).
+pub(crate) fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
 // --- host probes (no client library) ---
 mod disk;
 mod noop;

@@ -156,7 +156,7 @@ impl Probe for RuntimeProbe {
             tokio::time::sleep(Duration::ZERO).await;
             lag = lag.max(slept.elapsed().saturating_sub(TIMER_RESOLUTION));
         }
-        let lag_ms = (lag.as_secs_f64() * 1_000_000.0).round() / 1000.0;
+        let lag_ms = super::millis(lag);
 
         let (status, error) = if lag_ms >= self.fail_ms {
             (

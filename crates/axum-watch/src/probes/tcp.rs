@@ -110,10 +110,6 @@ fn ips(addrs: &[SocketAddr]) -> Value {
     Value::from(seen)
 }
 
-fn millis(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
-}
-
 impl Probe for TcpProbe {
     fn name(&self) -> &str {
         &self.name
@@ -160,7 +156,7 @@ impl Probe for TcpProbe {
                         .detail("host", self.host.clone())
                         .detail("port", self.port)
                         .detail("resolved_ips", ips(&addrs))
-                        .detail("connect_ms", millis(connect))
+                        .detail("connect_ms", super::millis(connect))
                         .latency(started.elapsed()));
                 }
                 Ok(Err(e)) => last_error = Some(e),

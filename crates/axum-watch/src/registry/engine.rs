@@ -121,7 +121,7 @@ impl Entry {
             ),
         };
         let error = error.map(|e| crate::redact(&e).into_owned());
-        let latency_ms = round2(latency.unwrap_or(elapsed).as_secs_f64() * 1000.0);
+        let latency_ms = crate::model::round(latency.unwrap_or(elapsed).as_secs_f64() * 1000.0, 2);
         tracing::debug!(probe = %self.name, %status, latency_ms, error = error.as_deref(), "probe ran");
         self.result(status, latency_ms, error, Some(details))
     }
@@ -217,10 +217,6 @@ fn set_circuit_block(result: &mut ProbeResult, block: Value) {
     let details = result.details.get_or_insert_with(Details::new);
     details.shift_remove("circuit_breaker");
     details.insert("circuit_breaker".to_owned(), block);
-}
-
-fn round2(ms: f64) -> f64 {
-    (ms * 100.0).round() / 100.0
 }
 
 fn panic_message(payload: &(dyn Any + Send)) -> &str {
