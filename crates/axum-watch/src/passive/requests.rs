@@ -13,7 +13,7 @@ use tower_layer::Layer;
 
 use super::layer::{PassiveService, Recorder};
 use super::passive_options;
-use super::route::record_response;
+use super::route::{record_response, response_call};
 use super::stats::{REQUESTS, Started, Stats, StatsConfig, ms};
 use crate::model::round;
 use crate::probe::{Outcome, Probe, ProbeError, ProbeOptions};
@@ -199,12 +199,13 @@ impl RequestMetrics {
         status: StatusCode,
         panic: Option<&str>,
     ) {
-        let min = self.inner.min_error_status;
-        record_response(&self.inner.total, min, start, status, panic);
+        // One clock reading for the totals and the route.
+        let call = response_call(self.inner.min_error_status, start, status);
+        record_response(&self.inner.total, call, panic);
         if let Some((method, matched)) = route {
             let template = matched.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
             match self.route_stats(method, template) {
-                Some(stats) => record_response(&stats, min, start, status, panic),
+                Some(stats) => record_response(&stats, call, panic),
                 None => {
                     self.inner.untracked.fetch_add(1, Relaxed);
                 }

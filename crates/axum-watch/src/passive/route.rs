@@ -11,7 +11,7 @@ use tower_layer::Layer;
 
 use super::layer::{PassiveService, Recorder};
 use super::passive_options;
-use super::stats::{REQUESTS, Started, Stats, StatsConfig};
+use super::stats::{Call, REQUESTS, Started, Stats, StatsConfig};
 use crate::probe::{Outcome, Probe, ProbeError, ProbeOptions};
 use crate::registry::ProbeGroup;
 
@@ -114,21 +114,20 @@ impl RouteProbe {
 }
 
 /// Records one response (or panic) into `stats`.
-pub(crate) fn record_response(
-    stats: &Stats,
-    min_error_status: u16,
-    started: Started,
-    status: StatusCode,
-    panic: Option<&str>,
-) {
-    let code = status.as_u16();
-    let error = code >= min_error_status;
-    stats.finish(started, error, Some(code));
+pub(crate) fn record_response(stats: &Stats, call: Call, panic: Option<&str>) {
+    stats.record(call);
     if let Some(message) = panic {
         stats.note_error(Some("panic"), format!("panic: {message}"));
-    } else if error {
+    } else if let (true, Some(code)) = (call.error, call.status) {
         stats.note_error(None, format!("HTTP {code}"));
     }
+}
+
+/// A response that ends now: an error when its status is at least
+/// `min_error_status`.
+pub(crate) fn response_call(min_error_status: u16, started: Started, status: StatusCode) -> Call {
+    let code = status.as_u16();
+    Call::ended(started, code >= min_error_status, Some(code))
 }
 
 impl Probe for RouteProbe {
@@ -166,7 +165,8 @@ impl Recorder for RouteProbe {
     }
 
     fn finish(probe: &Self::Call, started: Started, status: StatusCode, panic: Option<&str>) {
-        record_response(&probe.inner.stats, probe.inner.min_error_status, started, status, panic);
+        let call = response_call(probe.inner.min_error_status, started, status);
+        record_response(&probe.inner.stats, call, panic);
     }
 }
 

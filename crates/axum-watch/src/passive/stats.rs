@@ -147,14 +147,31 @@ pub(crate) fn start() -> Started {
     quanta::Instant::now()
 }
 
-/// What one call did: how long it took, when it ended (after the statistics
-/// were created), its HTTP status if any, and whether it failed.
+/// The process-wide origin of call times: a clock reading and the wall-clock
+/// time it stands for.
+static EPOCH: LazyLock<(Started, jiff::Timestamp)> = LazyLock::new(|| (start(), jiff::Timestamp::now()));
+
+/// What one call did: how long it took, when it ended (after [`EPOCH`]), its
+/// HTTP status if any, and whether it failed.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Call {
     pub(crate) elapsed: Duration,
     pub(crate) at: Duration,
     pub(crate) error: bool,
     pub(crate) status: Option<u16>,
+}
+
+impl Call {
+    /// A call that started at `started` and ends now.
+    pub(crate) fn ended(started: Started, error: bool, status: Option<u16>) -> Self {
+        let now = start();
+        Self {
+            elapsed: now.saturating_duration_since(started),
+            at: now.saturating_duration_since(EPOCH.0),
+            error,
+            status,
+        }
+    }
 }
 
 /// The hot counters and the ring of recent calls of the threads that record
@@ -169,8 +186,6 @@ struct Shard {
     ema_ms: AtomicU64,
     min_ns: AtomicU64,
     max_ns: AtomicU64,
-    last_ns: AtomicU64,
-    last_at: AtomicU64,
     last_status: AtomicU64,
     last_error_at: AtomicU64,
     last_success_at: AtomicU64,
@@ -187,13 +202,21 @@ impl Default for Shard {
             ema_ms: AtomicU64::new(f64::NAN.to_bits()),
             min_ns: AtomicU64::new(u64::MAX),
             max_ns: AtomicU64::new(0),
-            last_ns: AtomicU64::new(0),
-            last_at: AtomicU64::new(0),
             last_status: AtomicU64::new(0),
             last_error_at: AtomicU64::new(0),
             last_success_at: AtomicU64::new(0),
             ring: OnceLock::new(),
         }
+    }
+}
+
+impl Shard {
+    /// The end time and the duration and flags of the shard's latest call.
+    fn latest(&self) -> Option<(u64, u64, &Self)> {
+        let ring = self.ring.get()?;
+        let seq = self.seq.load(Relaxed).checked_sub(1)?;
+        let slot = &ring[usize::try_from(seq % ring.len() as u64).unwrap_or(0)];
+        Some((slot.at.load(Relaxed), slot.meta.load(Relaxed), self))
     }
 }
 
@@ -221,8 +244,6 @@ fn thread_shard() -> usize {
 /// calls, merged when the probe is checked.
 pub(crate) struct Stats {
     config: StatsConfig,
-    base: Started,
-    base_wall: jiff::Timestamp,
     shards: Box<[Shard]>,
     kinds: [ErrorKind; ERROR_KINDS],
     other_kinds: AtomicU64,
@@ -245,8 +266,6 @@ impl Stats {
     pub(crate) fn new(config: StatsConfig) -> Self {
         Self {
             config,
-            base: start(),
-            base_wall: jiff::Timestamp::now(),
             shards: (0..shard_count()).map(|_| Shard::default()).collect(),
             kinds: Default::default(),
             other_kinds: AtomicU64::new(0),
@@ -262,13 +281,7 @@ impl Stats {
 
     /// Records a call that started at `started` and ends now.
     pub(crate) fn finish(&self, started: Started, error: bool, status: Option<u16>) {
-        let now = start();
-        self.record(Call {
-            elapsed: now.saturating_duration_since(started),
-            at: now.saturating_duration_since(self.base),
-            error,
-            status,
-        });
+        self.record(Call::ended(started, error, status));
     }
 
     /// Records one call into this thread's shard: relaxed atomics and one
@@ -307,8 +320,6 @@ impl Stats {
         if let Some(code) = call.status {
             shard.last_status.store(u64::from(code), Relaxed);
         }
-        shard.last_ns.store(nanos, Relaxed);
-        shard.last_at.store(at, Relaxed);
         if nanos < shard.min_ns.load(Relaxed) {
             shard.min_ns.fetch_min(nanos, Relaxed);
         }
@@ -400,7 +411,7 @@ impl Stats {
         };
 
         let load = |f: fn(&Shard) -> &AtomicU64| self.shards.iter().map(move |s| f(s).load(Relaxed));
-        let latest = self.shards.iter().max_by_key(|s| s.last_at.load(Relaxed));
+        let latest = self.shards.iter().filter_map(Shard::latest).max_by_key(|(at, ..)| *at);
         // Each shard's moving average, weighted by its share of the window.
         let (weighted, total) = self
             .shards
@@ -418,7 +429,7 @@ impl Stats {
             consecutive: self.consecutive(&recent, last_success),
             window: window.len() as u64,
             window_errors,
-            last_ms: latest.map_or(0.0, |s| nanos_to_ms(s.last_ns.load(Relaxed))),
+            last_ms: latest.map_or(0.0, |(_, meta, _)| nanos_to_ms(meta >> FLAG_BITS)),
             ema_ms: (total > 0).then(|| weighted / total as f64),
             min_ms: (min != u64::MAX).then(|| nanos_to_ms(min)),
             max_ms: nanos_to_ms(load(|s| &s.max_ns).max().unwrap_or(0)),
@@ -426,7 +437,7 @@ impl Stats {
             requests_per_minute,
             slow_calls: slow_ns.map(|_| slow),
             last_status: latest
-                .map(|s| s.last_status.load(Relaxed))
+                .map(|(_, _, s)| s.last_status.load(Relaxed))
                 .filter(|code| *code != 0)
                 .and_then(|c| u16::try_from(c).ok()),
             status_classes: classes,
@@ -481,7 +492,7 @@ impl Stats {
     /// The wall-clock time of a recorded offset (zero = never).
     fn wall(&self, at: u64) -> Option<jiff::Timestamp> {
         let offset = jiff::SignedDuration::from_nanos(i64::try_from(at.checked_sub(1)?).ok()?);
-        self.base_wall.checked_add(offset).ok()
+        EPOCH.1.checked_add(offset).ok()
     }
 }
 
