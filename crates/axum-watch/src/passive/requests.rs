@@ -200,7 +200,7 @@ impl RequestMetrics {
         panic: Option<&str>,
     ) {
         // One clock reading for the totals and the route.
-        let call = response_call(self.inner.min_error_status, start, status);
+        let call = response_call(&self.inner.total, self.inner.min_error_status, start, status);
         record_response(&self.inner.total, call, panic);
         if let Some((method, matched)) = route {
             let template = matched.as_ref().map_or(UNMATCHED, MatchedPath::as_str);

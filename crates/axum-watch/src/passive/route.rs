@@ -123,11 +123,11 @@ pub(crate) fn record_response(stats: &Stats, call: Call, panic: Option<&str>) {
     }
 }
 
-/// A response that ends now: an error when its status is at least
-/// `min_error_status`.
-pub(crate) fn response_call(min_error_status: u16, started: Started, status: StatusCode) -> Call {
+/// A response that ends now, timed by `stats`: an error when its status is at
+/// least `min_error_status`.
+pub(crate) fn response_call(stats: &Stats, min_error_status: u16, started: Started, status: StatusCode) -> Call {
     let code = status.as_u16();
-    Call::ended(started, code >= min_error_status, Some(code))
+    stats.ended(started, code >= min_error_status, Some(code))
 }
 
 impl Probe for RouteProbe {
@@ -165,7 +165,7 @@ impl Recorder for RouteProbe {
     }
 
     fn finish(probe: &Self::Call, started: Started, status: StatusCode, panic: Option<&str>) {
-        let call = response_call(probe.inner.min_error_status, started, status);
+        let call = response_call(&probe.inner.stats, probe.inner.min_error_status, started, status);
         record_response(&probe.inner.stats, call, panic);
     }
 }

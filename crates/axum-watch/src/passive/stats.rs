@@ -161,19 +161,6 @@ pub(crate) struct Call {
     pub(crate) status: Option<u16>,
 }
 
-impl Call {
-    /// A call that started at `started` and ends now.
-    pub(crate) fn ended(started: Started, error: bool, status: Option<u16>) -> Self {
-        let now = start();
-        Self {
-            elapsed: now.saturating_duration_since(started),
-            at: now.saturating_duration_since(EPOCH.0),
-            error,
-            status,
-        }
-    }
-}
-
 /// The hot counters and the ring of recent calls of the threads that record
 /// into one shard. Aligned to 128 bytes so that two shards never share a
 /// cache line (or its prefetched neighbour).
@@ -244,6 +231,8 @@ fn thread_shard() -> usize {
 /// calls, merged when the probe is checked.
 pub(crate) struct Stats {
     config: StatsConfig,
+    /// [`EPOCH`]'s clock reading, copied so the hot path reads a field.
+    epoch: Started,
     shards: Box<[Shard]>,
     kinds: [ErrorKind; ERROR_KINDS],
     other_kinds: AtomicU64,
@@ -266,6 +255,7 @@ impl Stats {
     pub(crate) fn new(config: StatsConfig) -> Self {
         Self {
             config,
+            epoch: EPOCH.0,
             shards: (0..shard_count()).map(|_| Shard::default()).collect(),
             kinds: Default::default(),
             other_kinds: AtomicU64::new(0),
@@ -281,7 +271,19 @@ impl Stats {
 
     /// Records a call that started at `started` and ends now.
     pub(crate) fn finish(&self, started: Started, error: bool, status: Option<u16>) {
-        self.record(Call::ended(started, error, status));
+        self.record(self.ended(started, error, status));
+    }
+
+    /// A call that started at `started` and ends now. Every `Stats` counts
+    /// from the same origin, so the call may be recorded into several.
+    pub(crate) fn ended(&self, started: Started, error: bool, status: Option<u16>) -> Call {
+        let now = start();
+        Call {
+            elapsed: now.saturating_duration_since(started),
+            at: now.saturating_duration_since(self.epoch),
+            error,
+            status,
+        }
     }
 
     /// Records one call into this thread's shard: relaxed atomics and one
