@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
+use axum::handler::Handler;
 use axum::routing::get;
 use axum_watch::passive::{PassiveProbe, RouteProbe};
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -56,7 +57,9 @@ fn record_one_call(c: &mut Criterion) {
 fn route_layer(c: &mut Criterion) {
     let probe = RouteProbe::new("bench");
     let bare: Router = Router::new().route("/", get(|| async { "ok" }));
-    let watched: Router = Router::new().route("/", get(|| async { "ok" }).layer(probe));
+    let watched: Router = Router::new().route("/", get(|| async { "ok" }).layer(probe.clone()));
+    // Layered on the handler itself, before axum boxes the route: one box less.
+    let on_handler: Router = Router::new().route("/", get((|| async { "ok" }).layer(probe)));
     // axum boxes a layered route; a pass-through layer shows that share.
     let passthrough: Router = Router::new().route(
         "/",
@@ -67,6 +70,7 @@ fn route_layer(c: &mut Criterion) {
         ("bare handler", bare),
         ("with a pass-through layer", passthrough),
         ("with RouteProbe", watched),
+        ("with RouteProbe on the handler", on_handler),
     ] {
         let mut service = router.into_service::<Body>();
         group.bench_function(name, |b| {

@@ -8,7 +8,7 @@
 //! | endpoint | what it does |
 //! | --- | --- |
 //! | `GET /bare` | a plain handler: `Json(json!({"status":"ok"}))`, built per request |
-//! | `GET /watched` | the same handler behind a `RouteProbe` layer (passive probe) |
+//! | `GET /watched` | the same handler with a `RouteProbe` layered on it (passive probe) |
 //! | `GET /health/live` | the registry's liveness answer (never runs probes) |
 //! | `GET /health/ready` | readiness from the cached report (default cache age 1 s) |
 //! | `GET /health/status` | the full report (same cache) |
@@ -27,6 +27,7 @@
 //! `WORKERS` sets the tokio worker threads (default 1, so that on a small
 //! machine the server and the load generator each keep a core).
 
+use axum::handler::Handler;
 use axum::routing::get;
 use axum::{Json, Router};
 use axum_watch::passive::RouteProbe;
@@ -83,7 +84,7 @@ async fn serve(port: u16) -> anyhow::Result<()> {
     let registry = registry(watched.clone())?;
     let app = Router::new()
         .route("/bare", get(bare))
-        .route("/watched", get(bare).layer(watched))
+        .route("/watched", get(bare.layer(watched)))
         .merge(registry.router());
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     tracing::info!(

@@ -302,3 +302,16 @@ mod reqwest_like {
         }
     }
 }
+
+#[tokio::test]
+async fn a_route_probe_layered_on_the_handler_records_the_same() {
+    use axum::handler::Handler;
+
+    let probe = RouteProbe::new("handler-layer");
+    let app = Router::new().route("/ok", get((|| async { "fine" }).layer(probe.clone())));
+    assert_eq!(fetch(&app, "/ok").await.status, 200);
+    let (state, _, d) = details(&probe).await;
+    assert_eq!(state, Status::Healthy);
+    assert_eq!(d["request_count"], 1);
+    assert_eq!(d["last_status_code"], 200);
+}

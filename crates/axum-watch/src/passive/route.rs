@@ -18,8 +18,10 @@ use crate::registry::ProbeGroup;
 /// Watches the requests of one axum route: handler time, status codes,
 /// throughput and errors.
 ///
-/// Apply it as a layer on the route (`get(handler).layer(probe.clone())`, or
-/// `route_layer` on a router) and register a clone. A response with a status
+/// Apply it as a layer on the handler (`get(handler.layer(probe.clone()))`,
+/// the cheapest: axum boxes the route once), on the route
+/// (`get(handler).layer(probe.clone())`) or with `route_layer` on a router,
+/// and register a clone. A response with a status
 /// of at least [`min_error_status`](Self::min_error_status) (default 500) is an
 /// error; a panicking handler is recorded as a 500 and the panic resumed
 /// (pair with tower-http's `CatchPanicLayer` to answer such requests with a
@@ -27,14 +29,15 @@ use crate::registry::ProbeGroup;
 /// recorded.
 ///
 /// ```
-/// use axum::{Router, routing::get};
+/// use axum::{Router, handler::Handler, routing::get};
 /// use axum_watch::passive::{RouteProbe, StatsConfig};
 /// use axum_watch::HealthRegistry;
 ///
 /// let users = RouteProbe::new("users-api")
 ///     .with_config(StatsConfig::default().max_error_rate(0.05))
 ///     .min_error_status(500);
-/// let app: Router = Router::new().route("/users", get(|| async { "[]" }).layer(users.clone()));
+/// let list_users = || async { "[]" };
+/// let app: Router = Router::new().route("/users", get(list_users.layer(users.clone())));
 /// let registry = HealthRegistry::builder().add(users).build().unwrap();
 /// let app = app.merge(registry.router());
 /// # let _ = app;

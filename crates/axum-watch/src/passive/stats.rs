@@ -202,17 +202,32 @@ impl Shard {
     fn latest(&self) -> Option<(u64, u64, &Self)> {
         let ring = self.ring.get()?;
         let seq = self.seq.load(Relaxed).checked_sub(1)?;
-        let slot = &ring[usize::try_from(seq % ring.len() as u64).unwrap_or(0)];
+        let slot = &ring[slot_index(seq, ring)];
         Some((slot.at.load(Relaxed), slot.meta.load(Relaxed), self))
     }
 }
 
-/// Shards per statistics: one per CPU, at most 16.
+/// A shard's ring holds the window rounded up to a power of two, so a slot
+/// is found with a mask instead of a division; checks keep the newest
+/// `window_size` calls of all shards.
+fn ring_capacity(window_size: usize) -> usize {
+    window_size.max(1).next_power_of_two()
+}
+
+/// The slot of call number `seq` in a ring of `ring_capacity` slots.
+fn slot_index(seq: u64, ring: &[Slot]) -> usize {
+    // The mask is below the ring's length, so the result fits a usize.
+    usize::try_from(seq & (ring.len() as u64 - 1)).unwrap_or(0)
+}
+
+/// Shards per statistics: one per CPU rounded up to a power of two (a mask
+/// picks a thread's shard), at most 16.
 fn shard_count() -> usize {
     static COUNT: LazyLock<usize> = LazyLock::new(|| {
         std::thread::available_parallelism()
             .map_or(1, NonZeroUsize::get)
             .clamp(1, 16)
+            .next_power_of_two()
     });
     *COUNT
 }
@@ -298,13 +313,15 @@ impl Stats {
             .saturating_add(1);
         let class = call.status.map_or(0, |code| u64::from(code / 100).min(7));
 
-        let shard = &self.shards[thread_shard() % self.shards.len()];
-        let ring = shard
-            .ring
-            .get_or_init(|| (0..self.config.window_size).map(|_| Slot::default()).collect());
+        let shard = &self.shards[thread_shard() & (self.shards.len() - 1)];
+        let ring = shard.ring.get_or_init(|| {
+            (0..ring_capacity(self.config.window_size))
+                .map(|_| Slot::default())
+                .collect()
+        });
         let seq = shard.seq.fetch_add(1, Relaxed);
         // The remainder is below the ring's length, so it fits a usize.
-        let slot = &ring[usize::try_from(seq % ring.len() as u64).unwrap_or(0)];
+        let slot = &ring[slot_index(seq, ring)];
         slot.meta
             .store(nanos << FLAG_BITS | class << 1 | u64::from(call.error), Relaxed);
         slot.at.store(at, Relaxed);
@@ -373,18 +390,23 @@ impl Stats {
     /// A consistent-enough copy of everything, with the derived figures: the
     /// shards' recent calls are merged by end time into one window.
     pub(crate) fn snapshot(&self) -> Snapshot {
-        // (end time, duration and flags, shard) of every call the rings hold.
-        let mut recent: Vec<(u64, u64, usize)> = Vec::new();
+        // (end time, duration and flags, shard) of every call the rings hold,
+        // ordered by end time, then by the order a shard recorded them in.
+        let mut recent: Vec<((u64, u64), u64, usize)> = Vec::new();
         for (index, shard) in self.shards.iter().enumerate() {
             let Some(ring) = shard.ring.get() else { continue };
-            let filled = usize::try_from(shard.seq.load(Relaxed)).map_or(ring.len(), |n| n.min(ring.len()));
-            recent.extend(
-                ring[..filled]
-                    .iter()
-                    .map(|slot| (slot.at.load(Relaxed), slot.meta.load(Relaxed), index)),
-            );
+            let seq = shard.seq.load(Relaxed);
+            let first = seq.saturating_sub(ring.len() as u64);
+            recent.extend((first..seq).map(|n| {
+                let slot = &ring[slot_index(n, ring)];
+                ((slot.at.load(Relaxed), n), slot.meta.load(Relaxed), index)
+            }));
         }
-        recent.sort_unstable_by_key(|(at, _, _)| *at);
+        recent.sort_unstable_by_key(|(order, _, _)| *order);
+        let recent: Vec<(u64, u64, usize)> = recent
+            .into_iter()
+            .map(|((at, _), meta, shard)| (at, meta, shard))
+            .collect();
         let window = &recent[recent.len().saturating_sub(self.config.window_size)..];
 
         let slow_ns = self
