@@ -56,7 +56,7 @@ pub(super) async fn metrics(State(inner): State<Arc<Inner>>, headers: HeaderMap)
         .storage
         .replica()
         .map(|replica| (replica, inner.storage.write_buffer()));
-    let body = encode_with(&snapshot.report, inner.alerts.dropped(), storage, format);
+    let body = encode(&snapshot.report, inner.alerts.dropped(), storage, format);
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = StatusCode::OK;
     response.headers_mut().insert(CONTENT_TYPE, format.content_type());
@@ -177,15 +177,9 @@ pub(crate) fn overall_value(status: Status) -> u8 {
     }
 }
 
-/// The whole exposition for `report`.
-#[cfg(test)]
-pub(crate) fn encode(report: &HealthReport, alerts_dropped: u64, format: Format) -> String {
-    encode_with(report, alerts_dropped, None, format)
-}
-
 /// The whole exposition for `report`, with the write buffer of a shared
 /// storage (and this replica's id) when one is configured.
-pub(crate) fn encode_with(
+pub(crate) fn encode(
     report: &HealthReport,
     alerts_dropped: u64,
     storage: Option<(&str, WriteBuffer)>,
@@ -276,7 +270,7 @@ mod tests {
 
     #[test]
     fn no_probes_still_has_every_family() {
-        let text = encode(&report(Vec::new()), 0, Format::Prometheus);
+        let text = encode(&report(Vec::new()), 0, None, Format::Prometheus);
         assert_eq!(
             text,
             "# HELP probe_healthy 1 if probe status is healthy, 0 otherwise\n\
@@ -315,7 +309,7 @@ mod tests {
         let mut odd = Details::new();
         odd.insert("circuit_breaker".into(), "weird".into());
         cache.details = Some(odd);
-        let text = encode(&report(vec![db, cache]), 0, Format::Prometheus);
+        let text = encode(&report(vec![db, cache]), 0, None, Format::Prometheus);
         let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
         assert_eq!(
             samples,
@@ -343,6 +337,7 @@ mod tests {
         let text = encode(
             &report(vec![ProbeResult::new("db", Status::Healthy)]),
             0,
+            None,
             Format::OpenMetrics,
         );
         assert!(text.contains("# TYPE probe_circuit_trips counter\n"));
@@ -355,7 +350,7 @@ mod tests {
     fn a_shared_storage_adds_its_write_buffer() {
         let r = report(Vec::new());
         let buffer = WriteBuffer::new(3, 7);
-        let text = encode_with(&r, 0, Some(("pod-\"a\"", buffer)), Format::Prometheus);
+        let text = encode(&r, 0, Some(("pod-\"a\"", buffer)), Format::Prometheus);
         assert!(text.ends_with(
             "# HELP health_storage_writes_dropped_total Writes to the shared storage dropped because its buffer was full\n\
              # TYPE health_storage_writes_dropped_total counter\n\
@@ -364,12 +359,12 @@ mod tests {
              # TYPE health_storage_writes_pending gauge\n\
              health_storage_writes_pending{replica=\"pod-\\\"a\\\"\"} 3\n"
         ), "{text}");
-        let open = encode_with(&r, 0, Some(("a", buffer)), Format::OpenMetrics);
+        let open = encode(&r, 0, Some(("a", buffer)), Format::OpenMetrics);
         assert!(open.contains("# TYPE health_storage_writes_dropped counter\n"));
         assert!(open.ends_with("health_storage_writes_pending{replica=\"a\"} 3\n# EOF\n"));
         assert_eq!(
-            encode(&r, 0, Format::Prometheus),
-            encode_with(&r, 0, None, Format::Prometheus)
+            encode(&r, 0, None, Format::Prometheus),
+            encode(&r, 0, None, Format::Prometheus)
         );
     }
 
