@@ -31,14 +31,15 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 
+use crate::engine::Engine;
 use crate::http::metrics::{FAMILIES, overall_value};
-use crate::registry::{HealthRegistry, Inner};
+use crate::registry::HealthRegistry;
 
 /// A `prometheus-client` [`Collector`] of the registry's metrics; made by
 /// [`HealthRegistry::metrics_collector`].
 #[derive(Debug, Clone)]
 pub struct MetricsCollector {
-    inner: Arc<Inner>,
+    engine: Arc<Engine>,
 }
 
 impl HealthRegistry {
@@ -47,14 +48,14 @@ impl HealthRegistry {
     #[must_use]
     pub fn metrics_collector(&self) -> MetricsCollector {
         MetricsCollector {
-            inner: Arc::clone(&self.inner),
+            engine: Arc::clone(self.engine()),
         }
     }
 }
 
 impl Collector for MetricsCollector {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
-        let snapshot = self.inner.latest();
+        let snapshot = self.engine.latest();
         let probes = snapshot.as_ref().map_or(&[][..], |s| &s.report.probes[..]);
         for family in FAMILIES {
             // The encoder adds `_total` to counters itself.
@@ -95,7 +96,7 @@ impl Collector for MetricsCollector {
             None,
             MetricType::Counter,
         )?;
-        dropped.encode_counter::<NoLabelSet, _, u64>(&self.inner.alerts.dropped(), None)?;
+        dropped.encode_counter::<NoLabelSet, _, u64>(&self.engine.alerts_dropped(), None)?;
         Ok(())
     }
 }

@@ -3,6 +3,7 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 pub mod alert;
+mod engine;
 #[cfg(feature = "prometheus-client")]
 mod exporter;
 mod http;
@@ -17,16 +18,15 @@ pub mod storage;
 pub use alert::{AlertError, Alerter};
 #[cfg(feature = "alerts")]
 pub use alert::{PagerDutyAlerter, SlackAlerter, TeamsAlerter, WebhookAlerter};
+pub use engine::{MIN_POLL_INTERVAL, MaintenanceStatus};
 #[cfg(feature = "prometheus-client")]
 pub use exporter::MetricsCollector;
-pub use http::auth::AuthRequest;
+pub use http::auth::{AuthRequest, OpenEndpoint};
 pub use http::dashboard::DashboardContext;
 pub use model::{AlertRecord, HealthReport, ProbeResult, Status, Timestamp};
 pub use probe::{Outcome, Probe, ProbeError, ProbeExt, ProbeHandle, ProbeOptions, Timeout};
 pub use redact::redact;
-pub use registry::{
-    BuildError, HealthRegistry, HealthRegistryBuilder, MIN_POLL_INTERVAL, MaintenanceStatus, ProbeGroup,
-};
+pub use registry::{BuildError, BuildErrorKind, HealthRegistry, HealthRegistryBuilder, ProbeGroup};
 pub use storage::{MemoryStorage, ReplicaReport, Storage, StorageError, WriteBuffer};
 #[cfg(feature = "postgres-storage")]
 pub use storage::{PostgresStorage, PostgresStorageBuilder};

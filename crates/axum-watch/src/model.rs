@@ -106,7 +106,25 @@ pub struct UnknownStatus(String);
 /// The registry stamps `name`, `critical`, `description`, `tags` and (when the
 /// probe did not set it) `latency_ms`; a probe itself only returns an
 /// [`Outcome`](crate::Outcome).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+///
+/// The circuit breaker's state is a typed field, [`circuit`](Self::circuit),
+/// not part of the probe's own `details`: it is written into `details` as the
+/// `circuit_breaker` object only when the result is encoded (always last, so
+/// the JSON reads as it always has), and read back from there when a shared
+/// store parses a result it kept.
+///
+/// ```
+/// use axum_watch::{ProbeResult, Status};
+/// use axum_watch::model::CircuitState;
+///
+/// let mut result = ProbeResult::new("db", Status::Unhealthy).with_error("connection refused");
+/// result.circuit = Some(CircuitState::new(false, 1, 0));
+/// let json = serde_json::to_string(&result).unwrap();
+/// assert!(json.ends_with(r#""details":{"circuit_breaker":{"open":false,"consecutive_failures":1,"trips_total":0}}}"#));
+/// let back: ProbeResult = serde_json::from_str(&json).unwrap();
+/// assert_eq!(back, result);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct ProbeResult {
     /// The probe's registered name.
@@ -122,15 +140,139 @@ pub struct ProbeResult {
     /// The probe's description.
     pub description: Option<String>,
     /// The probe's tags, used by `?tag=` filters.
-    #[serde(default)]
     pub tags: Vec<String>,
-    /// Probe-specific details; ends with the `circuit_breaker` block while
-    /// the breaker is enabled.
+    /// The probe's own details, exactly as it returned them.
     pub details: Option<Details>,
+    /// The circuit breaker's state as of this result, while the breaker is
+    /// enabled for the probe; `None` otherwise.
+    pub circuit: Option<CircuitState>,
     /// The replica that produced the result, as a shared storage backend
     /// labels what it keeps; absent (and not serialised) otherwise.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replica: Option<String>,
+}
+
+/// A probe's circuit breaker as of one result: shown as the
+/// `circuit_breaker` object of the result's details and as the
+/// `probe_circuit_*` metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CircuitState {
+    /// Whether the circuit is open: the probe is suspended and not called.
+    pub open: bool,
+    /// Unhealthy results in a row.
+    pub consecutive_failures: u32,
+    /// How often the circuit has opened since the registry was built.
+    pub trips_total: u64,
+}
+
+impl CircuitState {
+    /// A state with these values.
+    #[must_use]
+    pub const fn new(open: bool, consecutive_failures: u32, trips_total: u64) -> Self {
+        Self {
+            open,
+            consecutive_failures,
+            trips_total,
+        }
+    }
+}
+
+/// The key the circuit state is shown under in a result's details.
+const CIRCUIT_KEY: &str = "circuit_breaker";
+
+/// `details` as encoded: the probe's own entries, then the circuit state.
+/// A probe detail that happens to be named `circuit_breaker` gives way to the
+/// breaker's own while the breaker is on.
+struct EncodedDetails<'a> {
+    details: Option<&'a Details>,
+    circuit: CircuitState,
+}
+
+impl Serialize for EncodedDetails<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let own = self.details.into_iter().flatten().filter(|(k, _)| *k != CIRCUIT_KEY);
+        let mut map = serializer.serialize_map(None)?;
+        for (key, value) in own {
+            map.serialize_entry(key, value)?;
+        }
+        map.serialize_entry(CIRCUIT_KEY, &self.circuit)?;
+        map.end()
+    }
+}
+
+impl Serialize for ProbeResult {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let fields = if self.replica.is_some() { 9 } else { 8 };
+        let mut s = serializer.serialize_struct("ProbeResult", fields)?;
+        s.serialize_field("name", &self.name)?;
+        s.serialize_field("status", &self.status)?;
+        s.serialize_field("critical", &self.critical)?;
+        s.serialize_field("latency_ms", &self.latency_ms)?;
+        s.serialize_field("error", &self.error)?;
+        s.serialize_field("description", &self.description)?;
+        s.serialize_field("tags", &self.tags)?;
+        match self.circuit {
+            Some(circuit) => s.serialize_field(
+                "details",
+                &EncodedDetails {
+                    details: self.details.as_ref(),
+                    circuit,
+                },
+            )?,
+            None => s.serialize_field("details", &self.details)?,
+        }
+        if let Some(replica) = &self.replica {
+            s.serialize_field("replica", replica)?;
+        }
+        s.end()
+    }
+}
+
+/// A result as it reads in JSON, before the circuit state is taken out of
+/// its details.
+#[derive(Deserialize)]
+struct WireResult {
+    name: String,
+    status: Status,
+    critical: bool,
+    latency_ms: f64,
+    error: Option<String>,
+    description: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    details: Option<Details>,
+    #[serde(default)]
+    replica: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for ProbeResult {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let wire = WireResult::deserialize(deserializer)?;
+        let mut details = wire.details;
+        let circuit = details.as_mut().and_then(|d| {
+            let state = serde_json::from_value::<CircuitState>(d.get(CIRCUIT_KEY)?.clone()).ok()?;
+            d.shift_remove(CIRCUIT_KEY);
+            Some(state)
+        });
+        // The block was the only entry: the probe itself had no details.
+        if circuit.is_some() && details.as_ref().is_some_and(Details::is_empty) {
+            details = None;
+        }
+        Ok(Self {
+            name: wire.name,
+            status: wire.status,
+            critical: wire.critical,
+            latency_ms: wire.latency_ms,
+            error: wire.error,
+            description: wire.description,
+            tags: wire.tags,
+            details,
+            circuit,
+            replica: wire.replica,
+        })
+    }
 }
 
 impl ProbeResult {
@@ -146,6 +288,7 @@ impl ProbeResult {
             description: None,
             tags: Vec::new(),
             details: None,
+            circuit: None,
             replica: None,
         }
     }

@@ -4,7 +4,7 @@
 mod common;
 
 use axum::body::Body;
-use axum_watch::{AuthRequest, HealthRegistry, Status};
+use axum_watch::{AuthRequest, BuildErrorKind, HealthRegistry, OpenEndpoint, Status};
 use base64::Engine;
 use common::{Reply, Switch};
 use http::{Method, Request, StatusCode};
@@ -180,7 +180,7 @@ async fn open_endpoints_answer_status_only_to_strangers() {
     let app = HealthRegistry::builder()
         .add(db.clone())
         .basic_auth("admin", "pw")
-        .open_endpoints(["live", "ready", "startup"])
+        .open_endpoints([OpenEndpoint::Live, OpenEndpoint::Ready, OpenEndpoint::Startup])
         .build()
         .unwrap()
         .router();
@@ -206,22 +206,37 @@ async fn open_endpoints_answer_status_only_to_strangers() {
 
 #[test]
 fn bad_configurations_are_refused_at_build() {
+    use BuildErrorKind::{InvalidCredentials, OpenEndpointsWithoutAuth};
     let cases = [
-        (HealthRegistry::builder().basic_auth("", "pw"), "non-empty"),
-        (HealthRegistry::builder().basic_auth("admin", ""), "non-empty"),
-        (HealthRegistry::builder().api_key(""), "cannot be empty"),
+        (
+            HealthRegistry::builder().basic_auth("", "pw"),
+            InvalidCredentials,
+            "non-empty",
+        ),
+        (
+            HealthRegistry::builder().basic_auth("admin", ""),
+            InvalidCredentials,
+            "non-empty",
+        ),
+        (
+            HealthRegistry::builder().api_key(""),
+            InvalidCredentials,
+            "cannot be empty",
+        ),
         (
             HealthRegistry::builder().api_key_header("bad header", "k"),
+            InvalidCredentials,
             "invalid API key header",
         ),
         (
-            HealthRegistry::builder().api_key("k").open_endpoints(["history"]),
-            "cannot be left open",
+            HealthRegistry::builder().open_endpoints([OpenEndpoint::Live]),
+            OpenEndpointsWithoutAuth,
+            "no authentication",
         ),
-        (HealthRegistry::builder().open_endpoints(["live"]), "no authentication"),
     ];
-    for (builder, message) in cases {
-        let error = builder.build().unwrap_err().to_string();
-        assert!(error.contains(message), "{error}");
+    for (builder, kind, message) in cases {
+        let error = builder.build().unwrap_err();
+        assert_eq!(error.kind(), kind, "{error}");
+        assert!(error.to_string().contains(message), "{error}");
     }
 }

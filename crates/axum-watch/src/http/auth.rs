@@ -9,7 +9,6 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -64,11 +63,29 @@ impl fmt::Debug for Credentials {
 #[derive(Debug, Clone)]
 pub(crate) struct Auth {
     pub(crate) credentials: Credentials,
-    pub(crate) open: HashSet<String>,
+    pub(crate) open: HashSet<OpenEndpoint>,
 }
 
-/// The endpoints that may be left open: their answers reduce to a status.
-pub(crate) const OPENABLE: &[&str] = &["live", "ready", "status", "startup"];
+/// An endpoint that may be left open to callers without credentials: its
+/// answer to them reduces to the status code and `{"status": …}`; see
+/// [`HealthRegistryBuilder::open_endpoints`](crate::HealthRegistryBuilder::open_endpoints).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum OpenEndpoint {
+    /// `live`.
+    Live,
+    /// `ready`.
+    Ready,
+    /// `status`.
+    Status,
+    /// `startup`.
+    Startup,
+}
+
+/// Marks a request to an open endpoint from a caller without credentials:
+/// the handler answers with the status alone.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StatusOnly;
 
 fn digest(secret: &[u8]) -> [u8; 32] {
     Sha256::digest(secret).into()
@@ -194,43 +211,36 @@ fn forbidden() -> Response {
     json_bytes(StatusCode::FORBIDDEN, Bytes::from_static(br#"{"detail":"Forbidden"}"#))
 }
 
-/// The state the middleware needs.
+/// The state the middleware needs: the authentication and whether the
+/// routes it wraps are open.
 #[derive(Debug, Clone)]
 pub(crate) struct Guard {
-    pub(crate) auth: Arc<Auth>,
-    pub(crate) prefix: Arc<str>,
+    auth: Arc<Auth>,
+    open: bool,
 }
 
-/// Lets authenticated requests through; on an open endpoint, answers an
-/// unauthenticated caller with the status code and overall status only.
-pub(crate) async fn require(State(guard): State<Guard>, request: Request, next: Next) -> Response {
+impl Guard {
+    pub(crate) fn new(auth: Arc<Auth>, open: bool) -> Self {
+        Self { auth, open }
+    }
+}
+
+/// Lets authenticated requests through; on an open route, lets an
+/// unauthenticated caller through marked [`StatusOnly`].
+pub(crate) async fn require(State(guard): State<Guard>, mut request: Request, next: Next) -> Response {
     let refusal = guard
         .auth
         .credentials
         .check(request.method(), request.uri(), request.headers())
         .await;
-    let Some(refusal) = refusal else {
-        return next.run(request).await;
-    };
-    let endpoint = request
-        .uri()
-        .path()
-        .strip_prefix(&*guard.prefix)
-        .unwrap_or_default()
-        .trim_start_matches('/');
-    if !guard.auth.open.contains(endpoint) {
-        return refusal;
+    match refusal {
+        None => next.run(request).await,
+        Some(_) if guard.open => {
+            request.extensions_mut().insert(StatusOnly);
+            next.run(request).await
+        }
+        Some(refusal) => refusal,
     }
-    let response = next.run(request).await;
-    let (mut parts, body) = response.into_parts();
-    let status = to_bytes(body, 1 << 20)
-        .await
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .and_then(|v| v.get("status").cloned());
-    let body = serde_json::json!({ "status": status });
-    parts.headers.remove(http::header::CONTENT_LENGTH);
-    Response::from_parts(parts, Body::from(body.to_string()))
 }
 
 #[cfg(test)]

@@ -6,15 +6,12 @@
 //! status, the worst of the other replicas'. When the store cannot be read
 //! the answer holds this replica alone, with `"store": "unreachable"`.
 
-use std::sync::Arc;
-
 use axum::response::Response;
 use http::StatusCode;
 use serde::Serialize;
 
-use super::{error, filtered, json, query, status_code, unknown_tags};
+use super::{Face, error, filtered, json, query, status_code, status_only, unknown_tags};
 use crate::model::{ProbeResult, Status, Timestamp};
-use crate::registry::Inner;
 
 #[derive(Serialize)]
 struct Fleet<'a> {
@@ -38,10 +35,10 @@ struct Replica {
     probes: Vec<ProbeResult>,
 }
 
-pub(super) async fn status(inner: &Arc<Inner>, scope: &str, query: Option<&str>) -> Response {
+pub(super) async fn status(face: &Face, scope: &str, query: Option<&str>, reduced: bool) -> Response {
     match scope {
         "fleet" => {}
-        "" | "replica" => return super::report_response(inner, query, status_code).await,
+        "" | "replica" => return super::report_response(face, query, status_code, reduced).await,
         other => {
             return error(
                 StatusCode::BAD_REQUEST,
@@ -49,7 +46,8 @@ pub(super) async fn status(inner: &Arc<Inner>, scope: &str, query: Option<&str>)
             );
         }
     }
-    let Some(me) = inner.storage.replica() else {
+    let engine = &face.engine;
+    let Some(me) = engine.replica() else {
         return error(
             StatusCode::NOT_FOUND,
             "the fleet view needs a storage shared by the replicas (RedisStorage or PostgresStorage)",
@@ -57,19 +55,19 @@ pub(super) async fn status(inner: &Arc<Inner>, scope: &str, query: Option<&str>)
     };
     let tags = query::tags(query);
     if !tags.is_empty()
-        && let Some(refusal) = unknown_tags(inner, &tags)
+        && let Some(refusal) = unknown_tags(engine, &tags)
     {
         return refusal;
     }
     let keep = |p: &ProbeResult| tags.is_empty() || p.tags.iter().any(|t| tags.contains(t));
 
-    let snapshot = inner.snapshot().await;
+    let snapshot = engine.report().await;
     let own = if tags.is_empty() {
         snapshot.report.clone()
     } else {
         filtered(&snapshot, &tags)
     };
-    let zone = &inner.config.zone;
+    let (zone, zone_name) = engine.zone();
     let mut replicas = vec![Replica {
         replica: me.to_owned(),
         this: true,
@@ -78,7 +76,7 @@ pub(super) async fn status(inner: &Arc<Inner>, scope: &str, query: Option<&str>)
         reported_at: own.checked_at,
         probes: own.probes,
     }];
-    let store = match inner.storage.fleet().await {
+    let store = match engine.fleet().await {
         Ok(fleet) => {
             for other in fleet.into_iter().filter(|r| r.replica != me) {
                 let probes: Vec<ProbeResult> = other
@@ -117,10 +115,13 @@ pub(super) async fn status(inner: &Arc<Inner>, scope: &str, query: Option<&str>)
         scope: "fleet",
         status,
         checked_at: Timestamp::now_in(zone),
-        timezone: &inner.config.zone_name,
+        timezone: zone_name,
         replica: me,
         store,
         replicas,
     };
+    if reduced {
+        return status_only(status_code(status), status.as_str());
+    }
     json(status_code(status), &body)
 }

@@ -1,7 +1,6 @@
 //! `GET|POST|DELETE maintenance`, with strict validation: every refusal is a
 //! 4xx JSON error naming the field and the reason.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, to_bytes};
@@ -12,9 +11,8 @@ use http::{HeaderMap, StatusCode};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::json;
+use super::{Face, json};
 use crate::model::Timestamp;
-use crate::registry::Inner;
 
 /// The largest body `POST maintenance` reads.
 pub(crate) const BODY_LIMIT: usize = 1024;
@@ -131,12 +129,12 @@ fn until_timestamp(until: &Value, now: jiff::Timestamp) -> Result<Timestamp, Ref
     Ok(end)
 }
 
-pub(super) async fn status(State(inner): State<Arc<Inner>>) -> Response {
-    json(StatusCode::OK, &inner.maintenance.status())
+pub(super) async fn status(State(face): State<Face>) -> Response {
+    json(StatusCode::OK, &face.engine.maintenance())
 }
 
-fn refuse_unauthorised(inner: &Inner) -> Option<Response> {
-    if inner.config.allow_unauthenticated_maintenance || inner.config.auth.is_some() {
+fn refuse_unauthorised(face: &Face) -> Option<Response> {
+    if face.config.allow_unauthenticated_maintenance || face.config.auth.is_some() {
         return None;
     }
     Some(
@@ -150,8 +148,8 @@ fn refuse_unauthorised(inner: &Inner) -> Option<Response> {
     )
 }
 
-pub(super) async fn start(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Body) -> Response {
-    if let Some(refusal) = refuse_unauthorised(&inner) {
+pub(super) async fn start(State(face): State<Face>, headers: HeaderMap, body: Body) -> Response {
+    if let Some(refusal) = refuse_unauthorised(&face) {
         return refusal;
     }
     let Ok(body) = to_bytes(body, BODY_LIMIT).await else {
@@ -165,21 +163,21 @@ pub(super) async fn start(State(inner): State<Arc<Inner>>, headers: HeaderMap, b
     let content_type = headers.get(CONTENT_TYPE).map(http::HeaderValue::as_bytes);
     match parse_request(content_type, &body, jiff::Timestamp::now()) {
         Ok(until) => {
-            inner.maintenance.set(until);
+            face.engine.set_maintenance(until);
             tracing::warn!(until = ?until.map(|u| u.to_string()), "maintenance mode started over HTTP");
-            json(StatusCode::OK, &inner.maintenance.status())
+            json(StatusCode::OK, &face.engine.maintenance())
         }
         Err(refusal) => refusal.response(),
     }
 }
 
-pub(super) async fn end(State(inner): State<Arc<Inner>>) -> Response {
-    if let Some(refusal) = refuse_unauthorised(&inner) {
+pub(super) async fn end(State(face): State<Face>) -> Response {
+    if let Some(refusal) = refuse_unauthorised(&face) {
         return refusal;
     }
-    inner.maintenance.clear();
+    face.engine.clear_maintenance();
     tracing::info!("maintenance mode ended over HTTP");
-    json(StatusCode::OK, &inner.maintenance.status())
+    json(StatusCode::OK, &face.engine.maintenance())
 }
 
 #[cfg(test)]

@@ -5,17 +5,15 @@
 //! introduced by its HELP and TYPE lines even when there are no probes.
 
 use std::fmt::Write;
-use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::State;
 use axum::response::Response;
 use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, StatusCode};
-use serde_json::Value;
 
-use crate::model::{HealthReport, ProbeResult, Status};
-use crate::registry::Inner;
+use super::Face;
+use crate::model::{CircuitState, HealthReport, ProbeResult, Status};
 use crate::storage::WriteBuffer;
 
 /// The text formats `metrics` speaks.
@@ -49,14 +47,12 @@ impl Format {
     }
 }
 
-pub(super) async fn metrics(State(inner): State<Arc<Inner>>, headers: HeaderMap) -> Response {
+pub(super) async fn metrics(State(face): State<Face>, headers: HeaderMap) -> Response {
     let format = Format::from_accept(&headers);
-    let snapshot = inner.snapshot().await;
-    let storage = inner
-        .storage
-        .replica()
-        .map(|replica| (replica, inner.storage.write_buffer()));
-    let body = encode(&snapshot.report, inner.alerts.dropped(), storage, format);
+    let engine = &face.engine;
+    let snapshot = engine.report().await;
+    let storage = engine.replica().map(|replica| (replica, engine.write_buffer()));
+    let body = encode(&snapshot.report, engine.alerts_dropped(), storage, format);
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = StatusCode::OK;
     response.headers_mut().insert(CONTENT_TYPE, format.content_type());
@@ -87,14 +83,14 @@ fn flag(on: bool) -> f64 {
     if on { 1.0 } else { 0.0 }
 }
 
-/// The `circuit_breaker` block of a result's details, when it is an object.
-fn breaker<'a>(result: &'a ProbeResult, key: &str) -> Option<&'a Value> {
-    result.details.as_ref()?.get("circuit_breaker")?.as_object()?.get(key)
+/// The typed circuit state of a result; all zero while the breaker is off.
+fn breaker(result: &ProbeResult) -> CircuitState {
+    result.circuit.unwrap_or_default()
 }
 
 #[allow(clippy::cast_precision_loss)] // counts stay far below 2^53
-fn breaker_count(result: &ProbeResult, key: &str) -> f64 {
-    breaker(result, key).and_then(Value::as_u64).unwrap_or(0) as f64
+fn count(n: u64) -> f64 {
+    n as f64
 }
 
 pub(crate) const FAMILIES: &[Family] = &[
@@ -124,21 +120,21 @@ pub(crate) const FAMILIES: &[Family] = &[
         help: "1 if the circuit breaker is currently open for this probe",
         counter: false,
         float: false,
-        value: |r| flag(breaker(r, "open").and_then(Value::as_bool).unwrap_or(false)),
+        value: |r| flag(breaker(r).open),
     },
     Family {
         name: "probe_circuit_consecutive_failures",
         help: "Current consecutive failure count for this probe",
         counter: false,
         float: false,
-        value: |r| breaker_count(r, "consecutive_failures"),
+        value: |r| count(u64::from(breaker(r).consecutive_failures)),
     },
     Family {
         name: "probe_circuit_trips_total",
         help: "Total lifetime circuit breaker trips for this probe",
         counter: true,
         float: false,
-        value: |r| breaker_count(r, "trips_total"),
+        value: |r| count(breaker(r).trips_total),
     },
 ];
 
@@ -298,17 +294,15 @@ mod tests {
     fn samples_carry_name_then_critical() {
         let mut db = ProbeResult::new("db", Status::Unhealthy);
         db.latency_ms = 1.25;
-        let mut details = Details::new();
-        details.insert(
-            "circuit_breaker".into(),
-            serde_json::json!({"open": true, "consecutive_failures": 5, "trips_total": 2}),
-        );
-        db.details = Some(details);
+        db.circuit = Some(CircuitState::new(true, 5, 2));
         let mut cache = ProbeResult::new("cache", Status::Degraded).with_critical(false);
-        // A probe's own non-object `circuit_breaker` detail is ignored, not fatal.
-        let mut odd = Details::new();
-        odd.insert("circuit_breaker".into(), "weird".into());
-        cache.details = Some(odd);
+        // A probe's own `circuit_breaker` detail is its data, never the breaker's state.
+        let mut own = Details::new();
+        own.insert(
+            "circuit_breaker".into(),
+            serde_json::json!({"open": true, "consecutive_failures": 9, "trips_total": 9}),
+        );
+        cache.details = Some(own);
         let text = encode(&report(vec![db, cache]), 0, None, Format::Prometheus);
         let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
         assert_eq!(

@@ -14,106 +14,122 @@ pub(crate) mod sse;
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use axum::routing::get;
+use axum::{Extension, Router};
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderValue, StatusCode};
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
+use auth::{Auth, OpenEndpoint, StatusOnly};
 use dashboard::Dashboard;
 
+use crate::engine::{Encoding, Engine, Gate, Snapshot};
 use crate::model::{AlertRecord, HealthReport, ProbeResult, Status};
-use crate::registry::engine::Snapshot;
-use crate::registry::{HealthRegistry, Inner};
 use crate::storage::History;
 
-type Shared = State<Arc<Inner>>;
+/// The HTTP face's own options, beside the engine's.
+#[derive(Debug)]
+pub(crate) struct HttpConfig {
+    pub(crate) prefix: String,
+    pub(crate) dashboard: Dashboard,
+    pub(crate) allow_unauthenticated_maintenance: bool,
+    pub(crate) auth: Option<Arc<Auth>>,
+}
 
-impl HealthRegistry {
-    /// The health endpoints under the registry's prefix, ready to
-    /// [`merge`](axum::Router::merge) into the application's router:
-    ///
-    /// | endpoint | answers |
-    /// | --- | --- |
-    /// | `GET live` | always 200 `{"status":"ok"}`; never runs probes |
-    /// | `GET ready` | 200 healthy or degraded, 503 unhealthy; 503 `{"status":"starting"}` in the grace period |
-    /// | `GET status` | the full report; 200 healthy, 207 otherwise |
-    /// | `GET history` | `{"probes":{name:[results, oldest first]}}` |
-    /// | `GET alerts` | `{"alerts":[records, oldest first]}` |
-    /// | `GET metrics` | Prometheus text 0.0.4 (OpenMetrics when `Accept` asks for it) |
-    /// | `GET maintenance` | `{"active":bool,"until":timestamp|null}`; `POST` `{"minutes":N}` or `{"until":"…"}` starts it, `DELETE` ends it |
-    /// | `GET status/stream`, `GET ready/stream` | server-sent events: the report (or what `ready` says) at once, then on every poll |
-    /// | `GET dashboard` | the live HTML dashboard (unless turned off or replaced) |
-    /// | `GET startup` | 503 `starting` until [`set_started`](Self::set_started), then 200 `started` if every startup probe passes, else 503 with their report |
-    ///
-    /// `ready` and `status` take `?tag=a,b` (any tag matches). With a storage
-    /// several replicas share, `status?scope=fleet` answers with the latest
-    /// report of every replica (see the README's "Shared storage across
-    /// replicas"). `HEAD` works
-    /// wherever `GET` does; other methods get 405 with an `Allow` header.
-    ///
-    /// ```
-    /// use axum_watch::HealthRegistry;
-    ///
-    /// let registry = HealthRegistry::builder().prefix("/ops/health").build().unwrap();
-    /// let app: axum::Router = axum::Router::new()
-    ///     .route("/", axum::routing::get(|| async { "hello" }))
-    ///     .merge(registry.router());
-    /// # drop(app);
-    /// ```
-    pub fn router<S>(&self) -> Router<S>
-    where
-        S: Clone + Send + Sync + 'static,
-    {
-        let p = &self.inner.config.prefix;
-        let router = Router::new()
-            .route(&format!("{p}/live"), get(live))
-            .route(&format!("{p}/ready"), get(ready))
-            .route(&format!("{p}/status"), get(status))
-            .route(&format!("{p}/history"), get(history))
-            .route(&format!("{p}/alerts"), get(alerts))
-            .route(&format!("{p}/startup"), get(startup))
-            .route(&format!("{p}/metrics"), get(metrics::metrics))
-            .route(
-                &format!("{p}/maintenance"),
-                get(maintenance::status)
-                    .post(maintenance::start)
-                    .delete(maintenance::end),
-            )
-            .route(&format!("{p}/status/stream"), get(sse::status_stream))
-            .route(&format!("{p}/ready/stream"), get(sse::ready_stream))
-            .with_state(Arc::clone(&self.inner));
-        let page = format!("{p}/dashboard");
-        let router = match &self.inner.config.dashboard {
-            Dashboard::BuiltIn => router.route(
-                &page,
-                get(dashboard::built_in).with_state(Arc::new(dashboard::BuiltIn::new(
-                    self.inner.storage.replica().is_some(),
-                ))),
-            ),
-            Dashboard::Custom(render) => router.route(
-                &page,
-                get(dashboard::custom).with_state((Arc::clone(&self.inner), Arc::clone(render))),
-            ),
-            Dashboard::Disabled => router,
-        };
-        let router = router.method_not_allowed_fallback(method_not_allowed);
-        match &self.inner.config.auth {
-            Some(auth) => router.layer(axum::middleware::from_fn_with_state(
-                auth::Guard {
-                    auth: Arc::clone(auth),
-                    prefix: Arc::from(p.as_str()),
-                },
-                auth::require,
-            )),
-            None => router,
+/// What every handler reads: the engine and the HTTP options.
+#[derive(Debug, Clone)]
+pub(crate) struct Face {
+    engine: Arc<Engine>,
+    config: Arc<HttpConfig>,
+}
+
+type Shared = State<Face>;
+
+/// The slot of a snapshot's JSON body.
+const JSON: Encoding = Encoding(0);
+
+/// A snapshot's report as JSON, encoded once per snapshot.
+pub(crate) fn report_json(snapshot: &Snapshot) -> Bytes {
+    snapshot.encoded(JSON, |report| {
+        Bytes::from(serde_json::to_vec(report).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "could not serialise a health report");
+            br#"{"status":"unhealthy","checked_at":null,"timezone":null,"probes":[]}"#.to_vec()
+        }))
+    })
+}
+
+/// The health endpoints under `config.prefix`, each guarded by the
+/// authentication layer when one is configured.
+///
+/// The layer is a `route_layer`: it wraps these routes only, never a
+/// fallback, so merging this router leaves the application's own routes
+/// and its 404s alone.
+pub(crate) fn router<S>(engine: &Arc<Engine>, config: &Arc<HttpConfig>) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let face = Face {
+        engine: Arc::clone(engine),
+        config: Arc::clone(config),
+    };
+    let p = &config.prefix;
+    let open = |endpoint: OpenEndpoint| config.auth.as_ref().is_some_and(|a| a.open.contains(&endpoint));
+    // Routes whose answer can be reduced to a status, and may be left open.
+    let openable = [
+        (OpenEndpoint::Live, "live", get(live)),
+        (OpenEndpoint::Ready, "ready", get(ready)),
+        (OpenEndpoint::Status, "status", get(status)),
+        (OpenEndpoint::Startup, "startup", get(startup)),
+    ];
+    let guard = |open: bool| {
+        config
+            .auth
+            .as_ref()
+            .map(|auth| axum::middleware::from_fn_with_state(auth::Guard::new(Arc::clone(auth), open), auth::require))
+    };
+    let mut closed = Router::new()
+        .route(&format!("{p}/history"), get(history))
+        .route(&format!("{p}/alerts"), get(alerts))
+        .route(&format!("{p}/metrics"), get(metrics::metrics))
+        .route(
+            &format!("{p}/maintenance"),
+            get(maintenance::status)
+                .post(maintenance::start)
+                .delete(maintenance::end),
+        )
+        .route(&format!("{p}/status/stream"), get(sse::status_stream))
+        .route(&format!("{p}/ready/stream"), get(sse::ready_stream));
+    let mut opened = Router::new();
+    for (endpoint, path, handler) in openable {
+        let path = format!("{p}/{path}");
+        match guard(true) {
+            Some(layer) if open(endpoint) => opened = opened.route(&path, handler.route_layer(layer)),
+            _ => closed = closed.route(&path, handler),
         }
     }
+    let page = format!("{p}/dashboard");
+    closed = match &config.dashboard {
+        Dashboard::BuiltIn => closed.route(
+            &page,
+            get(dashboard::built_in).with_state(Arc::new(dashboard::BuiltIn::new(engine.replica().is_some()))),
+        ),
+        Dashboard::Custom(render) => closed.route(
+            &page,
+            get(dashboard::custom).with_state((face.clone(), Arc::clone(render))),
+        ),
+        Dashboard::Disabled => closed,
+    };
+    let router = match guard(false) {
+        Some(layer) => closed.route_layer(layer),
+        None => closed,
+    }
+    .merge(opened);
+    router.method_not_allowed_fallback(method_not_allowed).with_state(face)
 }
 
 /// `/ready`'s code: only an unhealthy service is unready.
@@ -165,50 +181,80 @@ pub(crate) fn error(code: StatusCode, detail: impl Into<String>) -> Response {
 pub(crate) const MAINTENANCE: &[u8] = br#"{"status":"maintenance"}"#;
 pub(crate) const STARTING: &[u8] = br#"{"status":"starting"}"#;
 
+/// The fixed body readiness answers with when a gate decides it.
+pub(crate) fn gate_body(gate: Gate) -> (StatusCode, &'static [u8]) {
+    match gate {
+        Gate::Maintenance => (StatusCode::OK, MAINTENANCE),
+        Gate::Starting => (StatusCode::SERVICE_UNAVAILABLE, STARTING),
+    }
+}
+
+/// `{"status": …}` alone, for a caller an open endpoint does not know.
+fn status_only(code: StatusCode, status: &str) -> Response {
+    #[derive(Serialize)]
+    struct Body<'a> {
+        status: &'a str,
+    }
+    json(code, &Body { status })
+}
+
+type Reduced = Option<Extension<StatusOnly>>;
+
 async fn live() -> Response {
     json_bytes(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#))
 }
 
-async fn ready(State(inner): Shared, RawQuery(query): RawQuery) -> Response {
-    if inner.maintenance.is_active() {
-        return json_bytes(StatusCode::OK, Bytes::from_static(MAINTENANCE));
+async fn ready(State(face): Shared, reduced: Reduced, RawQuery(query): RawQuery) -> Response {
+    if let Some(gate) = face.engine.readiness_gate() {
+        let (code, body) = gate_body(gate);
+        return json_bytes(code, Bytes::from_static(body));
     }
-    if inner.in_grace_period() {
-        return json_bytes(StatusCode::SERVICE_UNAVAILABLE, Bytes::from_static(STARTING));
-    }
-    report_response(&inner, query.as_deref(), ready_code).await
+    report_response(&face, query.as_deref(), ready_code, reduced.is_some()).await
 }
 
-async fn status(State(inner): Shared, RawQuery(query): RawQuery) -> Response {
+async fn status(State(face): Shared, reduced: Reduced, RawQuery(query): RawQuery) -> Response {
     if let Some(scope) = query::scope(query.as_deref()) {
-        return fleet::status(&inner, &scope, query.as_deref()).await;
+        return fleet::status(&face, &scope, query.as_deref(), reduced.is_some()).await;
     }
-    report_response(&inner, query.as_deref(), status_code).await
+    report_response(&face, query.as_deref(), status_code, reduced.is_some()).await
 }
 
-/// The report, whole or filtered by `?tag=`, with the code `code_of` gives.
-async fn report_response(inner: &Arc<Inner>, query: Option<&str>, code_of: fn(Status) -> StatusCode) -> Response {
+/// The report, whole or filtered by `?tag=`, with the code `code_of` gives;
+/// only its status when `reduced`.
+async fn report_response(
+    face: &Face,
+    query: Option<&str>,
+    code_of: fn(Status) -> StatusCode,
+    reduced: bool,
+) -> Response {
     let tags = query::tags(query);
-    if tags.is_empty() {
-        let snapshot = inner.snapshot().await;
-        return json_bytes(code_of(snapshot.report.status), snapshot.body.clone());
-    }
-    if let Some(refusal) = unknown_tags(inner, &tags) {
+    if let Some(refusal) = unknown_tags(&face.engine, &tags) {
         return refusal;
     }
-    let snapshot = inner.snapshot().await;
+    let snapshot = face.engine.report().await;
+    if tags.is_empty() {
+        let code = code_of(snapshot.report.status);
+        if reduced {
+            return status_only(code, snapshot.report.status.as_str());
+        }
+        return json_bytes(code, report_json(&snapshot));
+    }
     let report = filtered(&snapshot, &tags);
-    json(code_of(report.status), &report)
+    let code = code_of(report.status);
+    if reduced {
+        return status_only(code, report.status.as_str());
+    }
+    json(code, &report)
 }
 
 /// 404 naming the requested tags that no probe has, if any.
-pub(crate) fn unknown_tags(inner: &Inner, tags: &[String]) -> Option<Response> {
+pub(crate) fn unknown_tags(engine: &Engine, tags: &[String]) -> Option<Response> {
     #[derive(Serialize)]
     struct UnknownTags<'a> {
         detail: String,
         unknown_tags: &'a [&'a str],
     }
-    let unknown: Vec<&str> = tags.iter().map(String::as_str).filter(|t| !inner.has_tag(t)).collect();
+    let unknown: Vec<&str> = tags.iter().map(String::as_str).filter(|t| !engine.has_tag(t)).collect();
     if unknown.is_empty() {
         return None;
     }
@@ -234,7 +280,7 @@ fn filtered(snapshot: &Snapshot, tags: &[String]) -> HealthReport {
     HealthReport::new(probes, snapshot.report.checked_at, snapshot.report.timezone.clone())
 }
 
-async fn history(State(inner): Shared) -> Response {
+async fn history(State(face): Shared) -> Response {
     struct Probes(History);
     impl Serialize for Probes {
         fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -249,10 +295,7 @@ async fn history(State(inner): Shared) -> Response {
     struct Body {
         probes: Probes,
     }
-    let history = inner.storage.history().await.unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "could not read history; answering with none");
-        Vec::new()
-    });
+    let history = face.engine.history().await;
     json(
         StatusCode::OK,
         &Body {
@@ -261,25 +304,23 @@ async fn history(State(inner): Shared) -> Response {
     )
 }
 
-async fn alerts(State(inner): Shared) -> Response {
+async fn alerts(State(face): Shared) -> Response {
     #[derive(Serialize)]
     struct Body {
         alerts: Vec<AlertRecord>,
     }
-    let alerts = inner.storage.alerts().await.unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "could not read the alert log; answering with none");
-        Vec::new()
-    });
+    let alerts = face.engine.alerts().await;
     json(StatusCode::OK, &Body { alerts })
 }
 
-async fn startup(State(inner): Shared) -> Response {
-    if !inner.is_started() {
+async fn startup(State(face): Shared, reduced: Reduced) -> Response {
+    let Some(report) = face.engine.startup_report().await else {
         return json_bytes(StatusCode::SERVICE_UNAVAILABLE, Bytes::from_static(STARTING));
-    }
-    let report = inner.run_startup_probes().await;
+    };
     if report.probes.iter().all(ProbeResult::is_passing) {
         json_bytes(StatusCode::OK, Bytes::from_static(br#"{"status":"started"}"#))
+    } else if reduced.is_some() {
+        status_only(StatusCode::SERVICE_UNAVAILABLE, report.status.as_str())
     } else {
         json(StatusCode::SERVICE_UNAVAILABLE, &report)
     }

@@ -19,17 +19,19 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderName, HeaderValue, StatusCode};
 use tokio::sync::watch;
 
-use super::{MAINTENANCE, STARTING, query, unknown_tags};
-use crate::registry::engine::Snapshot;
-use crate::registry::{Inner, Subscription};
+use super::{Face, gate_body, query, report_json, unknown_tags};
+use crate::engine::{Encoding, Engine, Snapshot, Subscription};
 
 /// How often an idle stream sends a comment so proxies keep it open.
 pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// How long a browser waits before reconnecting a dropped stream.
 const RETRY: &[u8] = b"retry: 3000\n";
 
+/// The slot of a snapshot's event.
+const EVENT: Encoding = Encoding(1);
+
 /// `body` as one event.
-pub(crate) fn frame(body: &[u8]) -> Bytes {
+fn frame(body: &[u8]) -> Bytes {
     let mut event = BytesMut::with_capacity(body.len() + 8);
     event.put_slice(b"data: ");
     event.put_slice(body);
@@ -43,16 +45,16 @@ enum Kind {
     Ready,
 }
 
-pub(super) async fn status_stream(State(inner): State<Arc<Inner>>, RawQuery(query): RawQuery) -> Response {
-    open(inner, query.as_deref(), Kind::Status).await
+pub(super) async fn status_stream(State(face): State<Face>, RawQuery(query): RawQuery) -> Response {
+    open(face.engine, query.as_deref(), Kind::Status).await
 }
 
-pub(super) async fn ready_stream(State(inner): State<Arc<Inner>>, RawQuery(query): RawQuery) -> Response {
-    open(inner, query.as_deref(), Kind::Ready).await
+pub(super) async fn ready_stream(State(face): State<Face>, RawQuery(query): RawQuery) -> Response {
+    open(face.engine, query.as_deref(), Kind::Ready).await
 }
 
 struct Client {
-    inner: Arc<Inner>,
+    engine: Arc<Engine>,
     kind: Kind,
     tags: Vec<String>,
     reports: watch::Receiver<Option<Arc<Snapshot>>>,
@@ -65,16 +67,13 @@ struct Client {
 impl Client {
     /// The event for `snapshot` as this client's endpoint answers it.
     fn event(&self, snapshot: &Snapshot) -> Bytes {
-        if self.kind == Kind::Ready {
-            if self.inner.maintenance.is_active() {
-                return frame(MAINTENANCE);
-            }
-            if self.inner.in_grace_period() {
-                return frame(STARTING);
-            }
+        if self.kind == Kind::Ready
+            && let Some(gate) = self.engine.readiness_gate()
+        {
+            return frame(gate_body(gate).1);
         }
         if self.tags.is_empty() {
-            return snapshot.event.clone();
+            return snapshot.encoded(EVENT, |_| frame(&report_json(snapshot)));
         }
         let report = super::filtered(snapshot, &self.tags);
         frame(&serde_json::to_vec(&report).unwrap_or_default())
@@ -111,19 +110,22 @@ impl Client {
     }
 }
 
-async fn open(inner: Arc<Inner>, query: Option<&str>, kind: Kind) -> Response {
+async fn open(engine: Arc<Engine>, query: Option<&str>, kind: Kind) -> Response {
     let tags = query::tags(query);
-    if let Some(refusal) = unknown_tags(&inner, &tags) {
+    if let Some(refusal) = unknown_tags(&engine, &tags) {
         return refusal;
     }
-    // Subscribe before reading the first report so that no report published
-    // in between is missed.
-    let subscription = inner.subscribe();
-    let reports = inner.reports.subscribe();
-    let snapshot = inner.snapshot().await;
+    // Listen before reading the first report so that no report published in
+    // between is missed. The first report is at most the cache age old; the
+    // subscription that keeps the poll loop alive is taken after it, so a
+    // subscriber that starts the loop gets a fresh run and then one event
+    // per interval.
+    let reports = engine.updates();
+    let snapshot = engine.first_report().await;
+    let subscription = engine.subscribe();
     let mut client = Client {
-        live: inner.polls(),
-        inner,
+        live: engine.polls(),
+        engine,
         kind,
         tags,
         reports,

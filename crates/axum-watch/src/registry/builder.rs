@@ -9,20 +9,16 @@ use std::time::Duration;
 
 use jiff::tz::TimeZone;
 
-use super::callbacks::Callback;
-use super::circuit::CircuitPolicy;
-use super::engine::Entry;
+use super::HealthRegistry;
 use super::group::{ProbeGroup, Registration};
-use super::{Config, HealthRegistry, Inner};
 use crate::alert::{Alerter, AlerterHandle, DispatchPolicy, Dispatcher};
-use crate::http::auth::{Auth, AuthRequest, Credentials, OPENABLE};
+use crate::engine::{Callback, CircuitPolicy, Engine, EngineConfig, Entry, clamp_interval};
+use crate::http::HttpConfig;
+use crate::http::auth::{Auth, AuthRequest, Credentials, OpenEndpoint};
 use crate::http::dashboard::{Dashboard, DashboardContext};
 use crate::model::AlertRecord;
 use crate::probe::{ProbeHandle, Timeout};
 use crate::storage::{DynStorage, MemoryStorage, Storage};
-
-/// The shortest poll interval; shorter ones are raised to it.
-pub const MIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Builds a [`HealthRegistry`]; see [`HealthRegistry::builder`].
 ///
@@ -49,10 +45,7 @@ pub struct HealthRegistryBuilder {
     cache_age: Duration,
     timeout: Option<Duration>,
     grace_period: Duration,
-    history_size: usize,
-    result_ttl: Duration,
-    alert_ttl: Duration,
-    max_alerts: usize,
+    limits: Limits,
     timezone: String,
     storage: Option<Arc<dyn DynStorage>>,
     circuit_breaker: bool,
@@ -63,13 +56,12 @@ pub struct HealthRegistryBuilder {
     callbacks: Vec<Callback>,
     dashboard: Dashboard,
     allow_unauthenticated_maintenance: bool,
-    credentials: Option<Result<Credentials, String>>,
+    credentials: Option<Result<Credentials, BuildError>>,
     alerters: Vec<AlerterHandle>,
-    /// The first invalid [`webhook_url`](Self::webhook_url), refused by `build`.
-    #[cfg(feature = "alerts")]
-    invalid_alerter: Option<String>,
+    /// The first option found invalid where it was given, refused by `build`.
+    invalid: Option<BuildError>,
     dispatch: DispatchPolicy,
-    open_endpoints: Vec<String>,
+    open_endpoints: Vec<OpenEndpoint>,
     alert_dedup_window: Duration,
 }
 
@@ -91,10 +83,7 @@ impl Default for HealthRegistryBuilder {
             cache_age: Duration::from_secs(1),
             timeout: Some(Duration::from_secs(10)),
             grace_period: Duration::ZERO,
-            history_size: MemoryStorage::DEFAULT_HISTORY_SIZE,
-            result_ttl: MemoryStorage::DEFAULT_RESULT_TTL,
-            alert_ttl: MemoryStorage::DEFAULT_ALERT_TTL,
-            max_alerts: MemoryStorage::DEFAULT_MAX_ALERTS,
+            limits: Limits::default(),
             timezone: "UTC".to_owned(),
             storage: None,
             circuit_breaker: true,
@@ -107,8 +96,7 @@ impl Default for HealthRegistryBuilder {
             allow_unauthenticated_maintenance: false,
             credentials: None,
             alerters: Vec::new(),
-            #[cfg(feature = "alerts")]
-            invalid_alerter: None,
+            invalid: None,
             dispatch: DispatchPolicy::default(),
             open_endpoints: Vec::new(),
             alert_dedup_window: Duration::from_secs(60),
@@ -125,9 +113,10 @@ impl HealthRegistryBuilder {
     }
 
     /// How often the poll loop runs the probes while stream clients are
-    /// connected; under 1 s is raised to 1 s, `None` runs probes only on demand.
+    /// connected; under 1 s is raised to 1 s, `None` or zero runs probes only
+    /// on demand.
     pub fn poll_interval(mut self, interval: impl Into<Option<Duration>>) -> Self {
-        self.poll_interval = interval.into().filter(|d| !d.is_zero());
+        self.poll_interval = interval.into();
         self
     }
 
@@ -150,28 +139,35 @@ impl HealthRegistryBuilder {
         self
     }
 
-    /// Results kept per probe by the default storage (at least 1).
+    /// Results kept per probe by the in-memory storage (at least 1).
+    ///
+    /// With a storage of your own ([`storage`](Self::storage)), its own
+    /// configuration decides, and [`build`](Self::build) refuses this option
+    /// ([`BuildErrorKind::StorageOption`]).
     pub fn history_size(mut self, size: usize) -> Self {
-        self.history_size = size;
+        self.limits.history_size = Some(size);
         self
     }
 
     /// How long results stay in history, and how long a circuit-open probe
-    /// may keep serving its last result (zero = no age limit).
+    /// may keep serving its last result (zero = no age limit). Refused with
+    /// a storage of your own, like [`history_size`](Self::history_size).
     pub fn result_ttl(mut self, ttl: Duration) -> Self {
-        self.result_ttl = ttl;
+        self.limits.result_ttl = Some(ttl);
         self
     }
 
-    /// How long alert records stay in the log of the default storage.
+    /// How long alert records stay in the log of the in-memory storage.
+    /// Refused with a storage of your own, like [`history_size`](Self::history_size).
     pub fn alert_ttl(mut self, ttl: Duration) -> Self {
-        self.alert_ttl = ttl;
+        self.limits.alert_ttl = Some(ttl);
         self
     }
 
-    /// Alert records kept by the default storage (at least 1).
+    /// Alert records kept by the in-memory storage (at least 1). Refused
+    /// with a storage of your own, like [`history_size`](Self::history_size).
     pub fn max_alerts(mut self, max: usize) -> Self {
-        self.max_alerts = max;
+        self.limits.max_alerts = Some(max);
         self
     }
 
@@ -181,8 +177,11 @@ impl HealthRegistryBuilder {
         self
     }
 
-    /// Replaces the in-memory storage; the history and alert limits above
-    /// then belong to that backend's own configuration.
+    /// Replaces the in-memory storage. Its history and alert limits are then
+    /// its own: [`build`](Self::build) refuses the registry's
+    /// [`history_size`](Self::history_size), [`result_ttl`](Self::result_ttl),
+    /// [`alert_ttl`](Self::alert_ttl) and [`max_alerts`](Self::max_alerts)
+    /// rather than ignore them.
     pub fn storage(mut self, storage: impl Storage) -> Self {
         self.storage = Some(Arc::new(storage));
         self
@@ -302,7 +301,10 @@ impl HealthRegistryBuilder {
     /// `WWW-Authenticate: Basic realm="health"` otherwise). Both must be
     /// non-empty.
     pub fn basic_auth(mut self, username: impl AsRef<str>, password: impl AsRef<str>) -> Self {
-        self.credentials = Some(Credentials::basic(username.as_ref(), password.as_ref()));
+        self.credentials = Some(
+            Credentials::basic(username.as_ref(), password.as_ref())
+                .map_err(|message| BuildError::new(BuildErrorKind::InvalidCredentials, message)),
+        );
         self
     }
 
@@ -314,7 +316,10 @@ impl HealthRegistryBuilder {
 
     /// Requires `key` in the `header` header on every endpoint.
     pub fn api_key_header(mut self, header: impl AsRef<str>, key: impl AsRef<str>) -> Self {
-        self.credentials = Some(Credentials::api_key(header.as_ref(), key.as_ref()));
+        self.credentials = Some(
+            Credentials::api_key(header.as_ref(), key.as_ref())
+                .map_err(|message| BuildError::new(BuildErrorKind::InvalidCredentials, message)),
+        );
         self
     }
 
@@ -338,12 +343,19 @@ impl HealthRegistryBuilder {
     /// Leaves some of `live`, `ready`, `status` and `startup` open while the
     /// rest needs authentication: an unauthenticated caller gets the status
     /// code and `{"status": …}` only, an authenticated one the full answer.
-    pub fn open_endpoints<I, T>(mut self, endpoints: I) -> Self
-    where
-        I: IntoIterator<Item = T>,
-        T: Into<String>,
-    {
-        self.open_endpoints = endpoints.into_iter().map(Into::into).collect();
+    ///
+    /// ```
+    /// use axum_watch::{HealthRegistry, OpenEndpoint};
+    ///
+    /// let registry = HealthRegistry::builder()
+    ///     .basic_auth("ops", "s3cret")
+    ///     .open_endpoints([OpenEndpoint::Live, OpenEndpoint::Ready])
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(registry);
+    /// ```
+    pub fn open_endpoints(mut self, endpoints: impl IntoIterator<Item = OpenEndpoint>) -> Self {
+        self.open_endpoints = endpoints.into_iter().collect();
         self
     }
 
@@ -362,7 +374,8 @@ impl HealthRegistryBuilder {
         match crate::alert::WebhookAlerter::new(url) {
             Ok(webhook) => self.alerters.push(AlerterHandle::new(webhook)),
             Err(e) => {
-                self.invalid_alerter.get_or_insert(e.to_string());
+                self.invalid
+                    .get_or_insert(BuildError::new(BuildErrorKind::InvalidAlerter, e.to_string()));
             }
         }
         self
@@ -371,7 +384,7 @@ impl HealthRegistryBuilder {
     /// Alerts each alerter's queue holds before new ones are dropped
     /// (default 256, at least 1).
     pub fn alert_queue(mut self, size: usize) -> Self {
-        self.dispatch.queue = size.max(1);
+        self.dispatch.queue = size;
         self
     }
 
@@ -403,77 +416,103 @@ impl HealthRegistryBuilder {
     ///
     /// # Errors
     ///
-    /// A probe name that does not match `[A-Za-z0-9_.:-]+`, two different
-    /// probes with one name, a malformed prefix or an unknown time zone.
+    /// Every option that would not take effect as given, with a
+    /// [`kind`](BuildError::kind) to match on: a probe name that does not
+    /// match `[A-Za-z0-9_.:-]+`, two different probes with one name, a
+    /// malformed prefix, an unknown time zone, unusable credentials, open
+    /// endpoints without authentication, an invalid webhook URL, storage
+    /// limits given beside a storage of your own, or a count of zero where
+    /// at least one is needed.
     pub fn build(self) -> Result<HealthRegistry, BuildError> {
         validate_prefix(&self.prefix)?;
-        #[cfg(feature = "alerts")]
-        if let Some(message) = &self.invalid_alerter {
-            return Err(BuildError::new(message.clone()));
+        if let Some(error) = self.invalid.clone() {
+            return Err(error);
         }
+        self.validate_counts()?;
         let auth = match self.credentials.clone() {
             None if !self.open_endpoints.is_empty() => {
                 return Err(BuildError::new(
-                    "open endpoints were given but no authentication".to_owned(),
+                    BuildErrorKind::OpenEndpointsWithoutAuth,
+                    "open endpoints were given but no authentication",
                 ));
             }
             None => None,
-            Some(credentials) => {
-                let credentials = credentials.map_err(BuildError::new)?;
-                let mut open = HashSet::new();
-                for endpoint in &self.open_endpoints {
-                    if !OPENABLE.contains(&endpoint.as_str()) {
-                        return Err(BuildError::new(format!(
-                            "endpoint {endpoint:?} cannot be left open: choose from {}",
-                            OPENABLE.join(", ")
-                        )));
-                    }
-                    open.insert(endpoint.clone());
-                }
-                Some(Arc::new(Auth { credentials, open }))
-            }
+            Some(credentials) => Some(Arc::new(Auth {
+                credentials: credentials?,
+                open: self.open_endpoints.iter().copied().collect(),
+            })),
         };
-        let zone = TimeZone::get(&self.timezone)
-            .map_err(|e| BuildError::new(format!("unknown time zone {:?}: {e}", self.timezone)))?;
+        let zone = TimeZone::get(&self.timezone).map_err(|e| {
+            BuildError::new(
+                BuildErrorKind::UnknownTimeZone,
+                format!("unknown time zone {:?}: {e}", self.timezone),
+            )
+        })?;
         let policy = CircuitPolicy {
-            threshold: self.circuit_threshold.max(1),
+            threshold: self.circuit_threshold,
             cooldown: self.circuit_cooldown,
         };
         let entries = self.entries(self.probes.clone(), policy, true)?;
         let startup = self.entries(self.startup.clone(), policy, false)?;
-        let storage = self.storage.unwrap_or_else(|| {
-            Arc::new(
-                MemoryStorage::builder()
-                    .history_size(self.history_size)
-                    .result_ttl(self.result_ttl)
-                    .alert_ttl(self.alert_ttl)
-                    .max_alerts(self.max_alerts)
-                    .build(),
-            )
-        });
-        let config = Config {
-            prefix: self.prefix,
-            poll_interval: self.poll_interval.map(|d| d.max(MIN_POLL_INTERVAL)),
+        let limits = self.limits;
+        let storage = match self.storage {
+            Some(storage) => {
+                if let Some(option) = limits.first_set() {
+                    return Err(BuildError::new(
+                        BuildErrorKind::StorageOption,
+                        format!(
+                            "{option} applies to the in-memory storage only: with a storage of your own, set it on that storage"
+                        ),
+                    ));
+                }
+                storage
+            }
+            None => Arc::new(limits.memory_storage()),
+        };
+        let config = EngineConfig {
+            poll_interval: clamp_interval(self.poll_interval),
             cache_age: self.cache_age,
             grace_period: self.grace_period,
-            result_ttl: self.result_ttl,
+            result_ttl: limits.result_ttl.unwrap_or(MemoryStorage::DEFAULT_RESULT_TTL),
             alert_dedup_window: self.alert_dedup_window,
             zone,
             zone_name: self.timezone,
+        };
+        let http = HttpConfig {
+            prefix: self.prefix,
             dashboard: self.dashboard,
             allow_unauthenticated_maintenance: self.allow_unauthenticated_maintenance,
             auth,
         };
+        let engine = Engine::new(
+            config,
+            entries,
+            startup,
+            storage,
+            self.callbacks,
+            Dispatcher::new(self.alerters, self.dispatch),
+        );
         Ok(HealthRegistry {
-            inner: Arc::new(Inner::new(
-                config,
-                entries,
-                startup,
-                storage,
-                self.callbacks,
-                Dispatcher::new(self.alerters, self.dispatch),
-            )),
+            engine: Arc::new(engine),
+            http: Arc::new(http),
         })
+    }
+
+    /// Refuses counts that must be at least one instead of raising them.
+    fn validate_counts(&self) -> Result<(), BuildError> {
+        let zero = [
+            ("circuit_threshold", self.circuit_threshold == 0),
+            ("alert_queue", self.dispatch.queue == 0),
+            ("history_size", self.limits.history_size == Some(0)),
+            ("max_alerts", self.limits.max_alerts == Some(0)),
+        ];
+        match zero.iter().find(|(_, is_zero)| *is_zero) {
+            Some((option, _)) => Err(BuildError::new(
+                BuildErrorKind::InvalidOption,
+                format!("{option} must be at least 1"),
+            )),
+            None => Ok(()),
+        }
     }
 
     fn entries(
@@ -483,6 +522,7 @@ impl HealthRegistryBuilder {
         circuit_allowed: bool,
     ) -> Result<Vec<Arc<Entry>>, BuildError> {
         let mut entries: Vec<Arc<Entry>> = Vec::new();
+        let mut names = HashSet::new();
         for Registration {
             probe,
             critical,
@@ -491,16 +531,24 @@ impl HealthRegistryBuilder {
         {
             let name = probe.name().to_owned();
             if !is_valid_name(&name) {
-                return Err(BuildError::new(format!(
-                    "invalid probe name {name:?}: names must match [A-Za-z0-9_.:-]+"
-                )));
+                return Err(BuildError::new(
+                    BuildErrorKind::InvalidProbeName,
+                    format!("invalid probe name {name:?}: names must match [A-Za-z0-9_.:-]+"),
+                ));
             }
-            if entries.iter().any(|e| e.name == name) {
-                return Err(BuildError::new(format!(
-                    "two different probes are named {name:?}: probe names must be unique"
-                )));
+            if !names.insert(name.clone()) {
+                return Err(BuildError::new(
+                    BuildErrorKind::DuplicateProbeName,
+                    format!("two different probes are named {name:?}: probe names must be unique"),
+                ));
             }
             let options = probe.0.options();
+            if options.circuit_threshold == Some(0) {
+                return Err(BuildError::new(
+                    BuildErrorKind::InvalidOption,
+                    format!("probe {name:?}: circuit_threshold must be at least 1"),
+                ));
+            }
             let timeout = match options.timeout {
                 Timeout::Inherit => self.timeout,
                 Timeout::After(d) => Some(d),
@@ -508,7 +556,7 @@ impl HealthRegistryBuilder {
             };
             let circuit =
                 (circuit_allowed && options.circuit_breaker.unwrap_or(self.circuit_breaker)).then(|| CircuitPolicy {
-                    threshold: options.circuit_threshold.unwrap_or(policy.threshold).max(1),
+                    threshold: options.circuit_threshold.unwrap_or(policy.threshold),
                     cooldown: options.circuit_cooldown.unwrap_or(policy.cooldown),
                 });
             let mut tags = probe.0.tags();
@@ -517,18 +565,58 @@ impl HealthRegistryBuilder {
                     tags.push(t);
                 }
             }
-            let poll_interval = options.poll_interval.map(|d| d.max(MIN_POLL_INTERVAL));
             entries.push(Arc::new(Entry::new(
+                entries.len(),
                 probe,
                 name,
                 critical,
                 tags,
                 timeout,
-                poll_interval,
+                clamp_interval(options.poll_interval),
                 circuit,
             )));
         }
         Ok(entries)
+    }
+}
+
+/// The in-memory storage's limits as given to the builder; `None` = default.
+#[derive(Debug, Clone, Copy, Default)]
+struct Limits {
+    history_size: Option<usize>,
+    result_ttl: Option<Duration>,
+    alert_ttl: Option<Duration>,
+    max_alerts: Option<usize>,
+}
+
+impl Limits {
+    /// The name of the first limit that was set, if any.
+    fn first_set(&self) -> Option<&'static str> {
+        [
+            ("history_size", self.history_size.is_some()),
+            ("result_ttl", self.result_ttl.is_some()),
+            ("alert_ttl", self.alert_ttl.is_some()),
+            ("max_alerts", self.max_alerts.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(name, set)| set.then_some(name))
+    }
+
+    fn memory_storage(&self) -> MemoryStorage {
+        let mut builder = MemoryStorage::builder();
+        if let Some(size) = self.history_size {
+            builder = builder.history_size(size);
+        }
+        if let Some(ttl) = self.result_ttl {
+            builder = builder.result_ttl(ttl);
+        }
+        if let Some(ttl) = self.alert_ttl {
+            builder = builder.alert_ttl(ttl);
+        }
+        if let Some(max) = self.max_alerts {
+            builder = builder.max_alerts(max);
+        }
+        builder.build()
     }
 }
 
@@ -548,22 +636,69 @@ fn validate_prefix(prefix: &str) -> Result<(), BuildError> {
     if ok {
         Ok(())
     } else {
-        Err(BuildError::new(format!(
-            "invalid prefix {prefix:?}: use \"\" or \"/segment[/segment…]\" without a trailing slash"
-        )))
+        Err(BuildError::new(
+            BuildErrorKind::InvalidPrefix,
+            format!("invalid prefix {prefix:?}: use \"\" or \"/segment[/segment…]\" without a trailing slash"),
+        ))
     }
 }
 
-/// Why a registry could not be built.
+/// Why a registry could not be built: a [`kind`](Self::kind) to match on
+/// and a message that says what was wrong.
+///
+/// ```
+/// use axum_watch::{BuildErrorKind, HealthRegistry, probe, Outcome};
+///
+/// let err = HealthRegistry::builder()
+///     .add(probe::from_fn("no spaces allowed", || async { Ok(Outcome::healthy()) }))
+///     .build()
+///     .unwrap_err();
+/// assert_eq!(err.kind(), BuildErrorKind::InvalidProbeName);
+/// assert!(err.to_string().starts_with("invalid probe name"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct BuildError {
+    kind: BuildErrorKind,
     message: String,
 }
 
+/// The cause of a [`BuildError`]; new kinds may be added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BuildErrorKind {
+    /// A probe name outside `[A-Za-z0-9_.:-]+`.
+    InvalidProbeName,
+    /// Two different probes share a name.
+    DuplicateProbeName,
+    /// A prefix that is not `""` or `/segment[/segment…]`.
+    InvalidPrefix,
+    /// A time zone the IANA database does not know.
+    UnknownTimeZone,
+    /// Credentials that nobody could ever present (empty, or a bad header name).
+    InvalidCredentials,
+    /// Open endpoints without any authentication to open them from.
+    OpenEndpointsWithoutAuth,
+    /// A webhook URL that is not `http` or `https`.
+    InvalidAlerter,
+    /// A storage limit given beside a storage of your own, which would ignore it.
+    StorageOption,
+    /// Another option outside its range (a zero count, for example).
+    InvalidOption,
+}
+
 impl BuildError {
-    fn new(message: String) -> Self {
-        Self { message }
+    fn new(kind: BuildErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// What kind of option was refused.
+    #[must_use]
+    pub fn kind(&self) -> BuildErrorKind {
+        self.kind
     }
 }
 

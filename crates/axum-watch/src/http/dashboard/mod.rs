@@ -18,8 +18,8 @@ use http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, X_CONTE
 use http::{HeaderValue, StatusCode};
 use sha2::{Digest, Sha256};
 
+use super::Face;
 use crate::model::HealthReport;
-use crate::registry::Inner;
 
 const PAGE: &str = include_str!("page.html");
 
@@ -132,11 +132,11 @@ pub(super) async fn built_in(State(page): State<Arc<BuiltIn>>) -> Response {
     html(page.page.clone(), page.policy.clone())
 }
 
-pub(super) async fn custom(State((inner, render)): State<(Arc<Inner>, Arc<RenderFn>)>) -> Response {
-    let snapshot = inner.snapshot().await;
+pub(super) async fn custom(State((face, render)): State<(Face, Arc<RenderFn>)>) -> Response {
+    let snapshot = face.engine.report().await;
     let context = DashboardContext {
         report: &snapshot.report,
-        prefix: &inner.config.prefix,
+        prefix: &face.config.prefix,
     };
     let page = render(&context);
     // A user page may load what it likes; it still may not be framed.

@@ -10,8 +10,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::Inner;
-use super::engine::RunMode;
+use super::Engine;
 
 /// The subscribers and the loop they keep alive.
 #[derive(Debug, Default)]
@@ -23,24 +22,24 @@ pub(crate) struct Poller {
 /// Held by each stream client; the loop runs while any exists.
 #[derive(Debug)]
 pub(crate) struct Subscription {
-    inner: Arc<Inner>,
+    engine: Arc<Engine>,
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        let mut poller = self.inner.poller();
+        let mut poller = self.engine.poller();
         poller.subscribers -= 1;
         if poller.subscribers == 0
             && let Some(task) = poller.task.take()
         {
-            self.inner.polling.store(false, Ordering::Release);
+            self.engine.polling.store(false, Ordering::Release);
             task.abort();
             tracing::debug!("last stream subscriber left: poll loop stopped");
         }
     }
 }
 
-impl Inner {
+impl Engine {
     fn poller(&self) -> MutexGuard<'_, Poller> {
         self.poller.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -51,17 +50,23 @@ impl Inner {
         poller.subscribers += 1;
         self.ensure_loop(&mut poller);
         Subscription {
-            inner: Arc::clone(self),
+            engine: Arc::clone(self),
         }
     }
 
     fn ensure_loop(self: &Arc<Self>, poller: &mut Poller) {
         if poller.subscribers > 0 && poller.task.is_none() && self.polls() {
-            let inner = Arc::clone(self);
-            poller.task = Some(tokio::spawn(async move { inner.poll_loop().await }));
+            let engine = Arc::clone(self);
+            poller.task = Some(tokio::spawn(async move { engine.poll_loop().await }));
             self.polling.store(true, Ordering::Release);
             tracing::debug!("first stream subscriber: poll loop started");
         }
+    }
+
+    /// Every report the engine publishes from now on; the current one is
+    /// marked as seen.
+    pub(crate) fn updates(&self) -> tokio::sync::watch::Receiver<Option<Arc<super::Snapshot>>> {
+        self.reports.subscribe()
     }
 
     /// How many stream clients are connected.
@@ -84,8 +89,10 @@ impl Inner {
         *self.interval.borrow()
     }
 
+    /// Changes the registry's poll interval (clamped); running streams get
+    /// the new schedule at once.
     pub(crate) fn set_poll_interval(self: &Arc<Self>, interval: Option<Duration>) {
-        self.interval.send_replace(interval);
+        self.interval.send_replace(super::clamp_interval(interval));
         let mut poller = self.poller();
         self.ensure_loop(&mut poller);
     }
@@ -95,7 +102,7 @@ impl Inner {
     /// one report.
     async fn poll_loop(self: Arc<Self>) {
         if self.latest().is_none() {
-            self.run_shared(RunMode::Cached).await;
+            self.first_report().await;
         }
         let mut changes = self.interval.subscribe();
         let finished = Arc::new(Notify::new());
@@ -122,10 +129,10 @@ impl Inner {
             // The probes due now run as one batch; a batch in flight never
             // holds up the probes of a later tick.
             if !due_now.is_empty() {
-                let inner = Arc::clone(&self);
+                let engine = Arc::clone(&self);
                 let finished = Arc::clone(&finished);
                 tokio::spawn(async move {
-                    inner.poll_due(due_now).await;
+                    engine.poll_due(due_now).await;
                     finished.notify_one();
                 });
             }

@@ -7,8 +7,9 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
 use tokio::time::Instant;
+
+use crate::model::CircuitState;
 
 /// When a probe's circuit opens and for how long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,13 +49,9 @@ impl Circuit {
         self.consecutive_failures
     }
 
-    /// The `circuit_breaker` object shown in a result's details.
-    pub(crate) fn block(&self, now: Instant) -> Value {
-        json!({
-            "open": self.is_open(now),
-            "consecutive_failures": self.consecutive_failures,
-            "trips_total": self.trips_total,
-        })
+    /// The state a result carries.
+    pub(crate) fn state(&self, now: Instant) -> CircuitState {
+        CircuitState::new(self.is_open(now), self.consecutive_failures, self.trips_total)
     }
 }
 
@@ -96,9 +93,6 @@ mod tests {
         c.record(true, POLICY, t0);
         c.record(false, POLICY, t0);
         assert!(!c.is_open(t0));
-        assert_eq!(
-            c.block(t0),
-            json!({"open": false, "consecutive_failures": 1, "trips_total": 0})
-        );
+        assert_eq!(c.state(t0), CircuitState::new(false, 1, 0));
     }
 }

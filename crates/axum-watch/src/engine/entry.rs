@@ -1,0 +1,220 @@
+//! One registered probe: its resolved options, and one execution of it with
+//! the timeout, panic capture, circuit breaker and stamping.
+
+use std::any::Any;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use super::circuit::{Circuit, CircuitPolicy};
+use crate::model::{Details, ProbeResult, Status};
+use crate::probe::ProbeHandle;
+
+/// The error of a probe whose circuit is open and that has no recent result.
+pub(crate) const SUSPENDED: &str = "circuit breaker open — probe temporarily suspended";
+
+/// A registered probe with its resolved options and its state.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    /// The probe's position in registration order.
+    pub(crate) index: usize,
+    probe: ProbeHandle,
+    pub(crate) name: String,
+    pub(crate) critical: bool,
+    pub(crate) description: Option<String>,
+    pub(crate) tags: Vec<String>,
+    timeout: Option<Duration>,
+    pub(crate) poll_interval: Option<Duration>,
+    circuit: Option<CircuitPolicy>,
+    state: Mutex<EntryState>,
+    running: AtomicBool,
+}
+
+#[derive(Debug, Default)]
+struct EntryState {
+    circuit: Circuit,
+    last: Option<(Instant, ProbeResult)>,
+    last_status: Option<Status>,
+    last_run: Option<Instant>,
+}
+
+impl Entry {
+    #[allow(clippy::too_many_arguments)] // the resolved options, each its own
+    pub(crate) fn new(
+        index: usize,
+        probe: ProbeHandle,
+        name: String,
+        critical: bool,
+        tags: Vec<String>,
+        timeout: Option<Duration>,
+        poll_interval: Option<Duration>,
+        circuit: Option<CircuitPolicy>,
+    ) -> Self {
+        let description = probe.0.description().map(str::to_owned);
+        Self {
+            index,
+            probe,
+            name,
+            critical,
+            description,
+            tags,
+            timeout,
+            poll_interval,
+            circuit,
+            state: Mutex::new(EntryState::default()),
+            running: AtomicBool::new(false),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, EntryState> {
+        // Every critical section is a handful of assignments with no panic
+        // path, so a poisoned lock still holds consistent state.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn result(&self, status: Status, latency_ms: f64, error: Option<String>, details: Option<Details>) -> ProbeResult {
+        let mut result = ProbeResult::new(self.name.clone(), status).with_critical(self.critical);
+        result.latency_ms = latency_ms;
+        result.error = error;
+        result.description.clone_from(&self.description);
+        result.tags.clone_from(&self.tags);
+        result.details = details;
+        result
+    }
+
+    /// Runs the check once with the timeout and panic capture; never fails.
+    async fn call(&self) -> ProbeResult {
+        let probe = self.probe.clone();
+        let span = tracing::debug_span!("probe", probe = %self.name);
+        let started = Instant::now();
+        let mut task = tokio::spawn(async move { probe.0.check_boxed().await }.instrument(span));
+        let joined = match self.timeout {
+            Some(limit) => match tokio::time::timeout(limit, &mut task).await {
+                Ok(joined) => Ok(joined),
+                Err(_) => {
+                    task.abort();
+                    Err(limit)
+                }
+            },
+            None => Ok((&mut task).await),
+        };
+        let elapsed = started.elapsed();
+        let (status, error, details, latency) = match joined {
+            Ok(Ok(Ok(outcome))) => outcome.into_parts(),
+            Ok(Ok(Err(error))) => (Status::Unhealthy, Some(error.to_string()), Details::new(), None),
+            Ok(Err(join)) => {
+                let error = if join.is_panic() {
+                    format!("panicked: {}", panic_message(join.into_panic().as_ref()))
+                } else {
+                    "check was cancelled".to_owned()
+                };
+                (Status::Unhealthy, Some(error), Details::new(), None)
+            }
+            Err(limit) => (
+                Status::Unhealthy,
+                Some(format!("timed out after {limit:?}")),
+                Details::new(),
+                None,
+            ),
+        };
+        let error = error.map(|e| crate::redact(&e).into_owned());
+        let latency_ms = crate::model::round(latency.unwrap_or(elapsed).as_secs_f64() * 1000.0, 2);
+        tracing::debug!(probe = %self.name, %status, latency_ms, error = error.as_deref(), "probe ran");
+        // A probe that said nothing more has no details at all.
+        self.result(status, latency_ms, error, (!details.is_empty()).then_some(details))
+    }
+
+    /// Produces this probe's result for a run: a real call, or, while its
+    /// circuit is open, its last result (or a "suspended" one).
+    pub(super) async fn execute(&self, result_ttl: Duration) -> ProbeResult {
+        self.mark_running();
+        let _running = Running(&self.running);
+        self.state().last_run = Some(Instant::now());
+        let Some(policy) = self.circuit else {
+            let result = self.call().await;
+            self.state().last = Some((Instant::now(), result.clone()));
+            return result;
+        };
+        let now = Instant::now();
+        {
+            let state = self.state();
+            if state.circuit.is_open(now) {
+                let circuit = state.circuit.state(now);
+                let fresh = state
+                    .last
+                    .as_ref()
+                    .filter(|(at, _)| result_ttl.is_zero() || now.saturating_duration_since(*at) < result_ttl);
+                let mut copy = match fresh {
+                    Some((_, last)) => {
+                        let mut copy = last.clone();
+                        copy.critical = self.critical;
+                        copy
+                    }
+                    None => self.result(Status::Unhealthy, 0.0, Some(SUSPENDED.to_owned()), None),
+                };
+                copy.circuit = Some(circuit);
+                return copy;
+            }
+        }
+        let mut result = self.call().await;
+        let now = Instant::now();
+        let mut state = self.state();
+        state.circuit.record(result.is_passing(), policy, now);
+        result.circuit = Some(state.circuit.state(now));
+        if state.circuit.is_open(now) {
+            tracing::warn!(
+                probe = %self.name,
+                consecutive_failures = state.circuit.consecutive_failures(),
+                cooldown = ?policy.cooldown,
+                "circuit breaker opened: probe suspended"
+            );
+        }
+        state.last = Some((now, result.clone()));
+        result
+    }
+
+    /// When this probe is next due in the poll loop: never when it has no
+    /// interval of its own and the registry polls on demand only.
+    pub(crate) fn next_due(&self, registry_interval: Option<Duration>) -> Option<Instant> {
+        let interval = self.poll_interval.or(registry_interval)?;
+        Some(self.state().last_run.map_or_else(Instant::now, |at| at + interval))
+    }
+
+    /// Flags a check as under way before its task starts.
+    pub(crate) fn mark_running(&self) {
+        self.running.store(true, Ordering::Release);
+    }
+
+    /// Whether a check of this probe is under way.
+    pub(crate) fn is_running(&self) -> bool {
+        self.running.load(Ordering::Acquire)
+    }
+
+    /// Remembers `status` and reports a change from the previous one; the
+    /// first status seeds the state and is no change.
+    pub(super) fn observe(&self, status: Status) -> Option<Status> {
+        let mut state = self.state();
+        let previous = state.last_status.replace(status);
+        previous.filter(|old| *old != status)
+    }
+}
+
+/// Clears an entry's running flag however its execution ends.
+struct Running<'a>(&'a AtomicBool);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&'static str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("non-string panic payload")
+}

@@ -1,0 +1,234 @@
+//! The engine: probes, runs, the circuit breaker, transitions, snapshots,
+//! the poll loop, maintenance and startup — everything that decides, and
+//! nothing that speaks a transport.
+//!
+//! The engine imports nothing of axum or the HTTP layer (a test in
+//! `tests/layering.rs` fails otherwise). It offers a narrow read API —
+//! [`Engine::report`], [`Engine::subscribe`], [`Engine::history`],
+//! [`Engine::alerts`], [`Engine::fleet`], [`Engine::readiness_gate`],
+//! maintenance and startup — that the faces (HTTP endpoints, the metrics
+//! collector) read and format. Encoded forms of a report (JSON, server-sent
+//! events, metrics text) are cached on its [`Snapshot`] by the face that
+//! encodes them, once per snapshot.
+
+mod callbacks;
+mod circuit;
+mod entry;
+mod maintenance;
+mod poll;
+mod run;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use jiff::tz::TimeZone;
+use tokio::time::Instant;
+
+pub(crate) use callbacks::Callback;
+pub(crate) use circuit::CircuitPolicy;
+pub(crate) use entry::Entry;
+pub use maintenance::MaintenanceStatus;
+pub(crate) use poll::Subscription;
+pub(crate) use run::{Encoding, Snapshot};
+
+use crate::alert::Dispatcher;
+use crate::model::{AlertRecord, HealthReport, ProbeResult, Timestamp};
+use crate::storage::{DynStorage, History, ReplicaReport, WriteBuffer};
+use poll::Poller;
+use run::Flight;
+
+/// The shortest poll interval; shorter ones are raised to it.
+pub const MIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The one place a poll interval is clamped: zero means "on demand only",
+/// anything under [`MIN_POLL_INTERVAL`] is raised to it.
+pub(crate) fn clamp_interval(interval: Option<Duration>) -> Option<Duration> {
+    interval.filter(|d| !d.is_zero()).map(|d| d.max(MIN_POLL_INTERVAL))
+}
+
+/// The engine's resolved options.
+#[derive(Debug)]
+pub(crate) struct EngineConfig {
+    pub(crate) poll_interval: Option<Duration>,
+    pub(crate) cache_age: Duration,
+    pub(crate) grace_period: Duration,
+    pub(crate) result_ttl: Duration,
+    /// How long one replica's claim on a transition's alerts holds.
+    pub(crate) alert_dedup_window: Duration,
+    pub(crate) zone: TimeZone,
+    pub(crate) zone_name: String,
+}
+
+/// Why readiness is decided before any probe runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Gate {
+    /// Maintenance mode: ready, without running probes.
+    Maintenance,
+    /// Within the grace period: not ready yet.
+    Starting,
+}
+
+/// Shared state behind every clone of a registry and every face over it.
+#[derive(Debug)]
+pub(crate) struct Engine {
+    config: EngineConfig,
+    entries: Arc<[Arc<Entry>]>,
+    startup: Arc<[Arc<Entry>]>,
+    storage: Arc<dyn DynStorage>,
+    callbacks: Arc<[Callback]>,
+    snapshot: ArcSwapOption<Snapshot>,
+    /// Every published report, for stream subscribers.
+    reports: tokio::sync::watch::Sender<Option<Arc<Snapshot>>>,
+    interval: tokio::sync::watch::Sender<Option<Duration>>,
+    poller: Mutex<Poller>,
+    /// Whether the poll loop runs: `poller.task.is_some()`, readable without a lock.
+    polling: AtomicBool,
+    flight: Mutex<Option<Flight>>,
+    publishing: Mutex<()>,
+    maintenance: maintenance::Maintenance,
+    alerts: Dispatcher,
+    started: AtomicBool,
+    created: Instant,
+}
+
+impl Engine {
+    pub(crate) fn new(
+        config: EngineConfig,
+        entries: Vec<Arc<Entry>>,
+        startup: Vec<Arc<Entry>>,
+        storage: Arc<dyn DynStorage>,
+        callbacks: Vec<Callback>,
+        alerts: Dispatcher,
+    ) -> Self {
+        let interval = tokio::sync::watch::Sender::new(config.poll_interval);
+        Self {
+            config,
+            entries: entries.into(),
+            startup: startup.into(),
+            storage,
+            callbacks: callbacks.into(),
+            snapshot: ArcSwapOption::empty(),
+            reports: tokio::sync::watch::Sender::new(None),
+            interval,
+            poller: Mutex::new(Poller::default()),
+            polling: AtomicBool::new(false),
+            publishing: Mutex::new(()),
+            maintenance: maintenance::Maintenance::default(),
+            alerts,
+            flight: Mutex::new(None),
+            started: AtomicBool::new(false),
+            created: Instant::now(),
+        }
+    }
+
+    pub(crate) fn entries(&self) -> Arc<[Arc<Entry>]> {
+        Arc::clone(&self.entries)
+    }
+
+    /// The names of the registered probes, in registration order.
+    pub(crate) fn probe_names(&self) -> Vec<String> {
+        self.entries.iter().map(|e| e.name.clone()).collect()
+    }
+
+    /// Whether any probe carries `tag`.
+    pub(crate) fn has_tag(&self, tag: &str) -> bool {
+        self.entries.iter().any(|e| e.tags.iter().any(|t| t == tag))
+    }
+
+    /// The zone timestamps are shown in, and its IANA name.
+    pub(crate) fn zone(&self) -> (&TimeZone, &str) {
+        (&self.config.zone, &self.config.zone_name)
+    }
+
+    /// The one place that decides whether readiness is answered before any
+    /// probe runs: maintenance wins over the grace period.
+    pub(crate) fn readiness_gate(&self) -> Option<Gate> {
+        if self.maintenance.is_active() {
+            Some(Gate::Maintenance)
+        } else if self.in_grace_period() {
+            Some(Gate::Starting)
+        } else {
+            None
+        }
+    }
+
+    fn in_grace_period(&self) -> bool {
+        !self.config.grace_period.is_zero() && self.created.elapsed() < self.config.grace_period
+    }
+
+    pub(crate) fn set_started(&self) {
+        self.started.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn is_started(&self) -> bool {
+        self.started.load(Ordering::Acquire)
+    }
+
+    /// The startup probes' report, or `None` before startup was marked complete.
+    pub(crate) async fn startup_report(&self) -> Option<HealthReport> {
+        if !self.is_started() {
+            return None;
+        }
+        Some(self.run_startup_probes().await)
+    }
+
+    pub(crate) fn maintenance(&self) -> MaintenanceStatus {
+        self.maintenance.status()
+    }
+
+    pub(crate) fn in_maintenance(&self) -> bool {
+        self.maintenance.is_active()
+    }
+
+    pub(crate) fn set_maintenance(&self, until: Option<Timestamp>) {
+        self.maintenance.set(until);
+    }
+
+    pub(crate) fn clear_maintenance(&self) {
+        self.maintenance.clear();
+    }
+
+    /// Every probe's kept results, oldest first; none when the store cannot
+    /// be read (logged).
+    pub(crate) async fn history(&self) -> History {
+        self.storage.history().await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "could not read history; answering with none");
+            Vec::new()
+        })
+    }
+
+    /// The alert log, oldest first; empty when the store cannot be read (logged).
+    pub(crate) async fn alerts(&self) -> Vec<AlertRecord> {
+        self.storage.alerts().await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "could not read the alert log; answering with none");
+            Vec::new()
+        })
+    }
+
+    /// The latest stored result of every probe still within the result TTL.
+    pub(crate) async fn latest_results(&self) -> Result<Vec<ProbeResult>, crate::storage::StorageError> {
+        self.storage.latest().await
+    }
+
+    /// Every replica's latest report from a shared store.
+    pub(crate) async fn fleet(&self) -> Result<Vec<ReplicaReport>, crate::storage::StorageError> {
+        self.storage.fleet().await
+    }
+
+    /// This replica's id, when the store is shared by several.
+    pub(crate) fn replica(&self) -> Option<&str> {
+        self.storage.replica()
+    }
+
+    /// The shared store's write buffer, for metrics.
+    pub(crate) fn write_buffer(&self) -> WriteBuffer {
+        self.storage.write_buffer()
+    }
+
+    /// Alerts dropped because an alerter's queue was full or its retries ran out.
+    pub(crate) fn alerts_dropped(&self) -> u64 {
+        self.alerts.dropped()
+    }
+}

@@ -1,0 +1,291 @@
+//! Runs and reports: the single-flight report cache every face reads,
+//! recording results and transitions, publishing snapshots, startup probes.
+
+use std::sync::{Arc, MutexGuard, OnceLock, PoisonError};
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared, join_all};
+use tokio::time::Instant;
+
+use super::{Engine, Entry, MIN_POLL_INTERVAL};
+use crate::model::{AlertRecord, HealthReport, ProbeResult, Timestamp};
+
+/// How many encoded forms a face may cache on one snapshot.
+const ENCODINGS: usize = 4;
+
+/// A finished run: the report, when it was taken, and the encoded forms the
+/// faces made of it, each made once for every reader.
+#[derive(Debug)]
+pub(crate) struct Snapshot {
+    pub(crate) report: HealthReport,
+    pub(crate) taken: Instant,
+    encoded: [OnceLock<Bytes>; ENCODINGS],
+}
+
+/// A slot for one encoded form of a snapshot; each face owns its slots.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Encoding(pub(crate) usize);
+
+impl Snapshot {
+    pub(crate) fn new(report: HealthReport) -> Self {
+        Self {
+            report,
+            taken: Instant::now(),
+            encoded: Default::default(),
+        }
+    }
+
+    /// The bytes `encode` makes of this report, made on the first call for
+    /// `slot` and shared by every later one.
+    pub(crate) fn encoded(&self, slot: Encoding, encode: impl FnOnce(&HealthReport) -> Bytes) -> Bytes {
+        self.encoded[slot.0 % ENCODINGS]
+            .get_or_init(|| encode(&self.report))
+            .clone()
+    }
+}
+
+pub(crate) type Flight = Shared<BoxFuture<'static, Arc<Snapshot>>>;
+
+/// What a run is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RunMode {
+    /// A reader that accepts a report within the cache age.
+    Cached,
+    /// A reader that wants every probe run now.
+    Fresh,
+}
+
+/// Clears the in-flight run when the run ends, however it ends.
+struct FlightGuard(Arc<Engine>);
+
+impl Drop for FlightGuard {
+    fn drop(&mut self) {
+        *self.0.flight() = None;
+    }
+}
+
+impl Engine {
+    /// The current report: while the poll loop keeps it fresh, its latest
+    /// (at most one interval old); else the cached one while it is younger
+    /// than the cache age; else a fresh one from the run in flight or a new run.
+    pub(crate) async fn report(self: &Arc<Self>) -> Arc<Snapshot> {
+        if let Some(snapshot) = self.polled() {
+            return snapshot;
+        }
+        self.first_report().await
+    }
+
+    /// The report a new stream starts with: at most the cache age old,
+    /// whatever the poll loop holds, so the first event is never stale.
+    pub(crate) async fn first_report(self: &Arc<Self>) -> Arc<Snapshot> {
+        if let Some(snapshot) = self.cached() {
+            return snapshot;
+        }
+        self.run_shared(RunMode::Cached).await
+    }
+
+    /// The poll loop's latest report, while it runs and the report is no
+    /// older than one interval (plus the time a run may take).
+    fn polled(&self) -> Option<Arc<Snapshot>> {
+        if !self.is_polling() {
+            return None;
+        }
+        let interval = self.poll_interval()?;
+        let snapshot = self.latest()?;
+        (snapshot.taken.elapsed() <= interval + MIN_POLL_INTERVAL).then_some(snapshot)
+    }
+
+    /// Runs every probe now, joining a run already in flight.
+    pub(crate) async fn run_fresh(self: &Arc<Self>) -> Arc<Snapshot> {
+        self.run_shared(RunMode::Fresh).await
+    }
+
+    /// The latest report, however old, without running anything.
+    pub(crate) fn latest(&self) -> Option<Arc<Snapshot>> {
+        self.snapshot.load_full()
+    }
+
+    fn cached(&self) -> Option<Arc<Snapshot>> {
+        let snapshot = self.latest()?;
+        let age = self.config.cache_age;
+        (!age.is_zero() && snapshot.taken.elapsed() < age).then_some(snapshot)
+    }
+
+    /// Joins the run in flight or starts one.
+    async fn run_shared(self: &Arc<Self>, mode: RunMode) -> Arc<Snapshot> {
+        let flight = {
+            let mut slot = self.flight();
+            if mode == RunMode::Cached
+                && let Some(snapshot) = self.cached()
+            {
+                return snapshot;
+            }
+            match &*slot {
+                Some(flight) => flight.clone(),
+                None => {
+                    let inner = Arc::clone(self);
+                    let task = tokio::spawn(async move {
+                        let _guard = FlightGuard(Arc::clone(&inner));
+                        inner.run_probes().await
+                    });
+                    let inner = Arc::clone(self);
+                    let flight = async move {
+                        match task.await {
+                            Ok(snapshot) => snapshot,
+                            Err(e) => {
+                                tracing::error!(error = %e, "probe run failed");
+                                inner
+                                    .snapshot
+                                    .load_full()
+                                    .unwrap_or_else(|| Arc::new(Snapshot::new(inner.empty_report())))
+                            }
+                        }
+                    }
+                    .boxed()
+                    .shared();
+                    *slot = Some(flight.clone());
+                    flight
+                }
+            }
+        };
+        flight.await
+    }
+
+    fn flight(&self) -> MutexGuard<'_, Option<Flight>> {
+        self.flight.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn empty_report(&self) -> HealthReport {
+        HealthReport::new(Vec::new(), None, Some(self.config.zone_name.clone()))
+    }
+
+    /// Runs every probe concurrently, except one the poll loop is checking
+    /// right now, which keeps its latest result; then records and publishes.
+    async fn run_probes(self: &Arc<Self>) -> Arc<Snapshot> {
+        let entries = self.entries();
+        let ttl = self.config.result_ttl;
+        let previous = self.latest();
+        let results = join_all(entries.iter().map(|entry| {
+            let kept = previous.is_some() && entry.is_running();
+            async move {
+                if kept {
+                    None
+                } else {
+                    Some((Arc::clone(entry), entry.execute(ttl).await))
+                }
+            }
+        }))
+        .await;
+        self.record(results.into_iter().flatten().collect()).await
+    }
+
+    /// Runs the probes the poll loop found due together, concurrently, and
+    /// publishes their results as one report: one event per poll.
+    pub(crate) async fn poll_due(self: &Arc<Self>, due: Vec<Arc<Entry>>) {
+        let ttl = self.config.result_ttl;
+        let results = join_all(due.iter().map(|entry| entry.execute(ttl))).await;
+        self.record(due.into_iter().zip(results).collect()).await;
+    }
+
+    /// Stores fresh results and their transitions, merges them into the
+    /// latest report and publishes it.
+    async fn record(self: &Arc<Self>, fresh: Vec<(Arc<Entry>, ProbeResult)>) -> Arc<Snapshot> {
+        let checked_at = Timestamp::now_in(&self.config.zone);
+        let mut transitions = Vec::new();
+        for (entry, result) in &fresh {
+            if let Err(e) = self.storage.record(result).await {
+                tracing::warn!(probe = %entry.name, error = %e, "could not store a probe result");
+            }
+            if let Some(old) = entry.observe(result.status) {
+                transitions.push(AlertRecord::new(entry.name.clone(), old, result.status, checked_at));
+            }
+        }
+        for alert in &transitions {
+            self.transition(alert).await;
+        }
+        // Merges are serialised so that two finishing probes never drop each
+        // other's result; the critical section does no I/O.
+        let _publishing = self.publishing.lock().unwrap_or_else(PoisonError::into_inner);
+        let previous = self.latest();
+        let entries = self.entries();
+        let mut slots: Vec<Option<ProbeResult>> = vec![None; entries.len()];
+        for (entry, result) in fresh {
+            if let Some(slot) = slots.get_mut(entry.index) {
+                *slot = Some(result);
+            }
+        }
+        let results = entries
+            .iter()
+            .zip(slots)
+            .filter_map(|(entry, fresh)| {
+                fresh.or_else(|| {
+                    let probes = &previous.as_ref()?.report.probes;
+                    // Reports list probes in registration order: look at the
+                    // entry's own position first.
+                    match probes.get(entry.index) {
+                        Some(p) if p.name == entry.name => Some(p.clone()),
+                        _ => probes.iter().find(|p| p.name == entry.name).cloned(),
+                    }
+                })
+            })
+            .collect();
+        // Stamped under the lock, so published reports never go back in time.
+        let published_at = Timestamp::now_in(&self.config.zone);
+        let report = HealthReport::new(results, Some(published_at), Some(self.config.zone_name.clone()));
+        let snapshot = Arc::new(Snapshot::new(report));
+        self.snapshot.store(Some(Arc::clone(&snapshot)));
+        self.reports.send_replace(Some(Arc::clone(&snapshot)));
+        snapshot
+    }
+
+    async fn transition(&self, alert: &AlertRecord) {
+        if alert.new_status > alert.old_status {
+            tracing::warn!(probe = %alert.probe, from = %alert.old_status, to = %alert.new_status, "probe state changed");
+        } else {
+            tracing::info!(probe = %alert.probe, from = %alert.old_status, to = %alert.new_status, "probe recovered");
+        }
+        if let Err(e) = self.storage.append_alert(alert).await {
+            tracing::warn!(probe = %alert.probe, error = %e, "could not store an alert record");
+        }
+        for callback in self.callbacks.iter() {
+            callback.invoke(alert);
+        }
+        if self.maintenance.is_active() {
+            tracing::info!(probe = %alert.probe, "maintenance: alerters not called");
+        } else if self.claim(alert).await {
+            self.alerts.dispatch(alert);
+        }
+    }
+
+    /// Whether this replica sends `alert`: always, unless a shared store
+    /// says another replica claimed the same transition within the window.
+    async fn claim(&self, alert: &AlertRecord) -> bool {
+        let window = self.config.alert_dedup_window;
+        if window.is_zero() || !self.alerts.has_alerters() || self.storage.replica().is_none() {
+            return true;
+        }
+        match self.storage.claim_alert(alert, window).await {
+            Ok(true) => true,
+            Ok(false) => {
+                tracing::info!(probe = %alert.probe, "another replica sends the alerts of this transition");
+                false
+            }
+            Err(e) => {
+                tracing::warn!(probe = %alert.probe, error = %e, "could not claim an alert: sending it anyway");
+                true
+            }
+        }
+    }
+
+    /// Runs the startup probes (timeouts and panic capture, no breaker).
+    pub(super) async fn run_startup_probes(&self) -> HealthReport {
+        let ttl = self.config.result_ttl;
+        let results = join_all(self.startup.iter().map(|e| e.execute(ttl))).await;
+        HealthReport::new(
+            results,
+            Some(Timestamp::now_in(&self.config.zone)),
+            Some(self.config.zone_name.clone()),
+        )
+    }
+}
