@@ -4,7 +4,7 @@
 //!
 //! The collector reports the latest report the registry produced (it never
 //! runs probes during a scrape, which is synchronous); the poll loop,
-//! `/health/*` requests or [`HealthRegistry::run_all`] keep it fresh.
+//! `/health/*` requests or [`HealthRegistry::run_all`](crate::HealthRegistry::run_all) keep it fresh.
 //!
 //! ```
 //! use axum_watch::{probe, HealthRegistry, Outcome};
@@ -33,23 +33,17 @@ use prometheus_client::metrics::MetricType;
 
 use crate::engine::Engine;
 use crate::http::metrics::{FAMILIES, overall_value};
-use crate::registry::HealthRegistry;
 
 /// A `prometheus-client` [`Collector`] of the registry's metrics; made by
-/// [`HealthRegistry::metrics_collector`].
+/// [`HealthRegistry::metrics_collector`](crate::HealthRegistry::metrics_collector).
 #[derive(Debug, Clone)]
 pub struct MetricsCollector {
     engine: Arc<Engine>,
 }
 
-impl HealthRegistry {
-    /// A collector to register in an application's `prometheus-client`
-    /// registry: the same families `/metrics` serves, from the latest report.
-    #[must_use]
-    pub fn metrics_collector(&self) -> MetricsCollector {
-        MetricsCollector {
-            engine: Arc::clone(self.engine()),
-        }
+impl MetricsCollector {
+    pub(crate) fn new(engine: Arc<Engine>) -> Self {
+        Self { engine }
     }
 }
 

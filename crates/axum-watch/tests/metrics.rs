@@ -140,3 +140,48 @@ async fn the_collector_exports_the_same_families_into_an_app_registry() {
         .collect();
     assert_eq!(problems, Vec::<String>::new(), "{text}");
 }
+
+/// A probe whose own details happen to hold a `circuit_breaker` entry.
+fn impostor(name: &'static str) -> impl axum_watch::Probe {
+    axum_watch::probe::from_fn(name, || async {
+        Ok(axum_watch::Outcome::healthy()
+            .detail(
+                "circuit_breaker",
+                serde_json::json!({"open": true, "consecutive_failures": 7, "trips_total": 3}),
+            )
+            .detail("pool", 4))
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_probe_detail_named_circuit_breaker_does_not_disturb_the_breaker_metrics() {
+    let registry = HealthRegistry::builder()
+        .add(impostor("with-breaker"))
+        .add(axum_watch::ProbeExt::without_circuit_breaker(impostor(
+            "without-breaker",
+        )))
+        .build()
+        .unwrap();
+    let (_, text) = scrape(&registry).await;
+    for name in ["with-breaker", "without-breaker"] {
+        for family in [
+            "probe_circuit_open",
+            "probe_circuit_consecutive_failures",
+            "probe_circuit_trips_total",
+        ] {
+            let sample = format!("{family}{{name=\"{name}\",critical=\"true\"}} 0\n");
+            assert!(text.contains(&sample), "{sample} missing:\n{text}");
+        }
+    }
+    // In JSON the breaker's own block wins while it is on; without it the
+    // probe's detail is shown as the probe gave it.
+    let status = get(&registry.router(), "/health/status").await.json();
+    assert_eq!(
+        status["probes"][0]["details"],
+        serde_json::json!({"pool": 4, "circuit_breaker": {"open": false, "consecutive_failures": 0, "trips_total": 0}})
+    );
+    assert_eq!(
+        status["probes"][1]["details"]["circuit_breaker"]["consecutive_failures"],
+        7
+    );
+}

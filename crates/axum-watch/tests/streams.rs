@@ -389,3 +389,61 @@ async fn probes_on_one_schedule_make_one_event_per_interval() {
     }
     assert!(start.elapsed() >= Duration::from_secs(14));
 }
+
+/// A probe that reports how often it was called, in its `call` detail.
+fn counting(name: &'static str) -> (Arc<AtomicUsize>, impl axum_watch::Probe) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&calls);
+    let probe = probe::from_fn(name, move || {
+        let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+        async move { Ok(Outcome::healthy().detail("call", n)) }
+    });
+    (calls, probe)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_that_starts_the_poll_loop_begins_with_a_fresh_report_then_one_per_interval() {
+    let (calls, db) = counting("db");
+    let registry = HealthRegistry::builder()
+        .add(db)
+        .poll_interval(Duration::from_secs(10))
+        .cache_age(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    assert_eq!(
+        call_of(&serde_json::to_value(registry.run_all().await).unwrap(), "db"),
+        1
+    );
+    // The last run is now 5 s old: older than the cache age.
+    tokio::time::advance(Duration::from_secs(5)).await;
+
+    let (_, mut stream) = Stream::open(&registry, "/health/status/stream").await;
+    let first = stream.report().await;
+    assert_eq!(
+        call_of(&first, "db"),
+        2,
+        "the first event must come from a fresh run: {first}"
+    );
+    // No second event right behind it: the next one comes one interval later.
+    let early = stream.chunk_within(Duration::from_secs(9)).await;
+    assert!(early.as_deref().and_then(data_of).is_none(), "{early:?}");
+    let next = stream.report().await;
+    assert_eq!(call_of(&next, "db"), 3, "{next}");
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_opened_within_the_cache_age_reuses_the_cached_report() {
+    let (calls, db) = counting("db");
+    let registry = HealthRegistry::builder()
+        .add(db)
+        .poll_interval(Duration::from_secs(10))
+        .cache_age(Duration::from_secs(3))
+        .build()
+        .unwrap();
+    registry.run_all().await;
+    tokio::time::advance(Duration::from_secs(2)).await;
+    let (_, mut stream) = Stream::open(&registry, "/health/status/stream").await;
+    assert_eq!(call_of(&stream.report().await, "db"), 1);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}

@@ -769,4 +769,94 @@ mod tests {
             Some(Duration::from_secs(60))
         );
     }
+
+    /// A storage of the user's own, which knows nothing of the registry's limits.
+    #[derive(Debug, Default)]
+    struct OwnStorage(MemoryStorage);
+
+    impl Storage for OwnStorage {
+        async fn record(&self, result: &crate::ProbeResult) -> Result<(), crate::StorageError> {
+            Storage::record(&self.0, result).await
+        }
+        async fn latest(&self) -> Result<Vec<crate::ProbeResult>, crate::StorageError> {
+            Storage::latest(&self.0).await
+        }
+        async fn history(&self) -> Result<crate::storage::History, crate::StorageError> {
+            Storage::history(&self.0).await
+        }
+        async fn append_alert(&self, alert: &AlertRecord) -> Result<(), crate::StorageError> {
+            Storage::append_alert(&self.0, alert).await
+        }
+        async fn alerts(&self) -> Result<Vec<AlertRecord>, crate::StorageError> {
+            Storage::alerts(&self.0).await
+        }
+    }
+
+    #[test]
+    fn storage_limits_beside_a_storage_of_ones_own_are_refused() {
+        type Set = fn(HealthRegistryBuilder) -> HealthRegistryBuilder;
+        let cases: [(&str, Set); 4] = [
+            ("history_size", |b| b.history_size(10)),
+            ("result_ttl", |b| b.result_ttl(Duration::from_secs(60))),
+            ("alert_ttl", |b| b.alert_ttl(Duration::from_secs(60))),
+            ("max_alerts", |b| b.max_alerts(10)),
+        ];
+        for (option, set) in cases {
+            let err = set(HealthRegistry::builder().storage(OwnStorage::default()))
+                .build()
+                .unwrap_err();
+            assert_eq!(err.kind(), BuildErrorKind::StorageOption, "{option}: {err}");
+            assert!(err.to_string().starts_with(option), "{err}");
+            // The same option applies to the in-memory storage.
+            assert!(set(HealthRegistry::builder()).build().is_ok(), "{option}");
+        }
+        assert!(HealthRegistry::builder().storage(OwnStorage::default()).build().is_ok());
+    }
+
+    #[test]
+    fn zero_counts_are_refused_not_raised() {
+        let cases: [(&str, HealthRegistryBuilder); 5] = [
+            ("circuit_threshold", HealthRegistry::builder().circuit_threshold(0)),
+            ("alert_queue", HealthRegistry::builder().alert_queue(0)),
+            ("history_size", HealthRegistry::builder().history_size(0)),
+            ("max_alerts", HealthRegistry::builder().max_alerts(0)),
+            (
+                "circuit_threshold",
+                HealthRegistry::builder().add(crate::ProbeExt::with_circuit_breaker(
+                    p("db"),
+                    0,
+                    Duration::from_secs(1),
+                )),
+            ),
+        ];
+        for (option, builder) in cases {
+            let err = builder.build().unwrap_err();
+            assert_eq!(err.kind(), BuildErrorKind::InvalidOption, "{err}");
+            assert!(
+                err.to_string().contains(&format!("{option} must be at least 1")),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_cause_has_its_kind() {
+        let kind = |b: HealthRegistryBuilder| b.build().unwrap_err().kind();
+        assert_eq!(
+            kind(HealthRegistry::builder().prefix("x")),
+            BuildErrorKind::InvalidPrefix
+        );
+        assert_eq!(
+            kind(HealthRegistry::builder().timezone("Nowhere/Else")),
+            BuildErrorKind::UnknownTimeZone
+        );
+        assert_eq!(
+            kind(HealthRegistry::builder().add(p("db")).add(p("db"))),
+            BuildErrorKind::DuplicateProbeName
+        );
+        assert_eq!(
+            kind(HealthRegistry::builder().add(p("a b"))),
+            BuildErrorKind::InvalidProbeName
+        );
+    }
 }

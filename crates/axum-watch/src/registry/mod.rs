@@ -185,7 +185,11 @@ impl HealthRegistry {
         crate::http::router(&self.engine, &self.http)
     }
 
-    pub(crate) fn engine(&self) -> &Arc<Engine> {
-        &self.engine
+    /// A collector to register in an application's `prometheus-client`
+    /// registry: the same families `/metrics` serves, from the latest report.
+    #[cfg(feature = "prometheus-client")]
+    #[must_use]
+    pub fn metrics_collector(&self) -> crate::MetricsCollector {
+        crate::MetricsCollector::new(Arc::clone(&self.engine))
     }
 }
