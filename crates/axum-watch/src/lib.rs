@@ -18,7 +18,7 @@ pub mod storage;
 pub use alert::{AlertError, Alerter};
 #[cfg(feature = "alerts")]
 pub use alert::{PagerDutyAlerter, SlackAlerter, TeamsAlerter, WebhookAlerter};
-pub use engine::{MIN_POLL_INTERVAL, MaintenanceStatus};
+pub use engine::{CheckRuntime, MIN_POLL_INTERVAL, MaintenanceStatus};
 #[cfg(feature = "prometheus-client")]
 pub use exporter::MetricsCollector;
 pub use http::auth::{AuthRequest, OpenEndpoint};

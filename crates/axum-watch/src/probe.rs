@@ -303,6 +303,10 @@ pub struct ProbeOptions {
     pub circuit_threshold: Option<u32>,
     /// How long the circuit stays open.
     pub circuit_cooldown: Option<Duration>,
+    /// Run the check on the application's own runtime rather than the
+    /// registry's check runtime: for probes that measure that runtime
+    /// itself, such as [`RuntimeProbe`](crate::probes::RuntimeProbe).
+    pub on_caller_runtime: bool,
 }
 
 /// Combinators that configure any probe; implemented for every [`Probe`].
@@ -349,6 +353,13 @@ pub trait ProbeExt: Probe + Sized {
     /// Never opens the circuit for this probe.
     fn without_circuit_breaker(self) -> Configured<Self> {
         Configured::new(self).without_circuit_breaker()
+    }
+
+    /// Runs the check on the application's own runtime instead of the
+    /// registry's check runtime (see
+    /// [`HealthRegistryBuilder::check_runtime`](crate::HealthRegistryBuilder::check_runtime)).
+    fn on_caller_runtime(self) -> Configured<Self> {
+        Configured::new(self).on_caller_runtime()
     }
 }
 
@@ -436,6 +447,13 @@ impl<P: Probe> Configured<P> {
     #[must_use]
     pub fn without_circuit_breaker(mut self) -> Self {
         self.options.circuit_breaker = Some(false);
+        self
+    }
+
+    /// Runs the check on the application's own runtime.
+    #[must_use]
+    pub fn on_caller_runtime(mut self) -> Self {
+        self.options.on_caller_runtime = true;
         self
     }
 

@@ -3,13 +3,14 @@
 
 use std::any::Any;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::circuit::{Circuit, CircuitPolicy};
+use super::executor::Executor;
 use crate::model::{Details, ProbeResult, Status};
 use crate::probe::ProbeHandle;
 
@@ -29,8 +30,15 @@ pub(crate) struct Entry {
     timeout: Option<Duration>,
     pub(crate) poll_interval: Option<Duration>,
     circuit: Option<CircuitPolicy>,
+    /// Whether the check runs on the application's runtime.
+    on_caller: bool,
     state: Mutex<EntryState>,
     running: AtomicBool,
+    /// Since when the probe's check has been executing: set before its task
+    /// starts, cleared when the task's future ends (returns, panics or is
+    /// dropped). A check that blocks its thread outlives its timeout; while
+    /// it does, no second copy is started.
+    executing: Arc<Mutex<Option<Instant>>>,
 }
 
 #[derive(Debug, Default)]
@@ -54,6 +62,7 @@ impl Entry {
         circuit: Option<CircuitPolicy>,
     ) -> Self {
         let description = probe.0.description().map(str::to_owned);
+        let on_caller = probe.0.options().on_caller_runtime;
         Self {
             index,
             probe,
@@ -64,8 +73,10 @@ impl Entry {
             timeout,
             poll_interval,
             circuit,
+            on_caller,
             state: Mutex::new(EntryState::default()),
             running: AtomicBool::new(false),
+            executing: Arc::default(),
         }
     }
 
@@ -86,11 +97,37 @@ impl Entry {
     }
 
     /// Runs the check once with the timeout and panic capture; never fails.
-    async fn call(&self) -> ProbeResult {
+    /// While an earlier execution is still on its thread, reports that
+    /// instead of starting another.
+    async fn call(&self, executor: &Executor) -> ProbeResult {
+        let started = Instant::now();
+        let stuck = {
+            let mut executing = lock(&self.executing);
+            match *executing {
+                Some(since) => Some(since),
+                None => {
+                    *executing = Some(started);
+                    None
+                }
+            }
+        };
+        if let Some(since) = stuck {
+            let running = Duration::from_millis(u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX));
+            let error = format!("still running after {running:?}: the previous check has not returned");
+            tracing::warn!(probe = %self.name, ?running, "check still running: no second copy started");
+            return self.result(Status::Unhealthy, 0.0, Some(error), None);
+        }
         let probe = self.probe.clone();
         let span = tracing::debug_span!("probe", probe = %self.name);
-        let started = Instant::now();
-        let mut task = tokio::spawn(async move { probe.0.check_boxed().await }.instrument(span));
+        let executing = Executing(Arc::clone(&self.executing));
+        let mut task = executor.spawn(
+            self.on_caller,
+            async move {
+                let _executing = executing;
+                probe.0.check_boxed().await
+            }
+            .instrument(span),
+        );
         let joined = match self.timeout {
             Some(limit) => match tokio::time::timeout(limit, &mut task).await {
                 Ok(joined) => Ok(joined),
@@ -129,12 +166,12 @@ impl Entry {
 
     /// Produces this probe's result for a run: a real call, or, while its
     /// circuit is open, its last result (or a "suspended" one).
-    pub(super) async fn execute(&self, result_ttl: Duration) -> ProbeResult {
+    pub(super) async fn execute(&self, result_ttl: Duration, executor: &Executor) -> ProbeResult {
         self.mark_running();
         let _running = Running(&self.running);
         self.state().last_run = Some(Instant::now());
         let Some(policy) = self.circuit else {
-            let result = self.call().await;
+            let result = self.call(executor).await;
             self.state().last = Some((Instant::now(), result.clone()));
             return result;
         };
@@ -159,7 +196,7 @@ impl Entry {
                 return copy;
             }
         }
-        let mut result = self.call().await;
+        let mut result = self.call(executor).await;
         let now = Instant::now();
         let mut state = self.state();
         state.circuit.record(result.is_passing(), policy, now);
@@ -200,6 +237,22 @@ impl Entry {
         let previous = state.last_status.replace(status);
         previous.filter(|old| *old != status)
     }
+}
+
+/// Clears an entry's executing mark when the check's future ends, however
+/// it ends.
+struct Executing(Arc<Mutex<Option<Instant>>>);
+
+impl Drop for Executing {
+    fn drop(&mut self) {
+        *lock(&self.0) = None;
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Critical sections are single assignments: a poisoned lock still
+    // holds a consistent value.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Clears an entry's running flag however its execution ends.

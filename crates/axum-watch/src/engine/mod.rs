@@ -14,6 +14,7 @@
 mod callbacks;
 mod circuit;
 mod entry;
+mod executor;
 mod maintenance;
 mod poll;
 mod run;
@@ -29,6 +30,7 @@ use tokio::time::Instant;
 pub(crate) use callbacks::Callback;
 pub(crate) use circuit::CircuitPolicy;
 pub(crate) use entry::Entry;
+pub use executor::CheckRuntime;
 pub use maintenance::MaintenanceStatus;
 pub(crate) use poll::Subscription;
 pub(crate) use run::{Encoding, Snapshot};
@@ -59,6 +61,7 @@ pub(crate) struct EngineConfig {
     pub(crate) alert_dedup_window: Duration,
     pub(crate) zone: TimeZone,
     pub(crate) zone_name: String,
+    pub(crate) check_runtime: CheckRuntime,
 }
 
 /// Why readiness is decided before any probe runs.
@@ -89,6 +92,7 @@ pub(crate) struct Engine {
     publishing: Mutex<()>,
     maintenance: maintenance::Maintenance,
     alerts: Dispatcher,
+    executor: executor::Executor,
     started: AtomicBool,
     created: Instant,
 }
@@ -103,7 +107,9 @@ impl Engine {
         alerts: Dispatcher,
     ) -> Self {
         let interval = tokio::sync::watch::Sender::new(config.poll_interval);
+        let executor = executor::Executor::new(config.check_runtime);
         Self {
+            executor,
             config,
             entries: entries.into(),
             startup: startup.into(),

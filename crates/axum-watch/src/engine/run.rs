@@ -172,7 +172,7 @@ impl Engine {
                 if kept {
                     None
                 } else {
-                    Some((Arc::clone(entry), entry.execute(ttl).await))
+                    Some((Arc::clone(entry), entry.execute(ttl, &self.executor).await))
                 }
             }
         }))
@@ -184,7 +184,7 @@ impl Engine {
     /// publishes their results as one report: one event per poll.
     pub(crate) async fn poll_due(self: &Arc<Self>, due: Vec<Arc<Entry>>) {
         let ttl = self.config.result_ttl;
-        let results = join_all(due.iter().map(|entry| entry.execute(ttl))).await;
+        let results = join_all(due.iter().map(|entry| entry.execute(ttl, &self.executor))).await;
         self.record(due.into_iter().zip(results).collect()).await;
     }
 
@@ -281,7 +281,7 @@ impl Engine {
     /// Runs the startup probes (timeouts and panic capture, no breaker).
     pub(super) async fn run_startup_probes(&self) -> HealthReport {
         let ttl = self.config.result_ttl;
-        let results = join_all(self.startup.iter().map(|e| e.execute(ttl))).await;
+        let results = join_all(self.startup.iter().map(|e| e.execute(ttl, &self.executor))).await;
         HealthReport::new(
             results,
             Some(Timestamp::now_in(&self.config.zone)),

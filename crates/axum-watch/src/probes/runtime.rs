@@ -143,6 +143,14 @@ impl Probe for RuntimeProbe {
         "runtime"
     }
 
+    /// It measures the application's runtime, so it runs there.
+    fn options(&self) -> crate::ProbeOptions {
+        crate::ProbeOptions {
+            on_caller_runtime: true,
+            ..crate::ProbeOptions::default()
+        }
+    }
+
     async fn check(&self) -> Result<Outcome, ProbeError> {
         self.validate()?;
         let handle = Handle::try_current().map_err(|e| ProbeError::msg(format!("no tokio runtime: {e}")))?;

@@ -12,7 +12,7 @@ use jiff::tz::TimeZone;
 use super::HealthRegistry;
 use super::group::{ProbeGroup, Registration};
 use crate::alert::{Alerter, AlerterHandle, DispatchPolicy, Dispatcher};
-use crate::engine::{Callback, CircuitPolicy, Engine, EngineConfig, Entry, clamp_interval};
+use crate::engine::{Callback, CheckRuntime, CircuitPolicy, Engine, EngineConfig, Entry, clamp_interval};
 use crate::http::HttpConfig;
 use crate::http::auth::{Auth, AuthRequest, Credentials, OpenEndpoint};
 use crate::http::dashboard::{Dashboard, DashboardContext};
@@ -63,6 +63,7 @@ pub struct HealthRegistryBuilder {
     dispatch: DispatchPolicy,
     open_endpoints: Vec<OpenEndpoint>,
     alert_dedup_window: Duration,
+    check_runtime: CheckRuntime,
 }
 
 impl fmt::Debug for HealthRegistryBuilder {
@@ -100,6 +101,7 @@ impl Default for HealthRegistryBuilder {
             dispatch: DispatchPolicy::default(),
             open_endpoints: Vec::new(),
             alert_dedup_window: Duration::from_secs(60),
+            check_runtime: CheckRuntime::default(),
         }
     }
 }
@@ -412,6 +414,25 @@ impl HealthRegistryBuilder {
         self
     }
 
+    /// Where checks run (default: [`CheckRuntime::Auto`]: two threads of the
+    /// registry's own under a multi-threaded runtime, the caller's runtime
+    /// under a current-thread one).
+    ///
+    /// A probe that blocks its thread — a synchronous driver call inside an
+    /// `async fn check` — then holds a check thread, never one of the
+    /// application's workers, so `/live`, `/ready` and the application's own
+    /// routes keep answering; and while such a check has not returned, the
+    /// probe reports "still running" rather than starting a second copy.
+    /// [`CheckRuntime::Caller`] runs checks on the application's runtime:
+    /// what paused-time tests need. Probes that measure the application's
+    /// runtime ([`RuntimeProbe`](crate::probes::RuntimeProbe),
+    /// [`ProbeExt::on_caller_runtime`](crate::ProbeExt::on_caller_runtime))
+    /// always run there.
+    pub fn check_runtime(mut self, runtime: CheckRuntime) -> Self {
+        self.check_runtime = runtime;
+        self
+    }
+
     /// Validates the options and the probes and makes the registry.
     ///
     /// # Errors
@@ -477,6 +498,7 @@ impl HealthRegistryBuilder {
             alert_dedup_window: self.alert_dedup_window,
             zone,
             zone_name: self.timezone,
+            check_runtime: self.check_runtime,
         };
         let http = HttpConfig {
             prefix: self.prefix,
@@ -503,6 +525,10 @@ impl HealthRegistryBuilder {
         let zero = [
             ("circuit_threshold", self.circuit_threshold == 0),
             ("alert_queue", self.dispatch.queue == 0),
+            (
+                "check_runtime threads",
+                self.check_runtime == CheckRuntime::dedicated(0),
+            ),
             ("history_size", self.limits.history_size == Some(0)),
             ("max_alerts", self.limits.max_alerts == Some(0)),
         ];

@@ -142,3 +142,31 @@ pub fn promtool_problems(text: &str) -> Vec<String> {
         other => panic!("promtool failed to parse the metrics ({other:?}):\n{report}\n---\n{text}"),
     }
 }
+
+/// Serves `app` on a fresh loopback port; the server runs until the test ends.
+pub async fn serve(app: Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+/// One `GET path` over a new connection to `addr`: the status code, the
+/// body, and how long the whole exchange took.
+pub async fn socket_get(addr: std::net::SocketAddr, path: &str) -> (u16, String, std::time::Duration) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let started = std::time::Instant::now();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let elapsed = started.elapsed();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let code = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (code, body, elapsed)
+}

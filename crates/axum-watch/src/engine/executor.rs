@@ -1,0 +1,133 @@
+//! Where checks run: by default on a small runtime of the registry's own,
+//! so that a probe which blocks its thread (a synchronous driver call, a
+//! `std::thread::sleep`) stalls only other checks, never the application's
+//! request handlers.
+
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+
+use tokio::runtime::{Handle, Runtime};
+use tokio::task::JoinHandle;
+
+/// Where the registry runs its checks; see
+/// [`HealthRegistryBuilder::check_runtime`](crate::HealthRegistryBuilder::check_runtime).
+///
+/// ```
+/// use axum_watch::{CheckRuntime, HealthRegistry};
+///
+/// // Checks on two threads of their own, whatever runtime asks.
+/// let isolated = HealthRegistry::builder().check_runtime(CheckRuntime::dedicated(2)).build().unwrap();
+/// // Checks on the application's runtime, as tests with paused time need.
+/// let shared = HealthRegistry::builder().check_runtime(CheckRuntime::Caller).build().unwrap();
+/// # drop((isolated, shared));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CheckRuntime {
+    /// The default: [`Dedicated`](Self::Dedicated) with two threads when the
+    /// caller runs on a multi-threaded runtime (a server), the caller's own
+    /// runtime when it is a current-thread one — which is what tests use,
+    /// and the only kind whose clock can be paused, a clock a runtime of the
+    /// registry's own would not share.
+    Auto,
+    /// A multi-threaded tokio runtime of the registry's own with this many
+    /// worker threads, started on the first check. A probe that blocks its
+    /// thread holds one of them: other checks go on on the rest, and the
+    /// application's runtime is untouched.
+    Dedicated {
+        /// Worker threads (at least 1).
+        threads: usize,
+    },
+    /// The runtime of whoever asks for the check (the application's). A
+    /// blocking probe then blocks one of the application's workers; choose
+    /// this for paused-time tests, whose clock only the caller's runtime
+    /// shares, or when every probe is known not to block.
+    Caller,
+}
+
+impl CheckRuntime {
+    /// A dedicated runtime with `threads` worker threads.
+    #[must_use]
+    pub const fn dedicated(threads: usize) -> Self {
+        Self::Dedicated { threads }
+    }
+}
+
+impl Default for CheckRuntime {
+    fn default() -> Self {
+        Self::Auto
+    }
+}
+
+/// A runtime shut down without waiting for its tasks when the last registry
+/// lets go of it: a stuck check must not hold up the application's exit,
+/// and a runtime may not be dropped by blocking inside another one.
+#[derive(Debug)]
+struct Owned(Option<Runtime>);
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Spawns checks where the configuration says.
+#[derive(Debug)]
+pub(crate) struct Executor {
+    choice: CheckRuntime,
+    runtime: OnceLock<Option<(Handle, Arc<Owned>)>>,
+}
+
+impl Executor {
+    pub(crate) fn new(choice: CheckRuntime) -> Self {
+        Self {
+            choice,
+            runtime: OnceLock::new(),
+        }
+    }
+
+    /// The dedicated runtime's handle, started on first use; `None` on the
+    /// caller's runtime (chosen, or because threads could not be started).
+    fn dedicated(&self) -> Option<&Handle> {
+        let threads = match self.choice {
+            CheckRuntime::Dedicated { threads } => threads,
+            CheckRuntime::Auto
+                if Handle::try_current()
+                    .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread) =>
+            {
+                2
+            }
+            CheckRuntime::Auto | CheckRuntime::Caller => return None,
+        };
+        let started = self.runtime.get_or_init(|| {
+            let built = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(threads.max(1))
+                .thread_name("axum-watch-check")
+                .enable_all()
+                .build();
+            match built {
+                Ok(runtime) => Some((runtime.handle().clone(), Arc::new(Owned(Some(runtime))))),
+                Err(e) => {
+                    tracing::error!(error = %e, "could not start the check runtime: checks run on the caller's");
+                    None
+                }
+            }
+        });
+        started.as_ref().map(|(handle, _)| handle)
+    }
+
+    /// Spawns `check` on the check runtime, or on the caller's when
+    /// `on_caller` or configured so.
+    pub(crate) fn spawn<F>(&self, on_caller: bool, check: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match self.dedicated().filter(|_| !on_caller) {
+            Some(handle) => handle.spawn(check),
+            None => tokio::spawn(check),
+        }
+    }
+}
