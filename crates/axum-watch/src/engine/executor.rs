@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 /// let shared = HealthRegistry::builder().check_runtime(CheckRuntime::Caller).build().unwrap();
 /// # drop((isolated, shared));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CheckRuntime {
     /// The default: [`Dedicated`](Self::Dedicated) with two threads when the
@@ -50,12 +50,6 @@ impl CheckRuntime {
     #[must_use]
     pub const fn dedicated(threads: usize) -> Self {
         Self::Dedicated { threads }
-    }
-}
-
-impl Default for CheckRuntime {
-    fn default() -> Self {
-        Self::Auto
     }
 }
 
