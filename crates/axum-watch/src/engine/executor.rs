@@ -29,6 +29,7 @@ pub enum CheckRuntime {
     /// runtime when it is a current-thread one — which is what tests use,
     /// and the only kind whose clock can be paused, a clock a runtime of the
     /// registry's own would not share.
+    #[default]
     Auto,
     /// A multi-threaded tokio runtime of the registry's own with this many
     /// worker threads, started on the first check. A probe that blocks its
