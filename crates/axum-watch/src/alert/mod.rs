@@ -131,6 +131,8 @@ pub(crate) struct Dispatcher {
     workers: Vec<Worker>,
     policy: DispatchPolicy,
     dropped: AtomicU64,
+    /// Alerts queued or being delivered, and a signal when that reaches 0.
+    pending: Arc<(AtomicU64, tokio::sync::Notify)>,
 }
 
 impl fmt::Debug for Dispatcher {
@@ -172,7 +174,25 @@ impl Dispatcher {
             workers,
             policy,
             dropped: AtomicU64::new(0),
+            pending: Arc::default(),
         }
+    }
+
+    /// Waits until every queued alert was delivered (or given up on), for
+    /// at most `deadline`; returns how many were still pending then.
+    pub(crate) async fn flush(&self, deadline: std::time::Duration) -> u64 {
+        let (pending, idle) = &*self.pending;
+        let wait = async {
+            loop {
+                let notified = idle.notified();
+                if pending.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        let _ = tokio::time::timeout(deadline, wait).await;
+        pending.load(Ordering::Acquire)
     }
 
     /// Whether any alerter is configured.
@@ -190,7 +210,9 @@ impl Dispatcher {
         for worker in &self.workers {
             let mut sender = worker.sender.lock().unwrap_or_else(PoisonError::into_inner);
             let sender = sender.get_or_insert_with(|| self.start(Arc::clone(&worker.alerter)));
+            self.pending.0.fetch_add(1, Ordering::AcqRel);
             if let Err(e) = sender.try_send(alert.clone()) {
+                self.done();
                 self.dropped.fetch_add(1, Ordering::Relaxed);
                 let reason = match e {
                     mpsc::error::TrySendError::Full(_) => "its queue is full",
@@ -205,15 +227,28 @@ impl Dispatcher {
         }
     }
 
+    fn done(&self) {
+        release(&self.pending);
+    }
+
     fn start(&self, alerter: Arc<dyn DynAlerter>) -> mpsc::Sender<AlertRecord> {
         let (sender, mut queue) = mpsc::channel::<AlertRecord>(self.policy.queue.max(1));
         let policy = self.policy;
+        let pending = Arc::clone(&self.pending);
         tokio::spawn(async move {
             while let Some(alert) = queue.recv().await {
                 deliver(alerter.as_ref(), &alert, policy).await;
+                release(&pending);
             }
         });
         sender
+    }
+}
+
+/// Counts one alert as delivered or given up on, waking a flush at zero.
+fn release(pending: &(AtomicU64, tokio::sync::Notify)) {
+    if pending.0.fetch_sub(1, Ordering::AcqRel) == 1 {
+        pending.1.notify_waiters();
     }
 }
 

@@ -62,15 +62,93 @@ pub(crate) struct EngineConfig {
     pub(crate) zone: TimeZone,
     pub(crate) zone_name: String,
     pub(crate) check_runtime: CheckRuntime,
+    /// Resolved: never `Auto`.
+    pub(crate) scheduling: Scheduling,
 }
 
 /// Why readiness is decided before any probe runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Gate {
+    /// Shutting down: not ready, whatever the probes say.
+    Draining,
     /// Maintenance mode: ready, without running probes.
     Maintenance,
     /// Within the grace period: not ready yet.
     Starting,
+}
+
+/// Where the service is in its life, as every face reports it.
+///
+/// `Starting` (within the grace period) → `Serving` → `Draining` (from
+/// [`HealthRegistry::drain`](crate::HealthRegistry::drain): readiness fails
+/// first, streams end, queues flush) → `Stopped`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Lifecycle {
+    /// Within the grace period: `/ready` answers 503 `starting`.
+    Starting,
+    /// Ready when the probes say so.
+    Serving,
+    /// Shutting down: `/ready` answers 503 `draining`, `/live` stays 200.
+    Draining,
+    /// Drained: streams have ended and no probe runs any more.
+    Stopped,
+}
+
+impl Lifecycle {
+    /// The state as it appears in JSON and metrics.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Starting => "starting",
+            Self::Serving => "serving",
+            Self::Draining => "draining",
+            Self::Stopped => "stopped",
+        }
+    }
+}
+
+/// When probes run, whoever asks; see
+/// [`HealthRegistryBuilder::scheduling`](crate::HealthRegistryBuilder::scheduling).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Scheduling {
+    /// [`Background`](Self::Background) when anything listens for
+    /// transitions without a viewer — an alerter, a state-change callback
+    /// or a storage shared by replicas — else [`WhileWatched`](Self::WhileWatched).
+    #[default]
+    Auto,
+    /// Every probe runs on its interval from the start, watched or not:
+    /// a dependency that fails at night is noticed, recorded and alerted on
+    /// within one interval.
+    Background,
+    /// The poll loop runs while a stream subscriber is connected; otherwise
+    /// requests run the probes on demand (sharing runs, within the cache age).
+    WhileWatched,
+    /// Probes run only when a request asks; streams send one event and end.
+    OnRequest,
+}
+
+impl Scheduling {
+    /// The mode as `/metrics` names it.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Background => "background",
+            Self::WhileWatched => "while_watched",
+            Self::OnRequest => "on_request",
+        }
+    }
+}
+
+/// The phase a shutdown moves through; the rest of [`Lifecycle`] is derived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Running,
+    Draining,
+    Stopped,
 }
 
 /// Shared state behind every clone of a registry and every face over it.
@@ -93,6 +171,7 @@ pub(crate) struct Engine {
     maintenance: maintenance::Maintenance,
     alerts: Dispatcher,
     executor: executor::Executor,
+    phase: tokio::sync::watch::Sender<Phase>,
     started: AtomicBool,
     created: Instant,
 }
@@ -110,6 +189,7 @@ impl Engine {
         let executor = executor::Executor::new(config.check_runtime);
         Self {
             executor,
+            phase: tokio::sync::watch::Sender::new(Phase::Running),
             config,
             entries: entries.into(),
             startup: startup.into(),
@@ -149,15 +229,70 @@ impl Engine {
     }
 
     /// The one place that decides whether readiness is answered before any
-    /// probe runs: maintenance wins over the grace period.
+    /// probe runs: draining wins over maintenance, which wins over the grace
+    /// period.
     pub(crate) fn readiness_gate(&self) -> Option<Gate> {
-        if self.maintenance.is_active() {
+        if *self.phase.borrow() != Phase::Running {
+            Some(Gate::Draining)
+        } else if self.maintenance.is_active() {
             Some(Gate::Maintenance)
         } else if self.in_grace_period() {
             Some(Gate::Starting)
         } else {
             None
         }
+    }
+
+    /// Where the service is in its life.
+    pub(crate) fn lifecycle(&self) -> Lifecycle {
+        match *self.phase.borrow() {
+            Phase::Stopped => Lifecycle::Stopped,
+            Phase::Draining => Lifecycle::Draining,
+            Phase::Running if self.in_grace_period() => Lifecycle::Starting,
+            Phase::Running => Lifecycle::Serving,
+        }
+    }
+
+    /// The scheduling mode in force.
+    pub(crate) fn scheduling(&self) -> Scheduling {
+        self.config.scheduling
+    }
+
+    /// Shutdown's phase, for streams to end on.
+    pub(crate) fn phases(&self) -> tokio::sync::watch::Receiver<Phase> {
+        self.phase.subscribe()
+    }
+
+    /// Readiness fails from now on; nothing is recorded or alerted for it.
+    pub(crate) fn begin_draining(&self) {
+        let changed = self.phase.send_if_modified(|phase| {
+            let was = *phase == Phase::Running;
+            if was {
+                *phase = Phase::Draining;
+            }
+            was
+        });
+        if changed {
+            tracing::info!("draining: /ready now answers 503");
+        }
+    }
+
+    /// Streams end and probes stop running; then waits, at most `deadline`,
+    /// for queued alerts and buffered store writes to go out.
+    pub(crate) async fn stop(&self, deadline: Duration) {
+        self.begin_draining();
+        self.phase.send_replace(Phase::Stopped);
+        self.stop_polling();
+        let started = Instant::now();
+        let alerts = self.alerts.flush(deadline).await;
+        let left = deadline.saturating_sub(started.elapsed());
+        if let Err(e) = self.storage.flush(left).await {
+            tracing::warn!(error = %e, "store writes were not all flushed before shutdown");
+        }
+        if alerts > 0 {
+            tracing::warn!(alerts, "alerts still unsent at shutdown");
+        }
+        tracing::info!("drained: streams ended, probes stopped, queues flushed");
     }
 
     fn in_grace_period(&self) -> bool {
