@@ -135,8 +135,12 @@ const SCHEMA_LOCK: i64 = 0x6178_7761_7463_6801;
 /// Every entry carries the id of the replica that wrote it; `/history` and
 /// `/alerts` show every replica's entries, `status?scope=fleet` each
 /// replica's latest results, and a transition's alerts are sent by one
-/// replica only. While the database is unreachable the registry answers
-/// from its own entries and buffers its writes, in order, until it is back.
+/// replica only. Writes go to the database in the background, in order,
+/// and reads give up after the read timeout: probe runs and endpoints never
+/// wait for it. While the database is unreachable, or frozen (it accepts
+/// connections and never answers), the registry answers from its own entries
+/// and buffers its writes until it is back (see the [storage
+/// module](crate::storage)).
 /// It connects without TLS (loopback, a sidecar proxy or a private network).
 ///
 /// ```no_run

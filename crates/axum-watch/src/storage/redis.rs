@@ -32,8 +32,11 @@ use crate::model::{AlertRecord, ProbeResult};
 /// Every entry carries the id of the replica that wrote it; `/history` and
 /// `/alerts` show every replica's entries, `status?scope=fleet` each
 /// replica's latest results, and a transition's alerts are sent by one
-/// replica only. While Redis is unreachable the registry answers from its
-/// own entries and buffers its writes, in order, until Redis is back.
+/// replica only. Writes go to Redis in the background, in order, and reads
+/// give up after the read timeout: probe runs and endpoints never wait for
+/// it. While Redis is unreachable, or frozen (it accepts connections and
+/// never answers), the registry answers from its own entries and buffers its
+/// writes until Redis is back (see the [storage module](crate::storage)).
 ///
 /// ```no_run
 /// use std::time::Duration;
