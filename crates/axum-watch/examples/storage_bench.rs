@@ -10,6 +10,14 @@
 //! status (one result written), `transition` runs flip it (a result, an alert
 //! record and, with an alerter configured, an alert claim). Settings:
 //! `REDIS_URL`, `POSTGRES_URL`, `ROUNDS` (10), `RUNS` (200 per round and store).
+//!
+//! With `MODE=frozen` it measures instead what a frozen store (one that
+//! accepts connections and never answers, like a Redis stopped with
+//! `SIGSTOP`) does to readiness: `REQUESTS` (200) uncached `GET /health/ready`
+//! per store, through the router, against a registry of three probes that
+//! answer at once, one every `INTERVAL_MS` (100, as a kubelet spreads its
+//! probes out), the store's timeout `STORE_TIMEOUT_MS` (1000); it prints the
+//! p50, p99 and maximum latency per store.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::cast_precision_loss)]
 
 use std::sync::Arc;
@@ -93,8 +101,112 @@ fn summary(samples: &mut [Duration]) -> (f64, f64, f64) {
     )
 }
 
+/// A TCP listener on loopback that accepts connections and never answers.
+async fn silent_listener() -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    addr
+}
+
+#[derive(Clone)]
+struct Instant0(&'static str);
+
+impl Probe for Instant0 {
+    fn name(&self) -> &str {
+        self.0
+    }
+
+    async fn check(&self) -> Result<Outcome, ProbeError> {
+        Ok(Outcome::healthy())
+    }
+}
+
+async fn frozen_ready(name: &str, storage: impl Storage, requests: usize, interval: Duration) {
+    use tower::ServiceExt;
+    let registry = HealthRegistry::builder()
+        .add(Instant0("db"))
+        .add(Instant0("cache"))
+        .add(Instant0("queue"))
+        .poll_interval(None)
+        .cache_age(Duration::ZERO)
+        .circuit_breaker(false)
+        .storage(storage)
+        .build()
+        .unwrap();
+    let app: axum::Router = registry.router();
+    let mut samples = Vec::with_capacity(requests);
+    for _ in 0..requests {
+        let request = http::Request::builder()
+            .uri("/health/ready")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let start = Instant::now();
+        let response = app.clone().oneshot(request).await.unwrap();
+        let _ = http_body_util::BodyExt::collect(response.into_body()).await.unwrap();
+        samples.push(start.elapsed());
+        tokio::time::sleep(interval).await;
+    }
+    samples.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "| {name} | {requests} | {:.2} | {:.2} | {:.2} |",
+        ms(samples[samples.len() / 2]),
+        ms(samples[(samples.len() - 1) * 99 / 100]),
+        ms(samples[samples.len() - 1]),
+    );
+}
+
+async fn frozen() {
+    let requests: usize = std::env::var("REQUESTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let timeout = Duration::from_millis(
+        std::env::var("STORE_TIMEOUT_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1000),
+    );
+    let interval = Duration::from_millis(
+        std::env::var("INTERVAL_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(100),
+    );
+    let addr = silent_listener().await;
+    let service = format!("bench-{}", std::process::id());
+    println!(
+        "uncached GET /health/ready with a frozen store at {addr}, store timeout {timeout:?}, one request every {interval:?}; milliseconds"
+    );
+    println!("| store | requests | p50 | p99 | max |");
+    println!("| --- | --- | --- | --- | --- |");
+    frozen_ready("memory (reference)", MemoryStorage::default(), requests, interval).await;
+    let redis = RedisStorage::builder(format!("redis://{addr}"), &service)
+        .replica("bench")
+        .timeout(timeout)
+        .build()
+        .unwrap();
+    frozen_ready("redis, frozen", redis, requests, interval).await;
+    let postgres = PostgresStorage::builder(format!("postgres://postgres@{addr}/test"), &service)
+        .replica("bench")
+        .timeout(timeout)
+        .build()
+        .unwrap();
+    frozen_ready("postgres, frozen", postgres, requests, interval).await;
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    if std::env::var("MODE").is_ok_and(|m| m == "frozen") {
+        frozen().await;
+        return;
+    }
     let redis_url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
     let postgres_url =
         std::env::var("POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());

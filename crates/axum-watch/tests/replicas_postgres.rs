@@ -6,14 +6,10 @@
 
 mod replicas;
 
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum_watch::{PostgresStorage, Storage};
-use replicas::{Factory, Outage, Tune};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::task::JoinHandle;
+use replicas::{Factory, Proxy, Tune};
 
 fn url() -> String {
     std::env::var("POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
@@ -35,7 +31,8 @@ impl Factory for Postgres {
             .alert_ttl(tune.alert_ttl)
             .stale_after(tune.stale_after)
             .buffer(tune.buffer)
-            .timeout(tune.timeout)
+            .operation_timeout(tune.timeout)
+            .read_timeout(tune.read_timeout)
             .build()
             .unwrap()
     }
@@ -99,8 +96,10 @@ async fn bounds_hold_and_old_rows_are_pruned() {
     // The next writes delete what expired.
     probe.set(axum_watch::Status::Unhealthy);
     registry.run_all().await;
-    assert_eq!(count(&c, "axum_watch_results", &service).await, 1);
-    assert_eq!(count(&c, "axum_watch_alerts", &service).await, 1);
+    replicas::eventually(Duration::from_secs(5), "the expired rows are deleted", || async {
+        count(&c, "axum_watch_results", &service).await == 1 && count(&c, "axum_watch_alerts", &service).await == 1
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -114,9 +113,7 @@ async fn the_schema_is_created_idempotently_by_replicas_starting_together() {
         async move { registry.run_all().await }
     });
     futures_util::future::join_all(runs).await;
-    for store in &stores {
-        assert_eq!(store.write_buffer().pending, 0, "{store:?}");
-    }
+    replicas::settle(&stores.iter().collect::<Vec<_>>()).await;
     let c = client().await;
     assert_eq!(count(&c, "axum_watch_latest", &service).await, 4);
     // The published DDL is the same and can be run again.
@@ -152,66 +149,8 @@ async fn claims_expire_after_the_window() {
 }
 
 // ---------------------------------------------------------------------------
-// Outage: a TCP proxy in front of PostgreSQL
+// Outage: a TCP proxy in front of PostgreSQL (replicas::Proxy)
 // ---------------------------------------------------------------------------
-
-/// Forwards 127.0.0.1:<port> to the database while up; while down the port
-/// refuses connections and the open ones are cut.
-struct Proxy {
-    addr: SocketAddr,
-    target: SocketAddr,
-    accept: Option<JoinHandle<()>>,
-    connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
-}
-
-impl Proxy {
-    async fn start(target: SocketAddr) -> Self {
-        let mut proxy = Self {
-            addr: "127.0.0.1:0".parse().unwrap(),
-            target,
-            accept: None,
-            connections: Arc::default(),
-        };
-        proxy.up().await;
-        proxy
-    }
-
-    fn listen(addr: SocketAddr) -> TcpListener {
-        let socket = TcpSocket::new_v4().unwrap();
-        socket.set_reuseaddr(true).unwrap();
-        socket.bind(addr).unwrap();
-        socket.listen(64).unwrap()
-    }
-}
-
-impl Outage for Proxy {
-    async fn down(&mut self) {
-        if let Some(accept) = self.accept.take() {
-            accept.abort();
-            let _ = accept.await;
-        }
-        for connection in self.connections.lock().unwrap().drain(..) {
-            connection.abort();
-        }
-        assert!(TcpStream::connect(self.addr).await.is_err(), "the proxy still accepts");
-    }
-
-    async fn up(&mut self) {
-        let listener = Self::listen(self.addr);
-        self.addr = listener.local_addr().unwrap();
-        let (target, connections) = (self.target, Arc::clone(&self.connections));
-        self.accept = Some(tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                let task = tokio::spawn(async move {
-                    if let Ok(mut outbound) = TcpStream::connect(target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-                connections.lock().unwrap().push(task);
-            }
-        }));
-    }
-}
 
 #[tokio::test]
 async fn an_outage_loses_nothing_that_fits_the_buffer() {
@@ -271,7 +210,7 @@ async fn the_password_stays_hidden() {
         .unwrap()
         .port();
     let store = PostgresStorage::builder(format!("postgres://app:hunter2@127.0.0.1:{port}/test"), "secret")
-        .timeout(Duration::from_millis(300))
+        .operation_timeout(Duration::from_millis(300))
         .build()
         .unwrap();
     replicas::the_password_stays_hidden(store).await;

@@ -33,7 +33,8 @@ impl Factory for Redis {
             .alert_ttl(tune.alert_ttl)
             .stale_after(tune.stale_after)
             .buffer(tune.buffer)
-            .timeout(tune.timeout)
+            .operation_timeout(tune.timeout)
+            .read_timeout(tune.read_timeout)
             .build()
             .unwrap()
     }
@@ -253,7 +254,7 @@ async fn an_unreachable_redis_never_fails_an_endpoint() {
 #[tokio::test]
 async fn the_password_stays_hidden() {
     let store = RedisStorage::builder(format!("redis://:hunter2@127.0.0.1:{}/0", free_port()), "secret")
-        .timeout(Duration::from_millis(300))
+        .operation_timeout(Duration::from_millis(300))
         .build()
         .unwrap();
     replicas::the_password_stays_hidden(store).await;

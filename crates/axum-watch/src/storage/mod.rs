@@ -7,6 +7,30 @@
 //! `/history` and `/alerts` read them back. A storage error is logged and
 //! never fails a check or an endpoint.
 //!
+//! # Shared stores never hold up a probe run or an endpoint
+//!
+//! `RedisStorage` and `PostgresStorage` keep an in-process mirror of this
+//! replica's entries and an ordered, bounded write buffer:
+//!
+//! - `record` and `append_alert` write the mirror, hand the write to the
+//!   buffer and return without touching the network. One background task
+//!   per store sends the buffer in order, each call (a write, a ping, a
+//!   connection attempt) bounded by `operation_timeout` (default 2 s, the
+//!   same for both stores). When the buffer (`buffer`, default 1000) is
+//!   full, the oldest write gives way and is counted in
+//!   `health_storage_writes_dropped_total`.
+//! - Reads for `latest`, `history`, `alerts` and the fleet view, and alert
+//!   claims, are bounded by `read_timeout` (default 250 ms): a read first
+//!   waits for this replica's own buffered writes (so it sees them), then
+//!   asks the store; past the limit it answers from the mirror, and a claim
+//!   fails, which sends the alert anyway.
+//! - A failed or unanswered call, including one to a store that accepts
+//!   connections and never answers (a server stopped with `SIGSTOP`), marks
+//!   the store unreachable: reads answer from the mirror at once, and the
+//!   background task pings the store with backoff (100 ms doubling to 5 s),
+//!   connecting afresh each time, and flushes the buffer in order once it
+//!   answers. A write sent again after a timeout is stored once.
+//!
 //! ```
 //! use std::time::Duration;
 //! use axum_watch::{HealthRegistry, MemoryStorage};

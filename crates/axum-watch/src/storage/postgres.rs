@@ -13,8 +13,10 @@
 //! | `axum_watch_alerts` | the alert log, capped at `max_alerts` per service |
 //! | `axum_watch_alert_claims` | which replica sends a transition's alerts, until when |
 //!
-//! Each write is one statement that adds the entry and deletes the rows of
-//! the service that fell out of the size and age bounds. The session runs
+//! Each write is one statement that adds the entry (unless the same entry,
+//! from the same replica at the same millisecond, is there already: a write
+//! retried after a timeout is stored once) and deletes the rows of the
+//! service that fell out of the size and age bounds. The session runs
 //! with `synchronous_commit` off: a write does not wait for the disk, and a
 //! crash of the database may lose its last few entries (never corrupt them).
 
@@ -81,7 +83,10 @@ WITH latest AS (
         ORDER BY recorded_at DESC, id DESC OFFSET $7))
 )
 INSERT INTO axum_watch_results (service, probe, replica, recorded_at, body)
-VALUES ($1, $3, $2, $4, $5)";
+SELECT $1::text, $3::text, $2::text, $4::bigint, $5::text
+WHERE NOT EXISTS (
+    SELECT 1 FROM axum_watch_results
+    WHERE service = $1 AND probe = $3 AND recorded_at = $4 AND replica = $2 AND body = $5)";
 
 const ALERT: &str = "\
 WITH pruned AS (
@@ -90,7 +95,11 @@ WITH pruned AS (
         SELECT id FROM axum_watch_alerts WHERE service = $1
         ORDER BY recorded_at DESC, id DESC OFFSET $6))
 )
-INSERT INTO axum_watch_alerts (service, replica, recorded_at, body) VALUES ($1, $2, $3, $4)";
+INSERT INTO axum_watch_alerts (service, replica, recorded_at, body)
+SELECT $1::text, $2::text, $3::bigint, $4::text
+WHERE NOT EXISTS (
+    SELECT 1 FROM axum_watch_alerts
+    WHERE service = $1 AND recorded_at = $3 AND replica = $2 AND body = $4)";
 
 const LATEST: &str = "\
 SELECT recorded_at, body FROM axum_watch_latest WHERE service = $1 AND recorded_at >= $2";
@@ -126,8 +135,12 @@ const SCHEMA_LOCK: i64 = 0x6178_7761_7463_6801;
 /// Every entry carries the id of the replica that wrote it; `/history` and
 /// `/alerts` show every replica's entries, `status?scope=fleet` each
 /// replica's latest results, and a transition's alerts are sent by one
-/// replica only. While the database is unreachable the registry answers
-/// from its own entries and buffers its writes, in order, until it is back.
+/// replica only. Writes go to the database in the background, in order,
+/// and reads give up after the read timeout: probe runs and endpoints never
+/// wait for it. While the database is unreachable, or frozen (it accepts
+/// connections and never answers), the registry answers from its own entries
+/// and buffers its writes until it is back (see the [storage
+/// module](crate::storage)).
 /// It connects without TLS (loopback, a sidecar proxy or a private network).
 ///
 /// ```no_run
@@ -217,7 +230,8 @@ impl PostgresStorageBuilder {
         let backend = PostgresBackend {
             url: crate::redact(&self.url).into_owned(),
             config,
-            session: tokio::sync::Mutex::new(None),
+            session: std::sync::Mutex::new(None),
+            connecting: tokio::sync::Mutex::new(()),
         };
         Ok(PostgresStorage {
             inner: Replicated::new(backend, self.options),
@@ -229,11 +243,17 @@ struct PostgresBackend {
     /// Redacted, for `Debug`.
     url: String,
     config: tokio_postgres::Config,
-    session: tokio::sync::Mutex<Option<Arc<Session>>>,
+    /// The open session; locked for bookkeeping only.
+    session: std::sync::Mutex<Option<Arc<Session>>>,
+    /// Held while a session is being made, so that one connects at a time.
+    connecting: tokio::sync::Mutex<()>,
 }
 
 /// One connection with its prepared statements.
 struct Session {
+    /// Ends the connection's task with the last user of the session: a
+    /// session forgotten after a timeout does not linger on a frozen peer.
+    _task: AbortOnDrop,
     client: Client,
     record: Statement,
     alert: Statement,
@@ -241,6 +261,14 @@ struct Session {
     history: Statement,
     alerts: Statement,
     claim: Statement,
+}
+
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 fn pg_error(what: &str, e: &tokio_postgres::Error) -> StorageError {
@@ -264,22 +292,31 @@ fn count(n: usize) -> i64 {
 
 impl PostgresBackend {
     /// The open session, or a new one: connect, create the tables, prepare.
+    ///
+    /// Nothing here has a limit of its own beyond the TCP connect timeout:
+    /// every caller bounds the whole (see `Replicated`), and dropping the
+    /// future drops the half-made connection.
     async fn session(&self) -> Result<Arc<Session>, StorageError> {
-        let mut slot = self.session.lock().await;
-        if let Some(session) = slot.as_ref().filter(|s| !s.client.is_closed()) {
-            return Ok(Arc::clone(session));
+        if let Some(session) = self.current() {
+            return Ok(session);
         }
-        *slot = None;
+        let _connecting = self.connecting.lock().await;
+        if let Some(session) = self.current() {
+            return Ok(session);
+        }
         let (client, connection) = self
             .config
             .connect(NoTls)
             .await
             .map_err(|e| pg_error("could not connect", &e))?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "shared storage connection closed");
-            }
-        });
+        let task = AbortOnDrop(
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(error = %e, "shared storage connection closed");
+                }
+            })
+            .abort_handle(),
+        );
         client
             .batch_execute(&format!("SELECT pg_advisory_xact_lock({SCHEMA_LOCK});\n{SCHEMA}"))
             .await
@@ -308,6 +345,7 @@ impl PostgresBackend {
             prepare(CLAIM)
         )?;
         let session = Arc::new(Session {
+            _task: task,
             client,
             record,
             alert,
@@ -316,13 +354,26 @@ impl PostgresBackend {
             alerts,
             claim,
         });
-        *slot = Some(Arc::clone(&session));
+        *self.slot() = Some(Arc::clone(&session));
         Ok(session)
+    }
+
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Arc<Session>>> {
+        self.session.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The open session, unless its connection closed.
+    fn current(&self) -> Option<Arc<Session>> {
+        let mut slot = self.slot();
+        if slot.as_ref().is_some_and(|s| s.client.is_closed()) {
+            *slot = None;
+        }
+        slot.clone()
     }
 }
 
 impl Backend for PostgresBackend {
-    async fn write(&self, op: &Op, options: &Options, now: i64) -> Result<(), StorageError> {
+    async fn write(&self, _seq: u64, op: &Op, options: &Options, now: i64) -> Result<(), StorageError> {
         let session = self.session().await?;
         match op {
             Op::Record { at, result } => {
@@ -439,6 +490,10 @@ impl Backend for PostgresBackend {
             .await
             .map(drop)
             .map_err(|e| pg_error("ping", &e))
+    }
+
+    fn reset(&self) {
+        *self.slot() = None;
     }
 }
 

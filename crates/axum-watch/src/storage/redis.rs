@@ -16,7 +16,7 @@
 //! out of the size and age bounds and renews the keys' expiry to the TTL.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use redis::AsyncCommands;
@@ -32,8 +32,11 @@ use crate::model::{AlertRecord, ProbeResult};
 /// Every entry carries the id of the replica that wrote it; `/history` and
 /// `/alerts` show every replica's entries, `status?scope=fleet` each
 /// replica's latest results, and a transition's alerts are sent by one
-/// replica only. While Redis is unreachable the registry answers from its
-/// own entries and buffers its writes, in order, until Redis is back.
+/// replica only. Writes go to Redis in the background, in order, and reads
+/// give up after the read timeout: probe runs and endpoints never wait for
+/// it. While Redis is unreachable, or frozen (it accepts connections and
+/// never answers), the registry answers from its own entries and buffers its
+/// writes until Redis is back (see the [storage module](crate::storage)).
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -130,8 +133,7 @@ impl RedisStorageBuilder {
             namespace: format!("{}:{}", self.key_prefix, self.options.service),
             client,
             timeout: self.options.timeout,
-            connection: tokio::sync::OnceCell::new(),
-            seq: AtomicU64::new(0),
+            connection: Mutex::new(None),
         };
         Ok(RedisStorage {
             inner: Replicated::new(backend, self.options),
@@ -144,10 +146,11 @@ struct RedisBackend {
     url: String,
     namespace: String,
     client: redis::Client,
+    /// Bounds connecting and each response, besides the caller's limit.
     timeout: Duration,
-    connection: tokio::sync::OnceCell<ConnectionManager>,
-    /// Makes sorted-set members unique when two entries are alike.
-    seq: AtomicU64,
+    /// Made on first use (lazily: making it connects to nothing) and again
+    /// after a failure.
+    connection: Mutex<Option<ConnectionManager>>,
 }
 
 fn redis_error(what: &str, e: &redis::RedisError) -> StorageError {
@@ -158,7 +161,8 @@ fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// A sorted-set member: a 16-digit hex sequence number, then the JSON.
+/// A sorted-set member: the write's 16-digit hex sequence number, then the
+/// JSON. A retried write is the same member, so it is stored once.
 fn member(seq: u64, json: &str) -> String {
     format!("{seq:016x}{json}")
 }
@@ -168,34 +172,32 @@ fn unmember(member: &str) -> &str {
 }
 
 impl RedisBackend {
-    async fn connection(&self) -> Result<ConnectionManager, StorageError> {
-        let manager = self
-            .connection
-            .get_or_try_init(|| async {
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(self.timeout))
-                    .set_response_timeout(Some(self.timeout))
-                    .set_number_of_retries(1)
-                    .set_min_delay(Duration::from_millis(50))
-                    .set_max_delay(Duration::from_millis(500));
-                ConnectionManager::new_lazy_with_config(self.client.clone(), config)
-                    .map_err(|e| redis_error("could not set up the connection", &e))
-            })
-            .await?;
-        Ok(manager.clone())
+    fn connection(&self) -> Result<ConnectionManager, StorageError> {
+        let mut slot = self.connection.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(manager) = slot.as_ref() {
+            return Ok(manager.clone());
+        }
+        // Both limits hold for every (re)connection the manager makes: a
+        // server that accepts and never answers does not hold it up.
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout))
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_millis(500));
+        let manager = ConnectionManager::new_lazy_with_config(self.client.clone(), config)
+            .map_err(|e| redis_error("could not set up the connection", &e))?;
+        *slot = Some(manager.clone());
+        Ok(manager)
     }
 
     fn key(&self, part: &str) -> String {
         format!("{}:{part}", self.namespace)
     }
-
-    fn next_seq(&self) -> u64 {
-        self.seq.fetch_add(1, Ordering::Relaxed)
-    }
 }
 
 impl Backend for RedisBackend {
-    async fn write(&self, op: &Op, options: &Options, now: i64) -> Result<(), StorageError> {
+    async fn write(&self, seq: u64, op: &Op, options: &Options, now: i64) -> Result<(), StorageError> {
         let mut pipe = redis::pipe();
         pipe.atomic();
         match op {
@@ -208,7 +210,7 @@ impl Backend for RedisBackend {
                 let latest = self.key(&format!("latest:{}", options.replica));
                 let replicas = self.key("replicas");
                 let keep = isize::try_from(options.history_size).unwrap_or(isize::MAX - 1);
-                pipe.zadd(&history, member(self.next_seq(), &json), *at)
+                pipe.zadd(&history, member(seq, &json), *at)
                     .ignore()
                     .zrembyscore(&history, "-inf", format!("({cutoff}"))
                     .ignore()
@@ -246,7 +248,7 @@ impl Backend for RedisBackend {
                 let cutoff = now.saturating_sub(ttl);
                 let alerts = self.key("alerts");
                 let keep = isize::try_from(options.max_alerts).unwrap_or(isize::MAX - 1);
-                pipe.zadd(&alerts, member(self.next_seq(), &shared::encode(alert)?), *at)
+                pipe.zadd(&alerts, member(seq, &shared::encode(alert)?), *at)
                     .ignore()
                     .zrembyscore(&alerts, "-inf", format!("({cutoff}"))
                     .ignore()
@@ -256,14 +258,14 @@ impl Backend for RedisBackend {
                     .ignore();
             }
         }
-        let mut connection = self.connection().await?;
+        let mut connection = self.connection()?;
         pipe.query_async::<()>(&mut connection)
             .await
             .map_err(|e| redis_error("write", &e))
     }
 
     async fn latest(&self, _options: &Options, since: i64) -> Result<Latest, StorageError> {
-        let mut connection = self.connection().await?;
+        let mut connection = self.connection()?;
         let replicas: Vec<String> = connection
             .zrangebyscore(self.key("replicas"), since, "+inf")
             .await
@@ -296,7 +298,7 @@ impl Backend for RedisBackend {
     }
 
     async fn history(&self, _options: &Options, since: i64) -> Result<History, StorageError> {
-        let mut connection = self.connection().await?;
+        let mut connection = self.connection()?;
         let mut probes: Vec<String> = connection
             .zrangebyscore(self.key("probes"), since, "+inf")
             .await
@@ -325,7 +327,7 @@ impl Backend for RedisBackend {
     }
 
     async fn alerts(&self, _options: &Options, since: i64) -> Result<Vec<AlertRecord>, StorageError> {
-        let mut connection = self.connection().await?;
+        let mut connection = self.connection()?;
         let members: Vec<String> = connection
             .zrangebyscore(self.key("alerts"), since, "+inf")
             .await
@@ -334,7 +336,7 @@ impl Backend for RedisBackend {
     }
 
     async fn claim(&self, options: &Options, key: &str, window: Duration) -> Result<bool, StorageError> {
-        let mut connection = self.connection().await?;
+        let mut connection = self.connection()?;
         let answer: Option<String> = redis::cmd("SET")
             .arg(self.key(&format!("claim:{key}")))
             .arg(&options.replica)
@@ -348,12 +350,16 @@ impl Backend for RedisBackend {
     }
 
     async fn ping(&self) -> Result<(), StorageError> {
-        let mut connection = self.connection().await?;
+        let mut connection = self.connection()?;
         redis::cmd("PING")
             .query_async::<String>(&mut connection)
             .await
             .map(drop)
             .map_err(|e| redis_error("ping", &e))
+    }
+
+    fn reset(&self) {
+        *self.connection.lock().unwrap_or_else(PoisonError::into_inner) = None;
     }
 }
 

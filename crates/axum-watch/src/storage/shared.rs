@@ -2,18 +2,28 @@
 //! carries, the options, the in-process mirror that answers while the store
 //! is unreachable, and the bounded buffer of writes waiting for it.
 //!
-//! Writes are strictly ordered per replica: while the store answers, a write
-//! goes straight to it; from its first failure on, writes queue behind each
-//! other and a single task flushes them, oldest first, once the store is
-//! back. When the queue is full the oldest waiting write gives way; each loss
-//! is counted and logged. Reads go to the store unless it is known to be
-//! down, and fall back to the mirror, which holds this replica's own entries.
+//! Nothing on a probe run or an endpoint waits on the store for longer than
+//! the read timeout. `record` and `append_alert` write the mirror, hand the
+//! write to the buffer and return; one writer task per store sends the
+//! buffer, oldest first, one write at a time, each bounded by the operation
+//! timeout. The first failed or unanswered call marks the store down: the
+//! writer then pings it with backoff (100 ms doubling to 5 s), forgets the
+//! connection after each failure, and flushes the buffer in order once it
+//! answers. When the buffer is full the oldest write gives way; each loss is
+//! counted and logged. A retried write carries the same sequence number and
+//! is stored once. The buffer's lock is never held across a call.
+//!
+//! Reads (latest, history, alerts, fleet) first wait for this replica's own
+//! writes handed over before them, then ask the store, all within the read
+//! timeout; past it, or while the store is down, they answer from the
+//! mirror, which holds this replica's own entries. Alert claims have the
+//! same limit and fail (so the alert is sent) while the store is down.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use super::{History, MemoryStorage, ReplicaReport, Storage, StorageError, WriteBuffer};
@@ -94,7 +104,10 @@ pub(crate) struct Options {
     pub(crate) alert_ttl: Duration,
     pub(crate) stale_after: Duration,
     pub(crate) buffer: usize,
+    /// The limit of one call of the writer to the store, connecting included.
     pub(crate) timeout: Duration,
+    /// The limit of a read for an endpoint and of an alert claim.
+    pub(crate) read_timeout: Duration,
 }
 
 impl Options {
@@ -108,7 +121,8 @@ impl Options {
             alert_ttl: MemoryStorage::DEFAULT_ALERT_TTL,
             stale_after: DEFAULT_STALE_AFTER,
             buffer: DEFAULT_BUFFER,
-            timeout: DEFAULT_TIMEOUT,
+            timeout: DEFAULT_OPERATION_TIMEOUT,
+            read_timeout: DEFAULT_READ_TIMEOUT,
         }
     }
 
@@ -140,8 +154,10 @@ impl Options {
                 "a shared store needs non-zero result and alert TTLs, so that what replicas leave behind expires",
             ));
         }
-        if self.timeout.is_zero() {
-            return Err(StorageError::new("the store timeout must be longer than zero"));
+        if self.timeout.is_zero() || self.read_timeout.is_zero() {
+            return Err(StorageError::new(
+                "the store's operation and read timeouts must be longer than zero",
+            ));
         }
         Ok(())
     }
@@ -160,8 +176,10 @@ impl Options {
 pub(crate) const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(180);
 /// Writes kept while the store is unreachable.
 pub(crate) const DEFAULT_BUFFER: usize = 1000;
-/// How long one call to the store may take.
-pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one write, ping or connection attempt may take.
+pub(crate) const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a read for an endpoint or an alert claim may take.
+pub(crate) const DEFAULT_READ_TIMEOUT: Duration = Duration::from_millis(250);
 
 /// Generates the setters both shared builders take (each builder has an
 /// `options: Options` field).
@@ -206,17 +224,41 @@ macro_rules! shared_setters {
             self
         }
 
-        /// Writes kept, in order, while the store is unreachable (default
-        /// 1000); beyond that the oldest waiting write is dropped and counted.
+        /// Writes kept, in order, until the store has them (default 1000,
+        /// at least 1); beyond that the oldest waiting write is dropped and
+        /// counted in `health_storage_writes_dropped_total`.
         pub fn buffer(mut self, writes: usize) -> Self {
             self.options.buffer = writes;
             self
         }
 
-        /// How long one call to the store may take, connecting included
-        /// (default 2 s).
-        pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+        /// How long one call of the background writer may take, connecting
+        /// included: a write, a ping or a connection attempt (default 2 s;
+        /// not zero). A store that does not answer within it, because it is
+        /// down or frozen (it accepts connections and never answers), is
+        /// treated as unreachable: writes wait in the buffer, reads come
+        /// from this replica's own entries and the writer retries with
+        /// backoff. Probe runs and endpoints never wait for it.
+        pub fn operation_timeout(mut self, timeout: std::time::Duration) -> Self {
             self.options.timeout = timeout;
+            self
+        }
+
+        /// The same as [`operation_timeout`](Self::operation_timeout).
+        pub fn timeout(self, timeout: std::time::Duration) -> Self {
+            self.operation_timeout(timeout)
+        }
+
+        /// How long a read for `history`, `alerts` and `status?scope=fleet`,
+        /// and an alert claim, may take, waiting for this replica's own
+        /// buffered writes included (default 250 ms; not zero). A read that
+        /// takes longer is answered from this replica's own entries, a claim
+        /// that takes longer sends the alert anyway, and the store counts as
+        /// unreachable until the writer finds it answering again. Keep it
+        /// above the store's usual read latency and below the kubelet's
+        /// probe timeout.
+        pub fn read_timeout(mut self, timeout: std::time::Duration) -> Self {
+            self.options.read_timeout = timeout;
             self
         }
     };
@@ -236,8 +278,17 @@ pub(crate) type Latest = Vec<(i64, ProbeResult)>;
 
 /// The store-specific half of a shared backend: raw reads and writes.
 pub(crate) trait Backend: Send + Sync + 'static {
-    /// Writes one entry and prunes what fell out of the bounds.
-    fn write(&self, op: &Op, options: &Options, now: i64) -> impl Future<Output = Result<(), StorageError>> + Send;
+    /// Writes one entry and prunes what fell out of the bounds. `seq` is
+    /// the write's number, the same when it is retried: a write that timed
+    /// out may still have reached the store, and writing it again must not
+    /// store it twice.
+    fn write(
+        &self,
+        seq: u64,
+        op: &Op,
+        options: &Options,
+        now: i64,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
     /// Every replica's latest result per probe written since `since`.
     fn latest(&self, options: &Options, since: i64) -> impl Future<Output = Result<Latest, StorageError>> + Send;
     /// The history of every probe since `since`, each oldest first.
@@ -257,6 +308,9 @@ pub(crate) trait Backend: Send + Sync + 'static {
     ) -> impl Future<Output = Result<bool, StorageError>> + Send;
     /// Whether the store answers at all.
     fn ping(&self) -> impl Future<Output = Result<(), StorageError>> + Send;
+    /// Forgets the connection after a failed or unanswered call: the next
+    /// call connects afresh instead of waiting on a peer that may be gone.
+    fn reset(&self);
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -285,17 +339,36 @@ impl<B> Clone for Replicated<B> {
     }
 }
 
+/// The write buffer: entries in order, each with its sequence number.
+#[derive(Default)]
+struct Queue {
+    ops: VecDeque<(u64, Op)>,
+    /// The sequence number of the last write handed to the buffer.
+    last: u64,
+    /// Whether the writer task runs.
+    writing: bool,
+}
+
+impl Queue {
+    /// Every write up to this one is written or dropped.
+    fn settled(&self) -> u64 {
+        self.ops.front().map_or(self.last, |(seq, _)| seq - 1)
+    }
+}
+
 struct Core<B> {
     backend: B,
     options: Options,
     mirror: MemoryStorage,
-    queue: tokio::sync::Mutex<VecDeque<Op>>,
+    /// Locked for bookkeeping only, never across a call to the store.
+    queue: Mutex<Queue>,
+    /// [`Queue::settled`], for readers waiting for this replica's writes.
+    settled: tokio::sync::watch::Sender<u64>,
     pending: AtomicU64,
     dropped: AtomicU64,
-    /// Set by the first failure, cleared once the buffer is flushed.
+    /// Set by a failed or unanswered call, cleared by the writer once the
+    /// store answers and the buffer is written.
     down: AtomicBool,
-    /// Whether the flushing task runs; changed only under the queue lock.
-    flushing: AtomicBool,
 }
 
 impl<B> fmt::Debug for Replicated<B> {
@@ -309,6 +382,38 @@ impl<B> fmt::Debug for Replicated<B> {
     }
 }
 
+/// Clears [`Queue::writing`] when the writer task ends, also when its
+/// runtime shuts down and drops it half-way.
+struct Writing<'a, B> {
+    core: &'a Core<B>,
+    armed: bool,
+}
+
+impl<B> Drop for Writing<'_, B> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.core.lock().writing = false;
+        }
+    }
+}
+
+impl<B> Core<B> {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Publishes the buffer's state; called with the queue locked.
+    fn publish(&self, queue: &Queue) {
+        self.pending.store(queue.ops.len() as u64, Ordering::Relaxed);
+        self.settled.send_replace(queue.settled());
+    }
+}
+
+/// The first pause between two attempts of the writer while the store is
+/// unreachable; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
 impl<B: Backend> Replicated<B> {
     pub(crate) fn new(backend: B, options: Options) -> Self {
         Self {
@@ -316,11 +421,11 @@ impl<B: Backend> Replicated<B> {
                 backend,
                 mirror: options.mirror(),
                 options,
-                queue: tokio::sync::Mutex::new(VecDeque::new()),
+                queue: Mutex::new(Queue::default()),
+                settled: tokio::sync::watch::Sender::new(0),
                 pending: AtomicU64::new(0),
                 dropped: AtomicU64::new(0),
                 down: AtomicBool::new(false),
-                flushing: AtomicBool::new(false),
             }),
         }
     }
@@ -337,31 +442,28 @@ impl<B: Backend> Replicated<B> {
         self.core.down.load(Ordering::Acquire)
     }
 
-    /// Calls the store with the timeout.
+    /// Calls the store, for at most `limit`.
     async fn call<T>(
-        &self,
         what: &str,
+        limit: Duration,
         call: impl Future<Output = Result<T, StorageError>>,
     ) -> Result<T, StorageError> {
-        match tokio::time::timeout(self.core.options.timeout, call).await {
+        match tokio::time::timeout(limit, call).await {
             Ok(result) => result,
-            Err(_) => Err(StorageError::new(format!(
-                "{what}: no answer within {:?}",
-                self.core.options.timeout
-            ))),
+            Err(_) => Err(StorageError::new(format!("{what}: no answer within {limit:?}"))),
         }
     }
 
-    /// Notes a failed call: from now on writes are buffered and reads
-    /// answered locally until the flusher finds the store back.
-    async fn mark_down(&self, error: &StorageError) {
-        let queue = self.core.queue.lock().await;
-        self.fail(&queue, error);
+    /// Notes a failed or unanswered call: from now on reads are answered
+    /// locally until the writer finds the store back.
+    fn mark_down(&self, error: &StorageError) {
+        let mut queue = self.core.lock();
+        self.fail(&mut queue, error);
     }
 
-    /// Called with the queue locked, so that the flusher cannot be ending
+    /// Called with the queue locked, so that the writer cannot be ending
     /// while a new one is needed.
-    fn fail(&self, _locked: &VecDeque<Op>, error: &StorageError) {
+    fn fail(&self, queue: &mut Queue, error: &StorageError) {
         if !self.core.down.swap(true, Ordering::AcqRel) {
             tracing::warn!(
                 service = %self.core.options.service,
@@ -369,84 +471,121 @@ impl<B: Backend> Replicated<B> {
                 "shared storage unreachable: answering from this replica, buffering writes"
             );
         }
-        if !self.core.flushing.swap(true, Ordering::AcqRel) {
+        self.wake_writer(queue);
+    }
+
+    /// Starts the writer task unless it runs; called with the queue locked.
+    fn wake_writer(&self, queue: &mut Queue) {
+        if !queue.writing {
+            queue.writing = true;
             let this = self.clone();
-            tokio::spawn(async move { this.flush().await });
+            tokio::spawn(async move { this.run_writer().await });
         }
     }
 
-    async fn write(&self, op: Op) {
-        let mut queue = self.core.queue.lock().await;
-        if queue.is_empty() && !self.is_down() {
-            let result = self
-                .call("write", self.core.backend.write(&op, &self.core.options, now_ms()))
-                .await;
-            match result {
-                Ok(()) => return,
-                Err(e) => self.fail(&queue, &e),
-            }
-        }
-        if queue.len() >= self.core.options.buffer {
-            let lost = if self.core.options.buffer == 0 {
-                Some(op.clone())
-            } else {
-                queue.pop_front()
-            };
-            if lost.is_some() {
+    /// Hands one write to the buffer and returns: the writer task sends it.
+    fn write(&self, op: Op) {
+        let capacity = self.core.options.buffer.max(1);
+        let mut queue = self.core.lock();
+        queue.last += 1;
+        let seq = queue.last;
+        if queue.ops.len() >= capacity {
+            // The oldest write gives way, even while the writer is sending
+            // it: should that succeed after all, it is stored and counted
+            // as dropped, never the other way round.
+            if queue.ops.pop_front().is_some() {
                 let dropped = self.core.dropped.fetch_add(1, Ordering::Relaxed) + 1;
                 tracing::warn!(
                     service = %self.core.options.service,
-                    buffer = self.core.options.buffer,
+                    buffer = capacity,
                     dropped_total = dropped,
                     "shared storage write buffer full: the oldest waiting write was dropped"
                 );
             }
         }
-        if self.core.options.buffer > 0 {
-            queue.push_back(op);
-        }
-        self.core.pending.store(queue.len() as u64, Ordering::Relaxed);
+        queue.ops.push_back((seq, op));
+        self.core.publish(&queue);
+        self.wake_writer(&mut queue);
     }
 
-    /// Retries the store with backoff until the buffer is written, in
-    /// order, and the store answers.
-    async fn flush(&self) {
-        let mut backoff = Duration::from_millis(100);
+    /// The writer task: sends the buffer to the store, oldest first, one
+    /// write at a time, each bounded by the operation timeout. While the
+    /// store is unreachable it pings it with backoff and resumes once it
+    /// answers. It ends when the buffer is empty and the store answers.
+    async fn run_writer(self) {
+        let mut guard = Writing {
+            core: &self.core,
+            armed: true,
+        };
+        let limit = self.core.options.timeout;
+        let mut backoff = FIRST_BACKOFF;
+        let mut flushed = 0_usize;
+        // Whether the store answered since it was last marked down.
+        let mut answering = false;
         loop {
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(5));
-            let mut queue = self.core.queue.lock().await;
-            let mut failed = false;
-            if queue.is_empty() {
-                failed = self.call("ping", self.core.backend.ping()).await.is_err();
-            }
-            let mut flushed = 0_usize;
-            while let Some(op) = queue.front() {
-                let result = self
-                    .call("write", self.core.backend.write(op, &self.core.options, now_ms()))
-                    .await;
-                if result.is_err() {
-                    failed = true;
-                    break;
+            if self.is_down() && !answering {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                if Self::call("ping", limit, self.core.backend.ping()).await.is_err() {
+                    self.core.backend.reset();
+                    continue;
                 }
-                queue.pop_front();
-                flushed += 1;
-                self.core.pending.store(queue.len() as u64, Ordering::Relaxed);
+                answering = true;
             }
-            if !failed {
-                self.core.down.store(false, Ordering::Release);
-                self.core.flushing.store(false, Ordering::Release);
-                tracing::info!(
-                    service = %self.core.options.service,
-                    flushed,
-                    "shared storage reachable again: buffered writes flushed"
-                );
-                return;
+            let (seq, op) = {
+                let mut queue = self.core.lock();
+                let Some((seq, op)) = queue.ops.front().map(|(seq, op)| (*seq, op.clone())) else {
+                    queue.writing = false;
+                    guard.armed = false;
+                    if self.core.down.swap(false, Ordering::AcqRel) {
+                        tracing::info!(
+                            service = %self.core.options.service,
+                            flushed,
+                            "shared storage reachable again: buffered writes flushed"
+                        );
+                    }
+                    return;
+                };
+                (seq, op)
+            };
+            let result = Self::call(
+                "write",
+                limit,
+                self.core.backend.write(seq, &op, &self.core.options, now_ms()),
+            )
+            .await;
+            let mut queue = self.core.lock();
+            match result {
+                Ok(()) => {
+                    if queue.ops.front().is_some_and(|(front, _)| *front == seq) {
+                        queue.ops.pop_front();
+                    }
+                    if self.is_down() {
+                        flushed += 1;
+                    }
+                    backoff = FIRST_BACKOFF;
+                    self.core.publish(&queue);
+                }
+                Err(e) => {
+                    answering = false;
+                    self.fail(&mut queue, &e);
+                    drop(queue);
+                    self.core.backend.reset();
+                }
             }
         }
     }
 
-    /// A read from the store, or from the mirror while the store is down.
+    /// Waits until the writes this replica handed over before now are
+    /// written (or dropped), so that a read sees them.
+    async fn settle(&self) {
+        let target = self.core.lock().last;
+        let mut settled = self.core.settled.subscribe();
+        let _ = settled.wait_for(|s| *s >= target).await;
+    }
+
+    /// A read from the store, within the read timeout, or from the mirror
+    /// while the store is down or does not answer in time.
     async fn read<T>(
         &self,
         what: &str,
@@ -454,12 +593,25 @@ impl<B: Backend> Replicated<B> {
         local: impl Future<Output = Result<T, StorageError>>,
     ) -> Result<T, StorageError> {
         if !self.is_down() {
-            match self.call(what, remote).await {
+            match self.bounded(what, remote).await {
                 Ok(value) => return Ok(value),
-                Err(e) => self.mark_down(&e).await,
+                Err(e) => self.mark_down(&e),
             }
         }
         local.await
+    }
+
+    /// This replica's waiting writes, then `call`, within the read timeout.
+    async fn bounded<T>(
+        &self,
+        what: &str,
+        call: impl Future<Output = Result<T, StorageError>>,
+    ) -> Result<T, StorageError> {
+        Self::call(what, self.core.options.read_timeout, async {
+            self.settle().await;
+            call.await
+        })
+        .await
     }
 
     pub(crate) fn write_buffer(&self) -> WriteBuffer {
@@ -474,7 +626,7 @@ impl<B: Backend> Storage for Replicated<B> {
     async fn record(&self, result: &ProbeResult) -> Result<(), StorageError> {
         let result = result.clone().with_replica(self.core.options.replica.clone());
         self.core.mirror.record(&result).await?;
-        self.write(Op::Record { at: now_ms(), result }).await;
+        self.write(Op::Record { at: now_ms(), result });
         Ok(())
     }
 
@@ -497,7 +649,7 @@ impl<B: Backend> Storage for Replicated<B> {
     async fn append_alert(&self, alert: &AlertRecord) -> Result<(), StorageError> {
         let alert = alert.clone().with_replica(self.core.options.replica.clone());
         self.core.mirror.append_alert(&alert).await?;
-        self.write(Op::Alert { at: now_ms(), alert }).await;
+        self.write(Op::Alert { at: now_ms(), alert });
         Ok(())
     }
 
@@ -518,12 +670,12 @@ impl<B: Backend> Storage for Replicated<B> {
         let now = now_ms();
         let since = since(now, self.core.options.result_ttl);
         let latest = match self
-            .call("read the fleet", self.core.backend.latest(&self.core.options, since))
+            .bounded("read the fleet", self.core.backend.latest(&self.core.options, since))
             .await
         {
             Ok(latest) => latest,
             Err(e) => {
-                self.mark_down(&e).await;
+                self.mark_down(&e);
                 return Err(e);
             }
         };
@@ -535,14 +687,14 @@ impl<B: Backend> Storage for Replicated<B> {
             return Err(StorageError::new("shared storage unreachable"));
         }
         let key = claim_key(alert);
-        let claimed = self
-            .call(
-                "claim an alert",
-                self.core.backend.claim(&self.core.options, &key, window),
-            )
-            .await;
+        let claimed = Self::call(
+            "claim an alert",
+            self.core.options.read_timeout,
+            self.core.backend.claim(&self.core.options, &key, window),
+        )
+        .await;
         if let Err(e) = &claimed {
-            self.mark_down(e).await;
+            self.mark_down(e);
         }
         claimed
     }

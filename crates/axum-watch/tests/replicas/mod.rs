@@ -36,6 +36,7 @@ pub struct Tune {
     pub stale_after: Duration,
     pub buffer: usize,
     pub timeout: Duration,
+    pub read_timeout: Duration,
 }
 
 impl Default for Tune {
@@ -48,6 +49,8 @@ impl Default for Tune {
             stale_after: Duration::from_secs(60),
             buffer: 100,
             timeout: Duration::from_millis(1500),
+            // Generous: a loaded machine must not make a healthy store look down.
+            read_timeout: Duration::from_secs(1),
         }
     }
 }
@@ -184,6 +187,16 @@ where
     }
 }
 
+/// Waits until every write handed to `stores` has reached them: writes go
+/// to a shared store in the background, so another replica sees them a
+/// moment after the run that made them.
+pub async fn settle<S: Storage>(stores: &[&S]) {
+    eventually(Duration::from_secs(5), "the writes reach the store", || async {
+        stores.iter().all(|s| s.write_buffer().pending == 0)
+    })
+    .await;
+}
+
 /// `(replica, run)` of each result of `probe` in a `/history` body.
 pub fn history_of(body: &Value, probe: &str) -> Vec<(String, u64)> {
     body["probes"][probe]
@@ -227,14 +240,19 @@ pub async fn history_and_alerts_are_shared<F: Factory>(factory: &F) {
     let service = unique_service("shared");
     let tune = Tune::default();
     let (pa, pb) = (Runs::new("db"), Runs::new("db"));
-    let a = registry(factory.make(&service, "replica-a", &tune), pa.clone(), None);
-    let b = registry(factory.make(&service, "replica-b", &tune), pb.clone(), None);
+    let (sa, sb) = (
+        factory.make(&service, "replica-a", &tune),
+        factory.make(&service, "replica-b", &tune),
+    );
+    let a = registry(sa.clone(), pa.clone(), None);
+    let b = registry(sb.clone(), pb.clone(), None);
     a.run_all().await;
     b.run_all().await;
     pa.set(Status::Unhealthy);
     pb.set(Status::Unhealthy);
     a.run_all().await;
     b.run_all().await;
+    settle(&[&sa, &sb]).await;
 
     for (who, registry) in [("a", &a), ("b", &b)] {
         let history = get(registry, "/health/history").await;
@@ -285,11 +303,16 @@ pub async fn fleet_lists_replicas_and_marks_stale_ones<F: Factory>(factory: &F) 
         ..Tune::default()
     };
     let (pa, pb) = (Runs::new("db"), Runs::new("db"));
-    let a = registry(factory.make(&service, "replica-a", &tune), pa.clone(), None);
-    let b = registry(factory.make(&service, "replica-b", &tune), pb.clone(), None);
+    let (sa, sb) = (
+        factory.make(&service, "replica-a", &tune),
+        factory.make(&service, "replica-b", &tune),
+    );
+    let a = registry(sa.clone(), pa.clone(), None);
+    let b = registry(sb.clone(), pb.clone(), None);
     pb.set(Status::Unhealthy);
     a.run_all().await;
     b.run_all().await;
+    settle(&[&sa, &sb]).await;
 
     let fleet = get(&a, "/health/status?scope=fleet").await;
     assert_eq!(fleet.status, StatusCode::MULTI_STATUS, "{}", fleet.body);
@@ -361,16 +384,12 @@ pub async fn one_transition_is_sent_once<F: Factory>(factory: &F) {
     let tune = Tune::default();
     let counter = Counter::default();
     let (pa, pb) = (Runs::new("db"), Runs::new("db"));
-    let a = registry(
+    let (sa, sb) = (
         factory.make(&service, "replica-a", &tune),
-        pa.clone(),
-        Some(counter.clone()),
-    );
-    let b = registry(
         factory.make(&service, "replica-b", &tune),
-        pb.clone(),
-        Some(counter.clone()),
     );
+    let a = registry(sa.clone(), pa.clone(), Some(counter.clone()));
+    let b = registry(sb.clone(), pb.clone(), Some(counter.clone()));
     a.run_all().await;
     b.run_all().await;
     pa.set(Status::Unhealthy);
@@ -386,6 +405,7 @@ pub async fn one_transition_is_sent_once<F: Factory>(factory: &F) {
         [("db".to_owned(), Status::Healthy, Status::Unhealthy)],
         "exactly one send"
     );
+    settle(&[&sa, &sb]).await;
     let alerts = alerts_of(&get(&a, "/health/alerts").await.json());
     assert_eq!(alerts.len(), 2, "both replicas recorded the transition: {alerts:?}");
     // The recovery is a different transition: sent once more.
@@ -515,6 +535,7 @@ pub async fn outage<F: Factory, O: Outage, R: Storage>(factory: &F, outage: &mut
         counter.sent().len() == 1
     })
     .await;
+    settle(&[&store]).await;
 
     outage.down().await;
     // Runs 3..=7 while the store is away: five results, nothing else.
@@ -598,11 +619,144 @@ pub async fn outage<F: Factory, O: Outage, R: Storage>(factory: &F, outage: &mut
     let last = alerts.last().expect("the recovery's record is stored");
     assert_eq!((last.old_status, last.new_status), (Status::Unhealthy, Status::Healthy));
     assert_eq!(last.replica.as_deref(), Some("replica-a"));
-    // Back to normal: new writes go straight to the store.
+    // Back to normal: new writes reach the store at once.
     a.run_all().await;
-    assert_eq!(store.write_buffer().pending, 0);
+    settle(&[&store]).await;
     let fleet = get(&a, "/health/status?scope=fleet").await.json();
     assert_eq!(fleet["store"], "ok");
+}
+
+// ---------------------------------------------------------------------------
+// Stores that go away or freeze
+// ---------------------------------------------------------------------------
+
+/// A TCP proxy on 127.0.0.1 in front of a real server. `down` refuses
+/// connections and cuts the open ones; `freeze` keeps accepting and holding
+/// connections but passes nothing in either direction, as a server stopped
+/// with `SIGSTOP` does (the kernel still accepts); `thaw` delivers what was
+/// held and forwards again.
+pub struct Proxy {
+    pub addr: SocketAddr,
+    target: SocketAddr,
+    accept: Option<tokio::task::JoinHandle<()>>,
+    connections: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    frozen: tokio::sync::watch::Sender<bool>,
+}
+
+impl Proxy {
+    pub async fn start(target: SocketAddr) -> Self {
+        let mut proxy = Self {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            target,
+            accept: None,
+            connections: Arc::default(),
+            frozen: tokio::sync::watch::Sender::new(false),
+        };
+        proxy.up().await;
+        proxy
+    }
+
+    fn listen(addr: SocketAddr) -> tokio::net::TcpListener {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_reuseaddr(true).unwrap();
+        socket.bind(addr).unwrap();
+        socket.listen(64).unwrap()
+    }
+
+    /// From now on nothing passes, on open and new connections alike.
+    pub fn freeze(&self) {
+        self.frozen.send_replace(true);
+    }
+
+    /// What was held is delivered, in order, and forwarding resumes.
+    pub fn thaw(&self) {
+        self.frozen.send_replace(false);
+    }
+
+    /// Copies `from` to `to`, holding each chunk while frozen.
+    async fn pump(
+        mut from: tokio::net::tcp::OwnedReadHalf,
+        mut to: tokio::net::tcp::OwnedWriteHalf,
+        mut frozen: tokio::sync::watch::Receiver<bool>,
+    ) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut buf = vec![0_u8; 16 * 1024];
+        loop {
+            let n = match from.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if frozen.wait_for(|f| !*f).await.is_err() || to.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+        let _ = frozen.wait_for(|f| !*f).await;
+        let _ = to.shutdown().await;
+    }
+}
+
+impl Outage for Proxy {
+    async fn down(&mut self) {
+        if let Some(accept) = self.accept.take() {
+            accept.abort();
+            let _ = accept.await;
+        }
+        for connection in self.connections.lock().unwrap().drain(..) {
+            connection.abort();
+        }
+        assert!(
+            tokio::net::TcpStream::connect(self.addr).await.is_err(),
+            "the proxy still accepts"
+        );
+    }
+
+    async fn up(&mut self) {
+        let listener = Self::listen(self.addr);
+        self.addr = listener.local_addr().unwrap();
+        let (target, connections, frozen) = (self.target, Arc::clone(&self.connections), self.frozen.clone());
+        self.accept = Some(tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let frozen = frozen.subscribe();
+                let task = tokio::spawn(async move {
+                    if let Ok(outbound) = tokio::net::TcpStream::connect(target).await {
+                        let (in_read, in_write) = inbound.into_split();
+                        let (out_read, out_write) = outbound.into_split();
+                        tokio::join!(
+                            Self::pump(in_read, out_write, frozen.clone()),
+                            Self::pump(out_read, in_write, frozen)
+                        );
+                    }
+                });
+                connections.lock().unwrap().push(task);
+            }
+        }));
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(accept) = self.accept.take() {
+            accept.abort();
+        }
+        for connection in self.connections.lock().unwrap().drain(..) {
+            connection.abort();
+        }
+    }
+}
+
+/// A TCP listener on 127.0.0.1 that accepts every connection and never
+/// reads or writes a byte: a frozen server. It lives as long as the test's
+/// runtime.
+pub async fn silent_listener() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    addr
 }
 
 // ---------------------------------------------------------------------------
