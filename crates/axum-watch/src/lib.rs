@@ -18,7 +18,7 @@ pub mod storage;
 pub use alert::{AlertError, Alerter};
 #[cfg(feature = "alerts")]
 pub use alert::{PagerDutyAlerter, SlackAlerter, TeamsAlerter, WebhookAlerter};
-pub use engine::{CheckRuntime, MIN_POLL_INTERVAL, MaintenanceStatus};
+pub use engine::{CheckRuntime, Lifecycle, MIN_POLL_INTERVAL, MaintenanceStatus, Scheduling};
 #[cfg(feature = "prometheus-client")]
 pub use exporter::MetricsCollector;
 pub use http::auth::{AuthRequest, OpenEndpoint};
@@ -26,7 +26,7 @@ pub use http::dashboard::DashboardContext;
 pub use model::{AlertRecord, HealthReport, ProbeResult, Status, Timestamp};
 pub use probe::{Outcome, Probe, ProbeError, ProbeExt, ProbeHandle, ProbeOptions, Timeout};
 pub use redact::redact;
-pub use registry::{BuildError, BuildErrorKind, HealthRegistry, HealthRegistryBuilder, ProbeGroup};
+pub use registry::{BuildError, BuildErrorKind, HealthRegistry, HealthRegistryBuilder, ProbeGroup, shutdown_signal};
 pub use storage::{MemoryStorage, ReplicaReport, Storage, StorageError, WriteBuffer};
 #[cfg(feature = "postgres-storage")]
 pub use storage::{PostgresStorage, PostgresStorageBuilder};

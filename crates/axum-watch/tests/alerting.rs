@@ -4,63 +4,17 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum_watch::{AlertError, AlertRecord, Alerter, HealthRegistry, Status};
-use common::{Switch, get};
+use axum_watch::{HealthRegistry, Scheduling, Status};
+use common::{Recorder, Switch, get};
 use tokio::time::Instant;
-
-/// Records what it was sent; fails the first `failures` calls, each call
-/// taking `delay`.
-#[derive(Clone, Default)]
-struct Recorder {
-    sent: Arc<Mutex<Vec<(String, Status, Status)>>>,
-    calls: Arc<AtomicUsize>,
-    failures: usize,
-    transient: bool,
-    delay: Duration,
-    panics: bool,
-}
-
-impl Recorder {
-    fn sent(&self) -> Vec<(String, Status, Status)> {
-        self.sent.lock().unwrap().clone()
-    }
-
-    fn calls(&self) -> usize {
-        self.calls.load(Ordering::SeqCst)
-    }
-}
-
-impl Alerter for Recorder {
-    fn name(&self) -> &str {
-        "recorder"
-    }
-
-    async fn notify(&self, alert: &AlertRecord) -> Result<(), AlertError> {
-        let n = self.calls.fetch_add(1, Ordering::SeqCst);
-        tokio::time::sleep(self.delay).await;
-        assert!(!self.panics, "alerter bug");
-        if n < self.failures {
-            return Err(if self.transient {
-                AlertError::transient("503 from receiver")
-            } else {
-                AlertError::permanent("400 from receiver")
-            });
-        }
-        self.sent
-            .lock()
-            .unwrap()
-            .push((alert.probe.clone(), alert.old_status, alert.new_status));
-        Ok(())
-    }
-}
 
 fn registry(db: &Switch, alerters: Vec<Recorder>, queue: usize) -> HealthRegistry {
     let mut builder = HealthRegistry::builder()
         .add(db.clone())
+        // Probes run when these tests ask, not in the background.
+        .scheduling(Scheduling::WhileWatched)
         .cache_age(Duration::ZERO)
         .circuit_breaker(false)
         .alert_queue(queue)

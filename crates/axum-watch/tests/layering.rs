@@ -49,7 +49,8 @@ fn the_engine_imports_nothing_of_axum_or_the_http_layer() {
     let hits = mentions(
         "engine",
         &[
-            "axum",
+            "axum::",
+            "use axum",
             "crate::http",
             "super::http",
             "http::",

@@ -35,6 +35,9 @@ pub use maintenance::MaintenanceStatus;
 pub(crate) use poll::Subscription;
 pub(crate) use run::{Encoding, Snapshot};
 
+/// Shutdown's phase as streams watch it.
+pub(crate) type Phases = tokio::sync::watch::Receiver<Phase>;
+
 use crate::alert::Dispatcher;
 use crate::model::{AlertRecord, HealthReport, ProbeResult, Timestamp};
 use crate::storage::{DynStorage, History, ReplicaReport, WriteBuffer};
@@ -259,7 +262,7 @@ impl Engine {
     }
 
     /// Shutdown's phase, for streams to end on.
-    pub(crate) fn phases(&self) -> tokio::sync::watch::Receiver<Phase> {
+    pub(crate) fn phases(&self) -> Phases {
         self.phase.subscribe()
     }
 

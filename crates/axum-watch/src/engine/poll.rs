@@ -3,14 +3,14 @@
 //! leaves.
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, MutexGuard, PoisonError};
+use std::sync::{Arc, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::Engine;
+use super::{Engine, Phase, Scheduling};
 
 /// The subscribers and the loop they keep alive.
 #[derive(Debug, Default)]
@@ -54,13 +54,38 @@ impl Engine {
         }
     }
 
+    /// Starts the poll loop when it should run and does not: while a
+    /// stream subscriber is connected, or always in background mode; never
+    /// after shutdown began, nor in on-request mode.
     fn ensure_loop(self: &Arc<Self>, poller: &mut Poller) {
-        if poller.subscribers > 0 && poller.task.is_none() && self.polls() {
-            let engine = Arc::clone(self);
-            poller.task = Some(tokio::spawn(async move { engine.poll_loop().await }));
+        let wanted = poller.subscribers > 0 || self.scheduling() == Scheduling::Background;
+        if wanted && poller.task.is_none() && self.polls() && *self.phase.borrow() == Phase::Running {
+            let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+                // Built outside a runtime: the first request or stream starts it.
+                return;
+            };
+            let engine = Arc::downgrade(self);
+            poller.task = Some(runtime.spawn(poll_loop(engine)));
             self.polling.store(true, Ordering::Release);
-            tracing::debug!("first stream subscriber: poll loop started");
+            tracing::debug!(scheduling = self.scheduling().as_str(), "poll loop started");
         }
+    }
+
+    /// Starts background polling if this engine schedules in the background.
+    pub(crate) fn start_background(self: &Arc<Self>) {
+        if self.scheduling() == Scheduling::Background {
+            let mut poller = self.poller();
+            self.ensure_loop(&mut poller);
+        }
+    }
+
+    /// Stops the poll loop for good (shutdown).
+    pub(crate) fn stop_polling(&self) {
+        let mut poller = self.poller();
+        if let Some(task) = poller.task.take() {
+            task.abort();
+        }
+        self.polling.store(false, Ordering::Release);
     }
 
     /// Every report the engine publishes from now on; the current one is
@@ -79,9 +104,11 @@ impl Engine {
         self.polling.load(Ordering::Acquire)
     }
 
-    /// Whether anything has a poll interval, so that streams stay open.
+    /// Whether anything has a poll interval (and the mode polls at all), so
+    /// that streams stay open.
     pub(crate) fn polls(&self) -> bool {
-        self.poll_interval().is_some() || self.entries().iter().any(|e| e.poll_interval.is_some())
+        self.scheduling() != Scheduling::OnRequest
+            && (self.poll_interval().is_some() || self.entries().iter().any(|e| e.poll_interval.is_some()))
     }
 
     /// The registry's current poll interval.
@@ -96,22 +123,31 @@ impl Engine {
         let mut poller = self.poller();
         self.ensure_loop(&mut poller);
     }
+}
 
-    /// Starts the probes due at each tick as one batch on its own task, so a
-    /// slow probe delays no probe of another tick; each batch is published as
-    /// one report.
-    async fn poll_loop(self: Arc<Self>) {
-        if self.latest().is_none() {
-            self.first_report().await;
-        }
-        let mut changes = self.interval.subscribe();
-        let finished = Arc::new(Notify::new());
-        loop {
+/// Starts the probes due at each tick as one batch on its own task, so a
+/// slow probe delays no probe of another tick; each batch is published as
+/// one report.
+///
+/// The loop holds the engine weakly between ticks: a registry that is
+/// dropped ends its loop.
+async fn poll_loop(engine: Weak<Engine>) {
+    let (mut changes, first) = {
+        let Some(engine) = engine.upgrade() else { return };
+        (engine.interval.subscribe(), engine.latest().is_none())
+    };
+    if first && let Some(engine) = engine.upgrade() {
+        engine.first_report().await;
+    }
+    let finished = Arc::new(Notify::new());
+    loop {
+        let next = {
+            let Some(engine) = engine.upgrade() else { return };
             let now = Instant::now();
-            let registry_interval = self.poll_interval();
+            let registry_interval = engine.poll_interval();
             let mut next: Option<Instant> = None;
             let mut due_now = Vec::new();
-            for entry in self.entries().iter() {
+            for entry in engine.entries().iter() {
                 if entry.is_running() {
                     continue;
                 }
@@ -129,24 +165,24 @@ impl Engine {
             // The probes due now run as one batch; a batch in flight never
             // holds up the probes of a later tick.
             if !due_now.is_empty() {
-                let engine = Arc::clone(&self);
                 let finished = Arc::clone(&finished);
                 tokio::spawn(async move {
                     engine.poll_due(due_now).await;
                     finished.notify_one();
                 });
             }
-            let sleep = async {
-                match next {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                () = sleep => {}
-                () = finished.notified() => {}
-                _ = changes.changed() => {}
+            next
+        };
+        let sleep = async {
+            match next {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
             }
+        };
+        tokio::select! {
+            () = sleep => {}
+            () = finished.notified() => {}
+            _ = changes.changed() => {}
         }
     }
 }

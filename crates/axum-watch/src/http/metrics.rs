@@ -13,6 +13,7 @@ use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, StatusCode};
 
 use super::Face;
+use crate::engine::{Lifecycle, Scheduling};
 use crate::model::{CircuitState, HealthReport, ProbeResult, Status};
 use crate::storage::WriteBuffer;
 
@@ -51,8 +52,13 @@ pub(super) async fn metrics(State(face): State<Face>, headers: HeaderMap) -> Res
     let format = Format::from_accept(&headers);
     let engine = &face.engine;
     let snapshot = engine.report().await;
-    let storage = engine.replica().map(|replica| (replica, engine.write_buffer()));
-    let body = encode(&snapshot.report, engine.alerts_dropped(), storage, format);
+    let process = Process {
+        alerts_dropped: engine.alerts_dropped(),
+        storage: engine.replica().map(|replica| (replica, engine.write_buffer())),
+        lifecycle: engine.lifecycle(),
+        scheduling: engine.scheduling(),
+    };
+    let body = encode(&snapshot.report, &process, format);
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = StatusCode::OK;
     response.headers_mut().insert(CONTENT_TYPE, format.content_type());
@@ -173,14 +179,40 @@ pub(crate) fn overall_value(status: Status) -> u8 {
     }
 }
 
-/// The whole exposition for `report`, with the write buffer of a shared
-/// storage (and this replica's id) when one is configured.
-pub(crate) fn encode(
-    report: &HealthReport,
-    alerts_dropped: u64,
-    storage: Option<(&str, WriteBuffer)>,
-    format: Format,
-) -> String {
+/// What `/metrics` shows beside the report: the process's own state.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Process<'a> {
+    pub(crate) alerts_dropped: u64,
+    /// This replica's id and the shared storage's write buffer, when one is configured.
+    pub(crate) storage: Option<(&'a str, WriteBuffer)>,
+    pub(crate) lifecycle: Lifecycle,
+    pub(crate) scheduling: Scheduling,
+}
+
+impl Default for Process<'_> {
+    fn default() -> Self {
+        Self {
+            alerts_dropped: 0,
+            storage: None,
+            lifecycle: Lifecycle::Serving,
+            scheduling: Scheduling::WhileWatched,
+        }
+    }
+}
+
+/// Every lifecycle state, for the `health_lifecycle` state set.
+const LIFECYCLE: [Lifecycle; 4] = [
+    Lifecycle::Starting,
+    Lifecycle::Serving,
+    Lifecycle::Draining,
+    Lifecycle::Stopped,
+];
+
+/// Every scheduling mode in force, for `health_scheduling_mode`.
+const SCHEDULING: [Scheduling; 3] = [Scheduling::Background, Scheduling::WhileWatched, Scheduling::OnRequest];
+
+/// The whole exposition for `report` and the process's state.
+pub(crate) fn encode(report: &HealthReport, process: &Process<'_>, format: Format) -> String {
     let mut out = String::with_capacity(256 + report.probes.len() * 400);
     for family in FAMILIES {
         // OpenMetrics names a counter family without its `_total` suffix.
@@ -206,6 +238,22 @@ pub(crate) fn encode(
     out.push_str("# HELP health_status Overall status: 0 unhealthy, 1 degraded, 2 healthy\n");
     out.push_str("# TYPE health_status gauge\n");
     let _ = writeln!(out, "health_status {overall}");
+    out.push_str(
+        "# HELP health_lifecycle 1 for the service's lifecycle state: starting, serving, draining or stopped\n",
+    );
+    out.push_str("# TYPE health_lifecycle gauge\n");
+    for state in LIFECYCLE {
+        let on = u8::from(state == process.lifecycle);
+        let _ = writeln!(out, "health_lifecycle{{state=\"{}\"}} {on}", state.as_str());
+    }
+    out.push_str(
+        "# HELP health_scheduling_mode 1 for how probes are scheduled: background, while_watched or on_request\n",
+    );
+    out.push_str("# TYPE health_scheduling_mode gauge\n");
+    for mode in SCHEDULING {
+        let on = u8::from(mode == process.scheduling);
+        let _ = writeln!(out, "health_scheduling_mode{{mode=\"{}\"}} {on}", mode.as_str());
+    }
     let dropped_family = match format {
         Format::Prometheus => "health_alerts_dropped_total",
         Format::OpenMetrics => "health_alerts_dropped",
@@ -215,8 +263,8 @@ pub(crate) fn encode(
         "# HELP {dropped_family} Alerts dropped because an alerter's queue was full"
     );
     let _ = writeln!(out, "# TYPE {dropped_family} counter");
-    let _ = writeln!(out, "health_alerts_dropped_total {alerts_dropped}");
-    if let Some((replica, buffer)) = storage {
+    let _ = writeln!(out, "health_alerts_dropped_total {}", process.alerts_dropped);
+    if let Some((replica, buffer)) = process.storage {
         encode_write_buffer(&mut out, replica, buffer, format);
     }
     if format == Format::OpenMetrics {
@@ -266,7 +314,7 @@ mod tests {
 
     #[test]
     fn no_probes_still_has_every_family() {
-        let text = encode(&report(Vec::new()), 0, None, Format::Prometheus);
+        let text = encode(&report(Vec::new()), &Process::default(), Format::Prometheus);
         assert_eq!(
             text,
             "# HELP probe_healthy 1 if probe status is healthy, 0 otherwise\n\
@@ -284,6 +332,17 @@ mod tests {
              # HELP health_status Overall status: 0 unhealthy, 1 degraded, 2 healthy\n\
              # TYPE health_status gauge\n\
              health_status 2\n\
+             # HELP health_lifecycle 1 for the service's lifecycle state: starting, serving, draining or stopped\n\
+             # TYPE health_lifecycle gauge\n\
+             health_lifecycle{state=\"starting\"} 0\n\
+             health_lifecycle{state=\"serving\"} 1\n\
+             health_lifecycle{state=\"draining\"} 0\n\
+             health_lifecycle{state=\"stopped\"} 0\n\
+             # HELP health_scheduling_mode 1 for how probes are scheduled: background, while_watched or on_request\n\
+             # TYPE health_scheduling_mode gauge\n\
+             health_scheduling_mode{mode=\"background\"} 0\n\
+             health_scheduling_mode{mode=\"while_watched\"} 1\n\
+             health_scheduling_mode{mode=\"on_request\"} 0\n\
              # HELP health_alerts_dropped_total Alerts dropped because an alerter's queue was full\n\
              # TYPE health_alerts_dropped_total counter\n\
              health_alerts_dropped_total 0\n"
@@ -303,8 +362,11 @@ mod tests {
             serde_json::json!({"open": true, "consecutive_failures": 9, "trips_total": 9}),
         );
         cache.details = Some(own);
-        let text = encode(&report(vec![db, cache]), 0, None, Format::Prometheus);
-        let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        let text = encode(&report(vec![db, cache]), &Process::default(), Format::Prometheus);
+        let samples: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.starts_with("health_lifecycle") && !l.starts_with("health_sched"))
+            .collect();
         assert_eq!(
             samples,
             [
@@ -330,8 +392,7 @@ mod tests {
     fn openmetrics_names_counters_without_total_and_ends_with_eof() {
         let text = encode(
             &report(vec![ProbeResult::new("db", Status::Healthy)]),
-            0,
-            None,
+            &Process::default(),
             Format::OpenMetrics,
         );
         assert!(text.contains("# TYPE probe_circuit_trips counter\n"));
@@ -344,7 +405,14 @@ mod tests {
     fn a_shared_storage_adds_its_write_buffer() {
         let r = report(Vec::new());
         let buffer = WriteBuffer::new(3, 7);
-        let text = encode(&r, 0, Some(("pod-\"a\"", buffer)), Format::Prometheus);
+        let text = encode(
+            &r,
+            &Process {
+                storage: Some(("pod-\"a\"", buffer)),
+                ..Process::default()
+            },
+            Format::Prometheus,
+        );
         assert!(text.ends_with(
             "# HELP health_storage_writes_dropped_total Writes to the shared storage dropped because its buffer was full\n\
              # TYPE health_storage_writes_dropped_total counter\n\
@@ -353,12 +421,19 @@ mod tests {
              # TYPE health_storage_writes_pending gauge\n\
              health_storage_writes_pending{replica=\"pod-\\\"a\\\"\"} 3\n"
         ), "{text}");
-        let open = encode(&r, 0, Some(("a", buffer)), Format::OpenMetrics);
+        let open = encode(
+            &r,
+            &Process {
+                storage: Some(("a", buffer)),
+                ..Process::default()
+            },
+            Format::OpenMetrics,
+        );
         assert!(open.contains("# TYPE health_storage_writes_dropped counter\n"));
         assert!(open.ends_with("health_storage_writes_pending{replica=\"a\"} 3\n# EOF\n"));
         assert_eq!(
-            encode(&r, 0, None, Format::Prometheus),
-            encode(&r, 0, None, Format::Prometheus)
+            encode(&r, &Process::default(), Format::Prometheus),
+            encode(&r, &Process::default(), Format::Prometheus)
         );
     }
 

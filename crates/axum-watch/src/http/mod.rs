@@ -28,7 +28,7 @@ use serde::ser::SerializeMap;
 use auth::{Auth, OpenEndpoint, StatusOnly};
 use dashboard::Dashboard;
 
-use crate::engine::{Encoding, Engine, Gate, Snapshot};
+use crate::engine::{Encoding, Engine, Gate, Lifecycle, Snapshot};
 use crate::model::{AlertRecord, HealthReport, ProbeResult, Status};
 use crate::storage::History;
 
@@ -157,6 +157,17 @@ pub(crate) fn json_bytes(code: StatusCode, body: Bytes) -> Response {
     response
 }
 
+/// `value` as JSON bytes; an error object when it cannot be serialised.
+pub(crate) fn to_json<T: Serialize>(value: &T) -> Bytes {
+    serde_json::to_vec(value).map_or_else(
+        |e| {
+            tracing::error!(error = %e, "could not serialise a response");
+            Bytes::from_static(br#"{"detail":"could not serialise the response"}"#)
+        },
+        Bytes::from,
+    )
+}
+
 pub(crate) fn json<T: Serialize>(code: StatusCode, value: &T) -> Response {
     match serde_json::to_vec(value) {
         Ok(body) => json_bytes(code, Bytes::from(body)),
@@ -180,10 +191,26 @@ pub(crate) fn error(code: StatusCode, detail: impl Into<String>) -> Response {
 
 pub(crate) const MAINTENANCE: &[u8] = br#"{"status":"maintenance"}"#;
 pub(crate) const STARTING: &[u8] = br#"{"status":"starting"}"#;
+pub(crate) const DRAINING: &[u8] = br#"{"status":"draining"}"#;
+
+/// `body` (a JSON object) with the lifecycle state added while the service
+/// is draining or stopped, so `/status` and its stream say so.
+pub(crate) fn with_lifecycle(body: Bytes, lifecycle: Lifecycle) -> Bytes {
+    if !matches!(lifecycle, Lifecycle::Draining | Lifecycle::Stopped) || !body.ends_with(b"}") {
+        return body;
+    }
+    let mut out = Vec::with_capacity(body.len() + 24);
+    out.extend_from_slice(&body[..body.len() - 1]);
+    out.extend_from_slice(b",\"lifecycle\":\"");
+    out.extend_from_slice(lifecycle.as_str().as_bytes());
+    out.extend_from_slice(b"\"}");
+    Bytes::from(out)
+}
 
 /// The fixed body readiness answers with when a gate decides it.
 pub(crate) fn gate_body(gate: Gate) -> (StatusCode, &'static [u8]) {
     match gate {
+        Gate::Draining => (StatusCode::SERVICE_UNAVAILABLE, DRAINING),
         Gate::Maintenance => (StatusCode::OK, MAINTENANCE),
         Gate::Starting => (StatusCode::SERVICE_UNAVAILABLE, STARTING),
     }
@@ -232,19 +259,20 @@ async fn report_response(
         return refusal;
     }
     let snapshot = face.engine.report().await;
+    let lifecycle = face.engine.lifecycle();
     if tags.is_empty() {
         let code = code_of(snapshot.report.status);
         if reduced {
             return status_only(code, snapshot.report.status.as_str());
         }
-        return json_bytes(code, report_json(&snapshot));
+        return json_bytes(code, with_lifecycle(report_json(&snapshot), lifecycle));
     }
     let report = filtered(&snapshot, &tags);
     let code = code_of(report.status);
     if reduced {
         return status_only(code, report.status.as_str());
     }
-    json(code, &report)
+    json_bytes(code, with_lifecycle(to_json(&report), lifecycle))
 }
 
 /// 404 naming the requested tags that no probe has, if any.

@@ -19,8 +19,8 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderName, HeaderValue, StatusCode};
 use tokio::sync::watch;
 
-use super::{Face, gate_body, query, report_json, unknown_tags};
-use crate::engine::{Encoding, Engine, Snapshot, Subscription};
+use super::{Face, gate_body, query, report_json, unknown_tags, with_lifecycle};
+use crate::engine::{Encoding, Engine, Lifecycle, Phase, Phases, Snapshot, Subscription};
 
 /// How often an idle stream sends a comment so proxies keep it open.
 pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -61,6 +61,8 @@ struct Client {
     last: Option<Arc<Snapshot>>,
     first: Option<Bytes>,
     live: bool,
+    /// Shutdown: draining sends one more event at once, stopping ends the stream.
+    phases: Phases,
     _subscription: Subscription,
 }
 
@@ -72,8 +74,12 @@ impl Client {
         {
             return frame(gate_body(gate).1);
         }
+        let lifecycle = self.engine.lifecycle();
         if self.tags.is_empty() {
-            return snapshot.encoded(EVENT, |_| frame(&report_json(snapshot)));
+            if matches!(lifecycle, Lifecycle::Serving | Lifecycle::Starting) {
+                return snapshot.encoded(EVENT, |_| frame(&report_json(snapshot)));
+            }
+            return frame(&with_lifecycle(report_json(snapshot), lifecycle));
         }
         let report = super::filtered(snapshot, &self.tags);
         frame(&serde_json::to_vec(&report).unwrap_or_default())
@@ -84,11 +90,20 @@ impl Client {
         if let Some(first) = self.first.take() {
             return Some((Ok(first), self));
         }
-        if !self.live {
+        if !self.live || *self.phases.borrow() == Phase::Stopped {
             return None;
         }
         loop {
             tokio::select! {
+                changed = self.phases.changed() => {
+                    let phase = *self.phases.borrow_and_update();
+                    if changed.is_err() || phase == Phase::Stopped {
+                        return None;
+                    }
+                    if let Some(last) = self.last.clone() {
+                        return Some((Ok(self.event(&last)), self));
+                    }
+                }
                 changed = self.reports.changed() => {
                     if changed.is_err() {
                         return None;
@@ -121,10 +136,12 @@ async fn open(engine: Arc<Engine>, query: Option<&str>, kind: Kind) -> Response 
     // subscriber that starts the loop gets a fresh run and then one event
     // per interval.
     let reports = engine.updates();
+    let phases = engine.phases();
     let snapshot = engine.first_report().await;
     let subscription = engine.subscribe();
     let mut client = Client {
         live: engine.polls(),
+        phases,
         engine,
         kind,
         tags,

@@ -12,7 +12,7 @@ use jiff::tz::TimeZone;
 use super::HealthRegistry;
 use super::group::{ProbeGroup, Registration};
 use crate::alert::{Alerter, AlerterHandle, DispatchPolicy, Dispatcher};
-use crate::engine::{Callback, CheckRuntime, CircuitPolicy, Engine, EngineConfig, Entry, clamp_interval};
+use crate::engine::{Callback, CheckRuntime, CircuitPolicy, Engine, EngineConfig, Entry, Scheduling, clamp_interval};
 use crate::http::HttpConfig;
 use crate::http::auth::{Auth, AuthRequest, Credentials, OpenEndpoint};
 use crate::http::dashboard::{Dashboard, DashboardContext};
@@ -64,6 +64,8 @@ pub struct HealthRegistryBuilder {
     open_endpoints: Vec<OpenEndpoint>,
     alert_dedup_window: Duration,
     check_runtime: CheckRuntime,
+    scheduling: Scheduling,
+    drain: super::Drain,
 }
 
 impl fmt::Debug for HealthRegistryBuilder {
@@ -102,6 +104,8 @@ impl Default for HealthRegistryBuilder {
             open_endpoints: Vec::new(),
             alert_dedup_window: Duration::from_secs(60),
             check_runtime: CheckRuntime::default(),
+            scheduling: Scheduling::default(),
+            drain: super::Drain::default(),
         }
     }
 }
@@ -433,6 +437,37 @@ impl HealthRegistryBuilder {
         self
     }
 
+    /// When probes run (default [`Scheduling::Auto`]): always in the
+    /// background, only while a stream is watching, or only on request.
+    ///
+    /// `Auto` runs them in the background as soon as anything listens for
+    /// transitions without a viewer — an [`alerter`](Self::alerter), a
+    /// [state-change callback](Self::on_state_change) or a storage shared by
+    /// replicas — so that a dependency that fails at night is noticed,
+    /// recorded and alerted on within one poll interval; otherwise only while
+    /// watched. The mode in force shows in `/metrics` as
+    /// `health_scheduling_mode{mode="…"} 1`. Whatever the mode, a probe runs
+    /// once per interval however many streams, requests or viewers there are.
+    pub fn scheduling(mut self, scheduling: Scheduling) -> Self {
+        self.scheduling = scheduling;
+        self
+    }
+
+    /// How long [`drain`](HealthRegistry::drain) keeps serving with `/ready`
+    /// failing before it ends the streams (default 5 s), so that endpoints
+    /// and load balancers stop sending traffic first.
+    pub fn drain_delay(mut self, delay: Duration) -> Self {
+        self.drain.delay = delay;
+        self
+    }
+
+    /// How long [`drain`](HealthRegistry::drain) waits for queued alerts and
+    /// buffered store writes before it lets the server stop (default 5 s).
+    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
+        self.drain.timeout = timeout;
+        self
+    }
+
     /// Validates the options and the probes and makes the registry.
     ///
     /// # Errors
@@ -499,6 +534,15 @@ impl HealthRegistryBuilder {
             zone,
             zone_name: self.timezone,
             check_runtime: self.check_runtime,
+            scheduling: match self.scheduling {
+                Scheduling::Auto
+                    if !self.alerters.is_empty() || !self.callbacks.is_empty() || storage.replica().is_some() =>
+                {
+                    Scheduling::Background
+                }
+                Scheduling::Auto => Scheduling::WhileWatched,
+                chosen => chosen,
+            },
         };
         let http = HttpConfig {
             prefix: self.prefix,
@@ -514,9 +558,12 @@ impl HealthRegistryBuilder {
             self.callbacks,
             Dispatcher::new(self.alerters, self.dispatch),
         );
+        let engine = Arc::new(engine);
+        engine.start_background();
         Ok(HealthRegistry {
-            engine: Arc::new(engine),
+            engine,
             http: Arc::new(http),
+            drain: self.drain,
         })
     }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 pub use builder::{BuildError, BuildErrorKind, HealthRegistryBuilder};
 pub use group::ProbeGroup;
 
-use crate::engine::{Engine, MaintenanceStatus};
+use crate::engine::{Engine, Lifecycle, MaintenanceStatus, Scheduling};
 use crate::http::HttpConfig;
 use crate::model::HealthReport;
 
@@ -46,6 +46,25 @@ use crate::model::HealthReport;
 pub struct HealthRegistry {
     engine: Arc<Engine>,
     http: Arc<HttpConfig>,
+    drain: Drain,
+}
+
+/// How a registry drains on shutdown.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Drain {
+    /// How long `/ready` fails before the streams end.
+    pub(crate) delay: Duration,
+    /// How long queued alerts and store writes may take to go out.
+    pub(crate) timeout: Duration,
+}
+
+impl Default for Drain {
+    fn default() -> Self {
+        Self {
+            delay: Duration::from_secs(5),
+            timeout: Duration::from_secs(5),
+        }
+    }
 }
 
 impl fmt::Debug for HealthRegistry {
@@ -182,7 +201,67 @@ impl HealthRegistry {
     where
         S: Clone + Send + Sync + 'static,
     {
+        self.engine.start_background();
         crate::http::router(&self.engine, &self.http)
+    }
+
+    /// Where the service is in its life: starting, serving, draining or stopped.
+    #[must_use]
+    pub fn lifecycle(&self) -> Lifecycle {
+        self.engine.lifecycle()
+    }
+
+    /// The scheduling mode in force (never [`Scheduling::Auto`]: what it chose).
+    #[must_use]
+    pub fn scheduling(&self) -> Scheduling {
+        self.engine.scheduling()
+    }
+
+    /// Drains the service for shutdown, then returns:
+    ///
+    /// 1. `/ready` (and `ready/stream`, and gRPC readiness) answers 503
+    ///    `{"status":"draining"}` at once — no alert, no state-change
+    ///    callback, no probe failure in metrics; `/live` stays 200;
+    /// 2. after the [drain delay](HealthRegistryBuilder::drain_delay), so
+    ///    that endpoints and load balancers notice, every stream ends
+    ///    cleanly and the poll loop stops;
+    /// 3. queued alerts and the store's buffered writes go out, within the
+    ///    [drain timeout](HealthRegistryBuilder::drain_timeout).
+    ///
+    /// Calling it again while a drain is under way only waits again.
+    pub async fn drain(&self) {
+        self.engine.begin_draining();
+        tokio::time::sleep(self.drain.delay).await;
+        self.engine.stop(self.drain.timeout).await;
+    }
+
+    /// A future for [`axum::serve`]'s `with_graceful_shutdown`: waits for
+    /// `signal`, then [drains](Self::drain). With
+    /// [`shutdown_signal`](crate::shutdown_signal) it answers SIGTERM (what
+    /// Kubernetes sends) and Ctrl-C.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> std::io::Result<()> {
+    /// use axum_watch::HealthRegistry;
+    ///
+    /// let registry = HealthRegistry::builder().build().unwrap();
+    /// let app: axum::Router = axum::Router::new().merge(registry.router());
+    /// let listener = tokio::net::TcpListener::bind("0.0.0.0:8000").await?;
+    /// axum::serve(listener, app)
+    ///     .with_graceful_shutdown(registry.drain_on(axum_watch::shutdown_signal()))
+    ///     .await
+    /// # }
+    /// ```
+    pub fn drain_on<F>(&self, signal: F) -> impl Future<Output = ()> + Send + 'static
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let registry = self.clone();
+        async move {
+            signal.await;
+            tracing::info!("shutdown signal: draining");
+            registry.drain().await;
+        }
     }
 
     /// A collector to register in an application's `prometheus-client`
@@ -191,5 +270,37 @@ impl HealthRegistry {
     #[must_use]
     pub fn metrics_collector(&self) -> crate::MetricsCollector {
         crate::MetricsCollector::new(Arc::clone(&self.engine))
+    }
+}
+
+/// Resolves on the first SIGTERM (what Kubernetes sends before it stops a
+/// pod) or Ctrl-C; for [`HealthRegistry::drain_on`].
+///
+/// Where a signal handler cannot be installed, that signal is never
+/// awaited (logged), so the other still works.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C received"),
+        () = terminate => tracing::info!("SIGTERM received"),
     }
 }

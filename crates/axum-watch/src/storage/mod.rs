@@ -152,6 +152,18 @@ pub trait Storage: Send + Sync + 'static {
     fn write_buffer(&self) -> WriteBuffer {
         WriteBuffer::default()
     }
+
+    /// Waits, at most `deadline`, until every write handed over so far has
+    /// reached the store; called once when the registry drains. A store
+    /// that writes synchronously has nothing to flush (the default).
+    ///
+    /// # Errors
+    ///
+    /// When writes were still waiting at the deadline.
+    fn flush(&self, deadline: Duration) -> impl Future<Output = Result<(), StorageError>> + Send {
+        let _ = deadline;
+        async { Ok(()) }
+    }
 }
 
 /// One replica's latest results, as a shared store holds them.
@@ -217,6 +229,7 @@ pub(crate) trait DynStorage: Send + Sync + 'static {
     fn claim_alert<'a>(&'a self, alert: &'a AlertRecord, window: Duration)
     -> BoxFuture<'a, Result<bool, StorageError>>;
     fn write_buffer(&self) -> WriteBuffer;
+    fn flush(&self, deadline: Duration) -> BoxFuture<'_, Result<(), StorageError>>;
 }
 
 impl<S: Storage> DynStorage for S {
@@ -258,6 +271,10 @@ impl<S: Storage> DynStorage for S {
 
     fn write_buffer(&self) -> WriteBuffer {
         Storage::write_buffer(self)
+    }
+
+    fn flush(&self, deadline: Duration) -> BoxFuture<'_, Result<(), StorageError>> {
+        Box::pin(Storage::flush(self, deadline))
     }
 }
 

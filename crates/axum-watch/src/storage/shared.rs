@@ -76,6 +76,10 @@ macro_rules! delegate_storage {
             fn write_buffer(&self) -> $crate::storage::WriteBuffer {
                 self.inner.write_buffer()
             }
+
+            async fn flush(&self, deadline: std::time::Duration) -> Result<(), $crate::storage::StorageError> {
+                self.inner.flush(deadline).await
+            }
         }
     };
 }
@@ -612,6 +616,18 @@ impl<B: Backend> Replicated<B> {
             call.await
         })
         .await
+    }
+
+    /// Waits, at most `deadline`, until every write handed over so far was
+    /// written (or dropped for room).
+    pub(crate) async fn flush(&self, deadline: Duration) -> Result<(), StorageError> {
+        if tokio::time::timeout(deadline, self.settle()).await.is_ok() {
+            return Ok(());
+        }
+        let pending = self.core.pending.load(Ordering::Relaxed);
+        Err(StorageError::new(format!(
+            "{pending} writes still waiting for the store after {deadline:?}"
+        )))
     }
 
     pub(crate) fn write_buffer(&self) -> WriteBuffer {

@@ -170,3 +170,49 @@ pub async fn socket_get(addr: std::net::SocketAddr, path: &str) -> (u16, String,
         .unwrap_or_default();
     (code, body, elapsed)
 }
+
+/// Records what it was sent; fails the first `failures` calls, each call
+/// taking `delay`.
+#[derive(Clone, Default)]
+pub struct Recorder {
+    pub sent: Arc<std::sync::Mutex<Vec<(String, Status, Status)>>>,
+    pub calls: Arc<AtomicUsize>,
+    pub failures: usize,
+    pub transient: bool,
+    pub delay: std::time::Duration,
+    pub panics: bool,
+}
+
+impl Recorder {
+    pub fn sent(&self) -> Vec<(String, Status, Status)> {
+        self.sent.lock().unwrap().clone()
+    }
+
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+impl axum_watch::Alerter for Recorder {
+    fn name(&self) -> &str {
+        "recorder"
+    }
+
+    async fn notify(&self, alert: &axum_watch::AlertRecord) -> Result<(), axum_watch::AlertError> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(self.delay).await;
+        assert!(!self.panics, "alerter bug");
+        if n < self.failures {
+            return Err(if self.transient {
+                axum_watch::AlertError::transient("503 from receiver")
+            } else {
+                axum_watch::AlertError::permanent("400 from receiver")
+            });
+        }
+        self.sent
+            .lock()
+            .unwrap()
+            .push((alert.probe.clone(), alert.old_status, alert.new_status));
+        Ok(())
+    }
+}
