@@ -29,6 +29,7 @@
 //! assert_eq!(probe.name(), "queue");
 //! ```
 
+use std::any::Any;
 use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
@@ -255,6 +256,16 @@ pub(crate) fn error_chain(error: &(dyn StdError + 'static)) -> String {
         source = inner.source();
     }
     message
+}
+
+/// The message a panic was raised with (its `&str` or `String` payload), or
+/// `non-string panic payload` for any other payload.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&'static str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("non-string panic payload")
 }
 
 /// `std::io::error::Error` → `io::Error`, `core::num::error::ParseIntError` →
@@ -630,7 +641,17 @@ impl<P: Probe> From<Arc<P>> for ProbeHandle {
 
 #[cfg(test)]
 mod tests {
-    use super::{Arc, Duration, Outcome, Probe, ProbeError, ProbeExt, ProbeHandle, Timeout, short_type_name};
+    use super::{
+        Arc, Duration, Outcome, Probe, ProbeError, ProbeExt, ProbeHandle, Timeout, panic_message, short_type_name,
+    };
+
+    #[test]
+    fn panic_messages_fall_back_for_other_payloads() {
+        let message = |payload: Box<dyn std::any::Any + Send>| panic_message(payload.as_ref()).to_owned();
+        assert_eq!(message(Box::new("boom")), "boom");
+        assert_eq!(message(Box::new(String::from("bang"))), "bang");
+        assert_eq!(message(Box::new(42_u8)), "non-string panic payload");
+    }
 
     #[test]
     fn short_type_names() {

@@ -10,7 +10,7 @@ use axum::Router;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Redirect;
 use axum::routing::{get, post};
-use axum_watch::probes::{HttpProbe, HttpProbeError};
+use axum_watch::probes::{ConfigError, HttpProbe};
 use axum_watch::{HealthRegistry, Probe, ProbeExt, ProbeResult, Status};
 use base64::Engine as _;
 use http::Method;
@@ -273,7 +273,7 @@ async fn credentials_in_the_url_are_used_but_never_shown() {
 
 #[test]
 fn bad_options_are_refused_clearly() {
-    let cases: [(Result<HttpProbe, HttpProbeError>, &str); 7] = [
+    let cases: [(Result<HttpProbe, ConfigError>, &str); 7] = [
         (
             HttpProbe::new("not a url"),
             "invalid HTTP probe URL: relative URL without a base",

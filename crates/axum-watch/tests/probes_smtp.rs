@@ -192,8 +192,8 @@ async fn a_server_that_never_answers_times_out_inside_the_probe() {
         let result = run(probe).await;
         assert_eq!(result.status, Status::Unhealthy);
         let expected = match tls {
-            SmtpTls::Implicit => "Timeout: smtp server: no TLS handshake within 400ms",
-            _ => "Timeout: smtp server: no banner within 400ms",
+            SmtpTls::Implicit => "Timeout: smtp TLS handshake: timed out after 400ms",
+            _ => "Timeout: smtp banner: timed out after 400ms",
         };
         assert_eq!(result.error.as_deref(), Some(expected));
         let elapsed = started.elapsed();

@@ -12,8 +12,8 @@ use futures_util::future::CatchUnwind;
 use http::{Request, Response, StatusCode};
 use tower_service::Service;
 
-use super::panic_message;
 use super::stats::{Started, start};
+use crate::probe::panic_message;
 
 /// What a passive layer does with each request: `begin` sees the request,
 /// `finish` records how it ended.

@@ -19,6 +19,31 @@
 //! by a long healthy history. Their circuit breaker is off by default: a
 //! passive check only reads counters.
 
+/// `Probe` for a passive probe type with a `core()` (its [`Core`]) and an
+/// `outcome()` (what a check reports): no circuit breaker, and a check that
+/// only reads the counters.
+macro_rules! passive_probe {
+    ($probe:ty) => {
+        impl $crate::probe::Probe for $probe {
+            fn name(&self) -> &str {
+                &self.core().name
+            }
+
+            fn description(&self) -> Option<&str> {
+                self.core().description.as_deref()
+            }
+
+            fn options(&self) -> $crate::probe::ProbeOptions {
+                $crate::passive::passive_options()
+            }
+
+            async fn check(&self) -> Result<$crate::probe::Outcome, $crate::probe::ProbeError> {
+                Ok(self.outcome())
+            }
+        }
+    };
+}
+
 mod layer;
 mod requests;
 mod route;
@@ -34,13 +59,13 @@ use std::sync::Arc;
 
 use futures_util::FutureExt;
 
-use crate::probe::{Outcome, Probe, ProbeError, ProbeOptions};
+use crate::probe::{Outcome, ProbeOptions, panic_message};
 
 pub use layer::{PassiveFuture, PassiveService};
 pub use requests::RequestMetrics;
 pub use route::{RouteProbe, WatchedRouter};
 pub use stats::StatsConfig;
-use stats::{CALLS, Started, Stats, start};
+use stats::{CALLS, Labels, Started, Stats, start};
 #[cfg(feature = "websocket")]
 pub use websocket::{ConnectionOutcome, WatchedSocket, WebSocketProbe};
 
@@ -74,21 +99,42 @@ pub use websocket::{ConnectionOutcome, WatchedSocket, WebSocketProbe};
 /// ```
 #[derive(Clone)]
 pub struct PassiveProbe {
-    inner: Arc<Inner>,
+    inner: Arc<Core>,
 }
 
-struct Inner {
+/// What every passive probe holds: its name, description and statistics.
+struct Core {
     name: String,
     description: Option<String>,
     stats: Stats,
 }
 
+impl Core {
+    fn new(name: String, description: Option<String>, config: StatsConfig) -> Self {
+        Self {
+            name,
+            description,
+            stats: Stats::new(config),
+        }
+    }
+
+    /// The `Debug` output of probe type `probe`, with its name and
+    /// statistics; the caller adds its own fields.
+    fn debug<'a, 'b>(&self, f: &'a mut fmt::Formatter<'b>, probe: &str) -> fmt::DebugStruct<'a, 'b> {
+        let mut out = f.debug_struct(probe);
+        out.field("name", &self.name).field("stats", &self.stats);
+        out
+    }
+
+    /// The outcome of the statistics, in the words of `labels`.
+    fn outcome(&self, labels: Labels) -> Outcome {
+        self.stats.snapshot().outcome(self.stats.config(), labels)
+    }
+}
+
 impl fmt::Debug for PassiveProbe {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PassiveProbe")
-            .field("name", &self.inner.name)
-            .field("stats", &self.inner.stats)
-            .finish()
+        self.inner.debug(f, "PassiveProbe").finish()
     }
 }
 
@@ -101,11 +147,7 @@ impl PassiveProbe {
 
     fn build(name: String, description: Option<String>, config: StatsConfig) -> Self {
         Self {
-            inner: Arc::new(Inner {
-                name,
-                description,
-                stats: Stats::new(config),
-            }),
+            inner: Arc::new(Core::new(name, description, config)),
         }
     }
 
@@ -237,15 +279,6 @@ fn record_panic(stats: &Stats, panic: &(dyn Any + Send)) {
     stats.note_error(Some("panic"), format!("panic: {}", panic_message(panic)));
 }
 
-/// The message of a panic payload, when it has one.
-pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> &str {
-    panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(no message)")
-}
-
 /// A passive check only reads counters: no timeout pressure, and no circuit
 /// breaker (it would freeze the report after traffic recovered).
 pub(crate) fn passive_options() -> ProbeOptions {
@@ -255,21 +288,14 @@ pub(crate) fn passive_options() -> ProbeOptions {
     }
 }
 
-impl Probe for PassiveProbe {
-    fn name(&self) -> &str {
-        &self.inner.name
+impl PassiveProbe {
+    fn core(&self) -> &Core {
+        &self.inner
     }
 
-    fn description(&self) -> Option<&str> {
-        self.inner.description.as_deref()
-    }
-
-    fn options(&self) -> ProbeOptions {
-        passive_options()
-    }
-
-    async fn check(&self) -> Result<Outcome, ProbeError> {
-        let stats = &self.inner.stats;
-        Ok(stats.snapshot().outcome(stats.config(), CALLS))
+    fn outcome(&self) -> Outcome {
+        self.inner.outcome(CALLS)
     }
 }
+
+passive_probe!(PassiveProbe);

@@ -11,12 +11,12 @@ use http::{Method, Request, StatusCode};
 use serde_json::{Map, Value};
 use tower_layer::Layer;
 
+use super::Core;
 use super::layer::{PassiveService, Recorder};
-use super::passive_options;
 use super::route::{record_response, response_call};
 use super::stats::{REQUESTS, Started, Stats, StatsConfig, ms};
 use crate::model::round;
-use crate::probe::{Outcome, Probe, ProbeError, ProbeOptions};
+use crate::probe::Outcome;
 
 /// The template under which requests that matched no route are counted.
 const UNMATCHED: &str = "(unmatched)";
@@ -55,12 +55,11 @@ pub struct RequestMetrics {
 }
 
 struct Inner {
-    name: String,
-    config: StatsConfig,
+    /// The name, and the statistics of every request.
+    core: Core,
     min_error_status: u16,
     per_route: bool,
     max_routes: usize,
-    total: Stats,
     routes: ArcSwap<RouteTable>,
     /// Serialises the rare insertion of a new route key.
     insert: Mutex<()>,
@@ -72,11 +71,11 @@ type RouteTable = HashMap<Box<str>, Vec<(Method, Arc<Stats>)>>;
 
 impl fmt::Debug for RequestMetrics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RequestMetrics")
-            .field("name", &self.inner.name)
+        self.inner
+            .core
+            .debug(f, "RequestMetrics")
             .field("per_route", &self.inner.per_route)
             .field("max_routes", &self.inner.max_routes)
-            .field("total", &self.inner.total)
             .finish_non_exhaustive()
     }
 }
@@ -104,12 +103,10 @@ impl RequestMetrics {
     fn build(name: String, config: StatsConfig, min_error_status: u16, per_route: bool, max_routes: usize) -> Self {
         Self {
             inner: Arc::new(Inner {
-                name,
-                config,
+                core: Core::new(name, None, config),
                 min_error_status,
                 per_route,
                 max_routes,
-                total: Stats::new(config),
                 routes: ArcSwap::from_pointee(HashMap::new()),
                 insert: Mutex::new(()),
                 untracked: AtomicU64::new(0),
@@ -119,7 +116,13 @@ impl RequestMetrics {
 
     fn rebuild(self, f: impl FnOnce(&mut (String, StatsConfig, u16, bool, usize))) -> Self {
         let i = &self.inner;
-        let mut parts = (i.name.clone(), i.config, i.min_error_status, i.per_route, i.max_routes);
+        let mut parts = (
+            i.core.name.clone(),
+            *i.core.stats.config(),
+            i.min_error_status,
+            i.per_route,
+            i.max_routes,
+        );
         f(&mut parts);
         Self::build(parts.0, parts.1, parts.2, parts.3, parts.4)
     }
@@ -182,7 +185,7 @@ impl RequestMetrics {
         if tracked >= self.inner.max_routes {
             return None;
         }
-        let stats = Arc::new(Stats::new(self.inner.config));
+        let stats = Arc::new(Stats::new(*self.inner.core.stats.config()));
         let mut table = (*current).clone();
         table
             .entry(template.into())
@@ -200,8 +203,9 @@ impl RequestMetrics {
         panic: Option<&str>,
     ) {
         // One clock reading for the totals and the route.
-        let call = response_call(&self.inner.total, self.inner.min_error_status, start, status);
-        record_response(&self.inner.total, call, panic);
+        let total = &self.inner.core.stats;
+        let call = response_call(total, self.inner.min_error_status, start, status);
+        record_response(total, call, panic);
         if let Some((method, matched)) = route {
             let template = matched.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
             match self.route_stats(method, template) {
@@ -262,29 +266,27 @@ fn standard_method(method: &Method) -> Method {
     }
 }
 
-impl Probe for RequestMetrics {
-    fn name(&self) -> &str {
-        &self.inner.name
+impl RequestMetrics {
+    fn core(&self) -> &Core {
+        &self.inner.core
     }
 
-    fn options(&self) -> ProbeOptions {
-        passive_options()
-    }
-
-    async fn check(&self) -> Result<Outcome, ProbeError> {
-        let outcome = self.inner.total.snapshot().outcome(&self.inner.config, REQUESTS);
+    fn outcome(&self) -> Outcome {
+        let outcome = self.inner.core.outcome(REQUESTS);
         if !self.inner.per_route {
-            return Ok(outcome);
+            return outcome;
         }
         let outcome = outcome.detail("routes", self.routes_detail());
         let untracked = self.inner.untracked.load(Relaxed);
-        Ok(if untracked > 0 {
+        if untracked > 0 {
             outcome.detail("untracked_requests", untracked)
         } else {
             outcome
-        })
+        }
     }
 }
+
+passive_probe!(RequestMetrics);
 
 impl<S> Layer<S> for RequestMetrics {
     type Service = PassiveService<S, RequestMetrics>;

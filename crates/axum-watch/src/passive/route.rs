@@ -9,10 +9,10 @@ use axum::routing::MethodRouter;
 use http::{Request, StatusCode};
 use tower_layer::Layer;
 
+use super::Core;
 use super::layer::{PassiveService, Recorder};
-use super::passive_options;
 use super::stats::{Call, REQUESTS, Started, Stats, StatsConfig};
-use crate::probe::{Outcome, Probe, ProbeError, ProbeOptions};
+use crate::probe::Outcome;
 use crate::registry::ProbeGroup;
 
 /// Watches the requests of one axum route: handler time, status codes,
@@ -48,18 +48,16 @@ pub struct RouteProbe {
 }
 
 struct Inner {
-    name: String,
-    description: Option<String>,
+    core: Core,
     min_error_status: u16,
-    stats: Stats,
 }
 
 impl fmt::Debug for RouteProbe {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RouteProbe")
-            .field("name", &self.inner.name)
+        self.inner
+            .core
+            .debug(f, "RouteProbe")
             .field("min_error_status", &self.inner.min_error_status)
-            .field("stats", &self.inner.stats)
             .finish()
     }
 }
@@ -74,21 +72,19 @@ impl RouteProbe {
     fn build(name: String, description: Option<String>, min_error_status: u16, config: StatsConfig) -> Self {
         Self {
             inner: Arc::new(Inner {
-                name,
-                description,
+                core: Core::new(name, description, config),
                 min_error_status,
-                stats: Stats::new(config),
             }),
         }
     }
 
     fn rebuild(self, f: impl FnOnce(&mut (String, Option<String>, u16, StatsConfig))) -> Self {
-        let inner = &self.inner;
+        let Inner { core, min_error_status } = &*self.inner;
         let mut parts = (
-            inner.name.clone(),
-            inner.description.clone(),
-            inner.min_error_status,
-            *inner.stats.config(),
+            core.name.clone(),
+            core.description.clone(),
+            *min_error_status,
+            *core.stats.config(),
         );
         f(&mut parts);
         Self::build(parts.0, parts.1, parts.2, parts.3)
@@ -133,24 +129,17 @@ pub(crate) fn response_call(stats: &Stats, min_error_status: u16, started: Start
     stats.ended(started, code >= min_error_status, Some(code))
 }
 
-impl Probe for RouteProbe {
-    fn name(&self) -> &str {
-        &self.inner.name
+impl RouteProbe {
+    fn core(&self) -> &Core {
+        &self.inner.core
     }
 
-    fn description(&self) -> Option<&str> {
-        self.inner.description.as_deref()
-    }
-
-    fn options(&self) -> ProbeOptions {
-        passive_options()
-    }
-
-    async fn check(&self) -> Result<Outcome, ProbeError> {
-        let stats = &self.inner.stats;
-        Ok(stats.snapshot().outcome(stats.config(), REQUESTS))
+    fn outcome(&self) -> Outcome {
+        self.inner.core.outcome(REQUESTS)
     }
 }
+
+passive_probe!(RouteProbe);
 
 impl<S> Layer<S> for RouteProbe {
     type Service = PassiveService<S, RouteProbe>;
@@ -168,8 +157,9 @@ impl Recorder for RouteProbe {
     }
 
     fn finish(probe: &Self::Call, started: Started, status: StatusCode, panic: Option<&str>) {
-        let call = response_call(&probe.inner.stats, probe.inner.min_error_status, started, status);
-        record_response(&probe.inner.stats, call, panic);
+        let stats = &probe.inner.core.stats;
+        let call = response_call(stats, probe.inner.min_error_status, started, status);
+        record_response(stats, call, panic);
     }
 }
 

@@ -13,10 +13,10 @@ use axum::response::Response;
 use futures_util::{FutureExt, Sink, Stream};
 use serde_json::{Map, Value};
 
-use super::stats::{Stats, StatsConfig, ms, start};
-use super::{panic_message, passive_options};
+use super::Core;
+use super::stats::{StatsConfig, ms, start};
 use crate::model::round;
-use crate::probe::{Outcome, Probe, ProbeError, ProbeOptions};
+use crate::probe::{Outcome, panic_message};
 
 /// Watches the connections of an axum WebSocket handler: how many are open,
 /// how long they last, the messages they carry and how many end in an error.
@@ -57,9 +57,8 @@ pub struct WebSocketProbe {
 }
 
 struct Inner {
-    name: String,
+    core: Core,
     min_active: u64,
-    stats: Stats,
     active: AtomicU64,
     total: AtomicU64,
     received: AtomicU64,
@@ -68,8 +67,9 @@ struct Inner {
 
 impl fmt::Debug for WebSocketProbe {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WebSocketProbe")
-            .field("name", &self.inner.name)
+        self.inner
+            .core
+            .debug(f, "WebSocketProbe")
             .field("active", &self.inner.active.load(Relaxed))
             .field("total", &self.inner.total.load(Relaxed))
             .finish_non_exhaustive()
@@ -87,9 +87,8 @@ impl WebSocketProbe {
     fn build(name: String, config: StatsConfig, min_active: u64) -> Self {
         Self {
             inner: Arc::new(Inner {
-                name,
+                core: Core::new(name, None, config),
                 min_active,
-                stats: Stats::new(config),
                 active: AtomicU64::new(0),
                 total: AtomicU64::new(0),
                 received: AtomicU64::new(0),
@@ -101,14 +100,18 @@ impl WebSocketProbe {
     /// Other statistics options (before the probe is shared: it starts fresh).
     #[must_use]
     pub fn with_config(self, config: StatsConfig) -> Self {
-        Self::build(self.inner.name.clone(), config, self.inner.min_active)
+        Self::build(self.inner.core.name.clone(), config, self.inner.min_active)
     }
 
     /// Unhealthy while fewer than `connections` sockets are open (default 0:
     /// off). Set before the probe is shared.
     #[must_use]
     pub fn min_active_connections(self, connections: u64) -> Self {
-        Self::build(self.inner.name.clone(), *self.inner.stats.config(), connections)
+        Self::build(
+            self.inner.core.name.clone(),
+            *self.inner.core.stats.config(),
+            connections,
+        )
     }
 
     /// Completes the upgrade and runs `handler` on the watched socket.
@@ -147,9 +150,9 @@ impl WebSocketProbe {
             },
             Err(panic) => (true, Some(format!("panic: {}", panic_message(panic.as_ref())))),
         };
-        inner.stats.finish(started, error, None);
+        inner.core.stats.finish(started, error, None);
         if let Some(text) = text {
-            inner.stats.note_error(None, text);
+            inner.core.stats.note_error(None, text);
         }
         if let Err(panic) = ended {
             resume_unwind(panic);
@@ -187,26 +190,23 @@ impl<E: fmt::Display> ConnectionOutcome for Result<(), E> {
     }
 }
 
-impl Probe for WebSocketProbe {
-    fn name(&self) -> &str {
-        &self.inner.name
+impl WebSocketProbe {
+    fn core(&self) -> &Core {
+        &self.inner.core
     }
 
-    fn options(&self) -> ProbeOptions {
-        passive_options()
-    }
-
-    async fn check(&self) -> Result<Outcome, ProbeError> {
+    fn outcome(&self) -> Outcome {
         let inner = &self.inner;
         let active = inner.active.load(Relaxed);
         let total = inner.total.load(Relaxed);
         if total == 0 {
-            return Ok(Outcome::healthy()
+            return Outcome::healthy()
                 .detail("message", "no connections observed yet")
-                .latency(std::time::Duration::ZERO));
+                .latency(std::time::Duration::ZERO);
         }
-        let s = inner.stats.snapshot();
-        let mut reasons = s.failures(inner.stats.config());
+        let stats = &inner.core.stats;
+        let s = stats.snapshot();
+        let mut reasons = s.failures(stats.config());
         if inner.min_active > 0 && active < inner.min_active {
             reasons.push(format!(
                 "{active} active connections, fewer than the minimum {}",
@@ -237,9 +237,11 @@ impl Probe for WebSocketProbe {
             Outcome::unhealthy(reasons.join("; "))
         };
         let latency = std::time::Duration::from_secs_f64(s.ema_ms.unwrap_or(0.0).max(0.0) / 1000.0);
-        Ok(outcome.details_from(d).latency(latency))
+        outcome.details_from(d).latency(latency)
     }
 }
+
+passive_probe!(WebSocketProbe);
 
 /// An axum [`WebSocket`] that counts the data messages (text and binary) it
 /// receives and sends. It is a `Stream` and a `Sink` like the socket it
@@ -252,7 +254,7 @@ pub struct WatchedSocket {
 impl fmt::Debug for WatchedSocket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WatchedSocket")
-            .field("probe", &self.probe.name)
+            .field("probe", &self.probe.core.name)
             .finish()
     }
 }

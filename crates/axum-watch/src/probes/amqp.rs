@@ -8,6 +8,7 @@ use lapin::tcp::OwnedTLSConfig;
 use lapin::uri::{AMQPScheme, AMQPUri};
 use lapin::{Connection, ConnectionProperties};
 
+use super::{ConfigError, ConfigErrorKind};
 use crate::probe::ProbeError;
 
 /// A parsed `amqp://` or `amqps://` URL. Its `Debug` and `Display` never show
@@ -22,16 +23,20 @@ pub(crate) struct AmqpTarget {
 impl AmqpTarget {
     /// Parses `url`. An empty vhost (`amqp://host/`) means the default vhost
     /// `/`, as in most AMQP clients; write `%2f` or leave it out for the same.
-    pub(crate) fn parse(url: &str) -> Result<Self, ProbeError> {
-        let invalid = |why: &str| ProbeError::with_kind("InvalidUrl", format!("invalid AMQP URL: {why}"));
-        let parsed = url::Url::parse(url).map_err(|e| invalid(&e.to_string()))?;
+    /// A bad URL is a [`ConfigError`] about the `url` of `probe`.
+    pub(crate) fn parse(url: &str, probe: &'static str) -> Result<Self, ConfigError> {
+        let invalid = |kind, why: &str| ConfigError::new(kind, probe, "url", format!("invalid AMQP URL: {why}"));
+        let parsed = url::Url::parse(url)
+            .map_err(|e| ConfigError::because(ConfigErrorKind::InvalidUrl, probe, "url", "invalid AMQP URL", &e))?;
         if !matches!(parsed.scheme(), "amqp" | "amqps") {
-            return Err(invalid(&format!(
-                "scheme must be amqp or amqps, not {:?}",
-                parsed.scheme()
-            )));
+            return Err(invalid(
+                ConfigErrorKind::UnsupportedScheme,
+                &format!("scheme must be amqp or amqps, not {:?}", parsed.scheme()),
+            ));
         }
-        let mut uri: AMQPUri = url.parse().map_err(|e: String| invalid(&crate::redact(&e)))?;
+        let mut uri: AMQPUri = url
+            .parse()
+            .map_err(|e: String| invalid(ConfigErrorKind::InvalidUrl, &e))?;
         // amq-protocol-uri only reads domain names and falls back to
         // "localhost" for IP literals: take the host from the URL itself.
         if let Some(host) = parsed.host_str() {
@@ -49,14 +54,29 @@ impl AmqpTarget {
     /// Also trusts the certificates in `pem` (one or more `BEGIN
     /// CERTIFICATE` blocks) as roots for `amqps`, besides the system's.
     #[cfg(feature = "rabbitmq")]
-    pub(crate) fn add_root_certificates_pem(&mut self, pem: &[u8]) -> Result<(), ProbeError> {
+    pub(crate) fn add_root_certificates_pem(&mut self, pem: &[u8]) -> Result<(), ConfigError> {
         use rustls_pki_types::CertificateDer;
         use rustls_pki_types::pem::PemObject;
 
-        let invalid = |why: String| ProbeError::with_kind("TlsError", why);
+        let invalid = |why: String| {
+            ConfigError::new(
+                ConfigErrorKind::InvalidCertificate,
+                "RabbitMqProbe",
+                "root_certificate_pem",
+                why,
+            )
+        };
         let certs = CertificateDer::pem_slice_iter(pem)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| invalid(format!("invalid root certificate PEM: {e}")))?;
+            .map_err(|e| {
+                ConfigError::because(
+                    ConfigErrorKind::InvalidCertificate,
+                    "RabbitMqProbe",
+                    "root_certificate_pem",
+                    "invalid root certificate PEM",
+                    &e,
+                )
+            })?;
         if certs.is_empty() {
             return Err(invalid("the root certificate PEM holds no certificate".to_owned()));
         }
@@ -143,7 +163,7 @@ mod tests {
 
     #[test]
     fn parses_and_hides_the_password() {
-        let t = AmqpTarget::parse("amqp://guest:s3cret@127.0.0.1:5673/").unwrap();
+        let t = AmqpTarget::parse("amqp://guest:s3cret@127.0.0.1:5673/", "RabbitMqProbe").unwrap();
         assert_eq!(t.to_string(), "amqp://guest@127.0.0.1:5673/%2f");
         assert_eq!(format!("{t:?}"), "amqp://guest@127.0.0.1:5673/%2f");
         let userinfo = &t.uri.authority.userinfo;
@@ -153,9 +173,9 @@ mod tests {
         );
         assert_eq!(t.uri.vhost, "/");
 
-        let t = AmqpTarget::parse("amqps://mon:pw@rabbit.internal/monitoring").unwrap();
+        let t = AmqpTarget::parse("amqps://mon:pw@rabbit.internal/monitoring", "RabbitMqProbe").unwrap();
         assert_eq!(t.to_string(), "amqps://mon@rabbit.internal:5671/monitoring");
-        let t = AmqpTarget::parse("amqp://u:p@[::1]/%2f").unwrap();
+        let t = AmqpTarget::parse("amqp://u:p@[::1]/%2f", "RabbitMqProbe").unwrap();
         assert_eq!(t.to_string(), "amqp://u@[::1]:5672/%2f");
     }
 
@@ -166,7 +186,7 @@ mod tests {
             ("not a url", "invalid AMQP URL"),
             ("amqp://u:s3cret@host/?heartbeat=x", "invalid AMQP URL"),
         ] {
-            let err = AmqpTarget::parse(url).unwrap_err().to_string();
+            let err = AmqpTarget::parse(url, "RabbitMqProbe").unwrap_err().to_string();
             assert!(err.contains(want), "{url}: {err}");
             assert!(!err.contains("s3cret"), "{url}: {err}");
         }

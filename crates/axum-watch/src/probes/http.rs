@@ -10,6 +10,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::tls::TlsInfo;
 use reqwest::{Method, Url};
 
+use super::{ConfigError, ConfigErrorKind};
 use crate::model::Status;
 use crate::probe::{Outcome, Probe, ProbeError, error_chain};
 
@@ -42,12 +43,6 @@ impl BodyCheck {
         }
     }
 }
-
-/// Why an [`HttpProbe`] could not be built: a bad URL, header or
-/// certificate. The text never repeats the URL's password or a header value.
-#[derive(Clone, Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct HttpProbeError(String);
 
 /// Requests a URL and checks the answer: its status, optionally its body,
 /// and for `https` the days left on the server's certificate.
@@ -118,8 +113,9 @@ impl HttpProbe {
     /// `HttpProbe::builder(url).build()`.
     ///
     /// # Errors
-    /// When `url` is not an absolute `http` or `https` URL with a host.
-    pub fn new(url: impl AsRef<str>) -> Result<Self, HttpProbeError> {
+    /// A [`ConfigError`] when `url` is not an absolute `http` or `https` URL
+    /// with a host.
+    pub fn new(url: impl AsRef<str>) -> Result<Self, ConfigError> {
         Self::builder(url).build()
     }
 
@@ -234,21 +230,32 @@ impl HttpProbeBuilder {
     /// # Errors
     /// A URL that is not absolute `http`/`https` with a host, an invalid
     /// header name or value, an empty status range, an unreadable
-    /// certificate, or a client that cannot be built.
-    pub fn build(self) -> Result<HttpProbe, HttpProbeError> {
-        let invalid = |what: String| HttpProbeError(crate::redact(&what).into_owned());
-        let url = Url::parse(&self.url).map_err(|e| invalid(format!("invalid HTTP probe URL: {e}")))?;
+    /// certificate, or a client that cannot be built: a [`ConfigError`] that
+    /// never repeats the URL's password or a header value.
+    pub fn build(self) -> Result<HttpProbe, ConfigError> {
+        let invalid = |kind, option, what: String| ConfigError::new(kind, "HttpProbe", option, what);
+        let because = |kind, option, context: &str, error: &(dyn std::error::Error + 'static)| {
+            ConfigError::because(kind, "HttpProbe", option, context, error)
+        };
+        let url = Url::parse(&self.url)
+            .map_err(|e| because(ConfigErrorKind::InvalidUrl, "url", "invalid HTTP probe URL", &e))?;
         let https = match url.scheme() {
             "https" => true,
             "http" => false,
             other => {
-                return Err(invalid(format!(
-                    "invalid HTTP probe URL: the scheme must be http or https, not {other}"
-                )));
+                return Err(invalid(
+                    ConfigErrorKind::UnsupportedScheme,
+                    "url",
+                    format!("invalid HTTP probe URL: the scheme must be http or https, not {other}"),
+                ));
             }
         };
         let Some(host) = url.host_str().filter(|h| !h.is_empty()) else {
-            return Err(invalid("invalid HTTP probe URL: it has no host".to_owned()));
+            return Err(invalid(
+                ConfigErrorKind::InvalidUrl,
+                "url",
+                "invalid HTTP probe URL: it has no host".to_owned(),
+            ));
         };
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let name = match url.port() {
@@ -256,19 +263,34 @@ impl HttpProbeBuilder {
             None => format!("http:{host}"),
         };
         if self.expected.is_empty() {
-            return Err(invalid(format!(
-                "invalid expected status range {}..={}: it is empty",
-                self.expected.start(),
-                self.expected.end()
-            )));
+            return Err(invalid(
+                ConfigErrorKind::InvalidOption,
+                "expect_status",
+                format!(
+                    "invalid expected status range {}..={}: it is empty",
+                    self.expected.start(),
+                    self.expected.end()
+                ),
+            ));
         }
 
         let mut headers = HeaderMap::new();
         for (key, value) in &self.headers {
-            let key =
-                HeaderName::from_bytes(key.as_bytes()).map_err(|_| invalid(format!("invalid header name {key:?}")))?;
-            let mut value = HeaderValue::from_str(value)
-                .map_err(|_| invalid(format!("invalid value for header {key}: it must be visible ASCII")))?;
+            let key = HeaderName::from_bytes(key.as_bytes()).map_err(|_| {
+                invalid(
+                    ConfigErrorKind::InvalidOption,
+                    "header",
+                    format!("invalid header name {key:?}"),
+                )
+            })?;
+            // The value's own error would say nothing more, and the value is a secret.
+            let mut value = HeaderValue::from_str(value).map_err(|_| {
+                invalid(
+                    ConfigErrorKind::InvalidOption,
+                    "header",
+                    format!("invalid value for header {key}: it must be visible ASCII"),
+                )
+            })?;
             value.set_sensitive(true);
             headers.append(key, value);
         }
@@ -280,19 +302,34 @@ impl HttpProbeBuilder {
             .timeout(self.timeout)
             .tls_info(true);
         for pem in &self.root_certificates {
-            let certs = reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|e| invalid(format!("invalid root certificate: {}", error_chain(&e))))?;
+            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
+                because(
+                    ConfigErrorKind::InvalidCertificate,
+                    "root_certificate_pem",
+                    "invalid root certificate",
+                    &e,
+                )
+            })?;
             if certs.is_empty() {
-                return Err(invalid("invalid root certificate: no PEM certificate found".to_owned()));
+                return Err(invalid(
+                    ConfigErrorKind::InvalidCertificate,
+                    "root_certificate_pem",
+                    "invalid root certificate: no PEM certificate found".to_owned(),
+                ));
             }
             client = client.tls_certs_merge(certs);
         }
         if self.accept_invalid_certs {
             client = client.tls_danger_accept_invalid_certs(true);
         }
-        let client = client
-            .build()
-            .map_err(|e| invalid(format!("the HTTP client could not be built: {}", error_chain(&e))))?;
+        let client = client.build().map_err(|e| {
+            because(
+                ConfigErrorKind::Client,
+                "client",
+                "the HTTP client could not be built",
+                &e,
+            )
+        })?;
 
         Ok(HttpProbe {
             name,

@@ -14,6 +14,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use super::{ConfigError, ConfigErrorKind};
 use crate::probe::{Outcome, Probe, ProbeError};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -58,8 +59,8 @@ impl KafkaProbe {
     ///
     /// # Errors
     ///
-    /// When the list is empty or an entry is not `host:port`.
-    pub fn new(bootstrap_servers: impl AsRef<str>) -> Result<Self, ProbeError> {
+    /// A [`ConfigError`] when the list is empty or an entry is not `host:port`.
+    pub fn new(bootstrap_servers: impl AsRef<str>) -> Result<Self, ConfigError> {
         Self::with_servers(bootstrap_servers.as_ref().split(','))
     }
 
@@ -67,8 +68,8 @@ impl KafkaProbe {
     ///
     /// # Errors
     ///
-    /// When the list is empty or an entry is not `host:port`.
-    pub fn with_servers<I, S>(servers: I) -> Result<Self, ProbeError>
+    /// A [`ConfigError`] when the list is empty or an entry is not `host:port`.
+    pub fn with_servers<I, S>(servers: I) -> Result<Self, ConfigError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
@@ -83,15 +84,22 @@ impl KafkaProbe {
                 .rsplit_once(':')
                 .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
             if !valid {
-                return Err(ProbeError::with_kind(
-                    "InvalidAddress",
+                return Err(ConfigError::new(
+                    ConfigErrorKind::InvalidUrl,
+                    "KafkaProbe",
+                    "bootstrap_servers",
                     format!("bootstrap server {server:?} is not host:port"),
                 ));
             }
             list.push(server.to_owned());
         }
         if list.is_empty() {
-            return Err(ProbeError::with_kind("InvalidAddress", "no bootstrap servers given"));
+            return Err(ConfigError::new(
+                ConfigErrorKind::InvalidOption,
+                "KafkaProbe",
+                "bootstrap_servers",
+                "no bootstrap servers given",
+            ));
         }
         Ok(Self {
             servers: list,

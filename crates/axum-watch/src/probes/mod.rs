@@ -7,10 +7,53 @@
 
 use std::time::Duration;
 
+mod config;
+pub use config::{ConfigError, ConfigErrorKind};
+
 /// A duration in milliseconds with microsecond precision, as probe details
 /// show timings (`connect_ms`, `lag_ms`, `response_ms`).
 pub(crate) fn millis(d: Duration) -> f64 {
     (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
+#[cfg(any(
+    feature = "postgres",
+    feature = "mysql",
+    feature = "sqlx",
+    feature = "redis",
+    feature = "smtp",
+    feature = "celery"
+))]
+mod timeout;
+
+/// Runs one Redis step of a check within `limit`: a failure reads
+/// `RedisError: PING failed: …`, a timeout `Timeout: redis PING: timed out
+/// after 2s`, both redacted.
+#[cfg(any(feature = "redis", feature = "celery"))]
+pub(crate) async fn redis_step<T>(
+    limit: impl Into<timeout::Limit>,
+    step: &str,
+    future: impl std::future::Future<Output = Result<T, ::redis::RedisError>>,
+) -> Result<T, crate::ProbeError> {
+    let failed = |error: ::redis::RedisError| {
+        crate::ProbeError::with_kind(
+            "RedisError",
+            format!("{step} failed: {}", crate::redact(&error.to_string())),
+        )
+    };
+    timeout::within(limit, &format!("redis {step}"), async { future.await.map_err(failed) }).await
+}
+
+/// A Redis URL that `probe` cannot use, as the `redis` crate said.
+#[cfg(any(feature = "redis", feature = "celery"))]
+pub(crate) fn invalid_redis_url(probe: &'static str, url: &str, error: &::redis::RedisError) -> ConfigError {
+    // The redis crate is built without TLS here: it refuses `rediss://`.
+    let kind = if url.trim_start().starts_with("rediss:") {
+        ConfigErrorKind::UnsupportedScheme
+    } else {
+        ConfigErrorKind::InvalidUrl
+    };
+    ConfigError::because(kind, probe, "url", "invalid redis URL", error)
 }
 
 // --- host probes (no client library) ---
@@ -29,7 +72,12 @@ pub use threshold::ThresholdProbe;
 #[cfg(feature = "http")]
 mod http;
 #[cfg(feature = "http")]
-pub use http::{HttpProbe, HttpProbeBuilder, HttpProbeError};
+pub use http::{HttpProbe, HttpProbeBuilder};
+/// The error [`HttpProbe`] constructors returned before every probe
+/// constructor returned a [`ConfigError`].
+#[cfg(feature = "http")]
+#[deprecated(note = "use `probes::ConfigError`, which every probe constructor returns")]
+pub type HttpProbeError = ConfigError;
 
 // --- sql: postgres, mysql, sqlx ---
 #[cfg(feature = "mysql")]
@@ -44,8 +92,11 @@ mod sqlx;
 pub use mysql::MySqlProbe;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresProbe;
+/// The error SQL probe constructors returned before every probe constructor
+/// returned a [`ConfigError`].
 #[cfg(any(feature = "postgres", feature = "mysql"))]
-pub use sql::InvalidConnectionString;
+#[deprecated(note = "use `probes::ConfigError`, which every probe constructor returns")]
+pub type InvalidConnectionString = ConfigError;
 #[cfg(feature = "sqlx")]
 pub use sqlx::SqlxProbe;
 
@@ -59,7 +110,12 @@ mod smtp;
 #[cfg(feature = "memcached")]
 pub use self::memcached::MemcachedProbe;
 #[cfg(feature = "redis")]
-pub use self::redis::{RedisProbe, RedisUrlError};
+pub use self::redis::RedisProbe;
+/// The error [`RedisProbe::new`] returned before every probe constructor
+/// returned a [`ConfigError`].
+#[cfg(feature = "redis")]
+#[deprecated(note = "use `probes::ConfigError`, which every probe constructor returns")]
+pub type RedisUrlError = ConfigError;
 #[cfg(feature = "smtp")]
 pub use self::smtp::{SmtpProbe, SmtpTls};
 

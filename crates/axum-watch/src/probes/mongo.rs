@@ -9,6 +9,7 @@ use mongodb::options::{ClientOptions, ConnectionString, HostInfo};
 use mongodb::{Client, Database};
 use tokio::sync::OnceCell;
 
+use super::{ConfigError, ConfigErrorKind};
 use crate::model::Details;
 use crate::probe::{Outcome, Probe, ProbeError};
 
@@ -62,13 +63,16 @@ impl MongoProbe {
     ///
     /// # Errors
     ///
-    /// When `uri` is not a valid connection string; the error does not
-    /// repeat the password.
-    pub fn new(uri: impl AsRef<str>) -> Result<Self, ProbeError> {
+    /// A [`ConfigError`] when `uri` is not a valid connection string; the
+    /// error does not repeat the password.
+    pub fn new(uri: impl AsRef<str>) -> Result<Self, ConfigError> {
         let connection_string = ConnectionString::parse(uri.as_ref()).map_err(|e| {
-            ProbeError::with_kind(
-                "InvalidUrl",
-                format!("invalid MongoDB connection string: {}", crate::redact(&e.to_string())),
+            ConfigError::because(
+                ConfigErrorKind::InvalidUrl,
+                "MongoProbe",
+                "url",
+                "invalid MongoDB connection string",
+                &e,
             )
         })?;
         let target = describe(&connection_string);
@@ -249,10 +253,7 @@ mod tests {
         let err = MongoProbe::new("mongodb://app:s3cret@db/?connectTimeoutMS=abc")
             .unwrap_err()
             .to_string();
-        assert!(
-            err.starts_with("InvalidUrl: invalid MongoDB connection string"),
-            "{err}"
-        );
+        assert!(err.starts_with("invalid MongoDB connection string"), "{err}");
         assert!(!err.contains("s3cret"), "{err}");
     }
 }

@@ -12,7 +12,10 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, Pool};
 
-use super::sql::{DEFAULT_CONNECT_TIMEOUT, InvalidConnectionString, put, within};
+use super::ConfigError;
+use super::sql::{
+    CHECKOUT, DEFAULT_CONNECT_TIMEOUT, PoolFigures, best_effort, connecting, invalid_connection_string, put, step,
+};
 use crate::{Outcome, Probe, ProbeError};
 
 /// Checks a MySQL or MariaDB server with `SELECT 1` and reports its version,
@@ -52,18 +55,19 @@ pub struct MySqlProbe {
     connect_timeout: Duration,
 }
 
-enum Source {
-    Opts { opts: Box<Opts>, target: String },
-    Pool(Pool),
-}
+type Source = super::sql::Source<Opts, Pool>;
 
 impl MySqlProbe {
     /// A probe that opens a new connection for each check and closes it
     /// afterwards.
     ///
     /// An unparsable URL is an error whose text does not show the password.
-    pub fn new(url: &str) -> Result<Self, InvalidConnectionString> {
-        let opts = Opts::from_url(url).map_err(|e| InvalidConnectionString::new("MySQL", e))?;
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] when `url` does not parse.
+    pub fn new(url: &str) -> Result<Self, ConfigError> {
+        let opts = Opts::from_url(url).map_err(|e| invalid_connection_string("MySqlProbe", "MySQL", &e))?;
         Ok(Self::from_opts(opts))
     }
 
@@ -72,10 +76,7 @@ impl MySqlProbe {
     pub fn from_opts(opts: Opts) -> Self {
         let target = describe(&opts);
         Self {
-            source: Source::Opts {
-                opts: Box::new(opts),
-                target,
-            },
+            source: Source::direct(opts, target),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         }
     }
@@ -100,7 +101,7 @@ impl MySqlProbe {
 
     async fn inspect(&self, conn: &mut Conn) -> Result<Outcome, ProbeError> {
         let limit = self.connect_timeout;
-        let one = within(limit, "running SELECT 1", conn.query_first::<i64, _>("SELECT 1")).await?;
+        let one = step(limit, "running SELECT 1", conn.query_first::<i64, _>("SELECT 1")).await?;
         if one != Some(1) {
             return Err(ProbeError::msg(format!("SELECT 1 returned {one:?}")));
         }
@@ -114,7 +115,7 @@ impl MySqlProbe {
         outcome = put(outcome, "socket", opts.socket());
 
         // Each query that fails only leaves its fields out.
-        let server = within(
+        let server = step(
             limit,
             "reading server variables",
             conn.query_first::<(Option<String>, Option<String>, Option<u64>), _>(
@@ -122,16 +123,12 @@ impl MySqlProbe {
             ),
         )
         .await;
-        match server {
-            Ok(Some((version, database, max_connections))) => {
-                outcome = put(outcome, "database", database);
-                outcome = put(outcome, "version", version);
-                outcome = put(outcome, "max_connections", max_connections);
-            }
-            Ok(None) => {}
-            Err(e) => tracing::debug!(error = %e, "mysql probe: server variables unavailable"),
+        if let Some((version, database, max_connections)) = best_effort("mysql", server).flatten() {
+            outcome = put(outcome, "database", database);
+            outcome = put(outcome, "version", version);
+            outcome = put(outcome, "max_connections", max_connections);
         }
-        let status = within(
+        let status = step(
             limit,
             "reading server status",
             conn.query::<(String, String), _>(
@@ -139,17 +136,14 @@ impl MySqlProbe {
             ),
         )
         .await;
-        match status {
-            Ok(rows) => {
-                let read = |name: &str| {
-                    rows.iter()
-                        .find(|(key, _)| key.eq_ignore_ascii_case(name))
-                        .and_then(|(_, value)| value.parse::<u64>().ok())
-                };
-                outcome = put(outcome, "threads_connected", read("Threads_connected"));
-                outcome = put(outcome, "uptime_seconds", read("Uptime"));
-            }
-            Err(e) => tracing::debug!(error = %e, "mysql probe: server status unavailable"),
+        if let Some(rows) = best_effort("mysql", status) {
+            let read = |name: &str| {
+                rows.iter()
+                    .find(|(key, _)| key.eq_ignore_ascii_case(name))
+                    .and_then(|(_, value)| value.parse::<u64>().ok())
+            };
+            outcome = put(outcome, "threads_connected", read("Threads_connected"));
+            outcome = put(outcome, "uptime_seconds", read("Uptime"));
         }
         Ok(outcome)
     }
@@ -162,13 +156,17 @@ impl Probe for MySqlProbe {
 
     async fn check(&self) -> Result<Outcome, ProbeError> {
         match &self.source {
-            Source::Opts { opts, target } => {
-                let doing = format!("connecting to {target}");
-                let mut conn = within(self.connect_timeout, &doing, Conn::new((**opts).clone())).await?;
+            Source::Direct { options, target } => {
+                let mut conn = step(
+                    self.connect_timeout,
+                    &connecting(target),
+                    Conn::new((**options).clone()),
+                )
+                .await?;
                 let outcome = self.inspect(&mut conn).await;
                 // Say goodbye so the server does not keep a dead session
                 // around; how that goes does not change the result.
-                if let Err(e) = within(self.connect_timeout, "disconnecting", conn.disconnect()).await {
+                if let Err(e) = step(self.connect_timeout, "disconnecting", conn.disconnect()).await {
                     tracing::debug!(error = %e, "mysql probe: disconnect failed");
                 }
                 outcome
@@ -177,18 +175,13 @@ impl Probe for MySqlProbe {
                 let metrics = pool.metrics();
                 let size = metrics.connection_count.load(Ordering::Relaxed);
                 let available = metrics.connections_in_pool.load(Ordering::Relaxed);
-                let mut conn = within(
-                    self.connect_timeout,
-                    "getting a connection from the pool",
-                    pool.get_conn(),
-                )
-                .await?;
-                let max_size = conn.opts().pool_opts().constraints().max();
-                let outcome = self.inspect(&mut conn).await?;
-                Ok(outcome
-                    .detail("pool_size", size)
-                    .detail("pool_available", available)
-                    .detail("pool_max_size", max_size))
+                let mut conn = step(self.connect_timeout, CHECKOUT, pool.get_conn()).await?;
+                let figures = PoolFigures {
+                    size,
+                    available,
+                    max_size: conn.opts().pool_opts().constraints().max(),
+                };
+                Ok(figures.add_to(self.inspect(&mut conn).await?))
             }
         }
     }
@@ -197,12 +190,7 @@ impl Probe for MySqlProbe {
 impl fmt::Debug for MySqlProbe {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Opts' derived Debug would print the password: show the target only.
-        let mut out = f.debug_struct("MySqlProbe");
-        match &self.source {
-            Source::Opts { target, .. } => out.field("target", target),
-            Source::Pool(_) => out.field("target", &"pool"),
-        };
-        out.field("connect_timeout", &self.connect_timeout).finish()
+        self.source.debug("MySqlProbe", self.connect_timeout, f)
     }
 }
 

@@ -12,7 +12,10 @@ use std::time::Duration;
 use tokio_postgres::config::Host;
 use tokio_postgres::{Client, Config, NoTls};
 
-use super::sql::{DEFAULT_CONNECT_TIMEOUT, InvalidConnectionString, put, within};
+use super::ConfigError;
+use super::sql::{
+    CHECKOUT, DEFAULT_CONNECT_TIMEOUT, PoolFigures, best_effort, connecting, invalid_connection_string, put, step,
+};
 use crate::{Outcome, Probe, ProbeError};
 
 /// Checks a PostgreSQL server with `SELECT 1` and reports its version,
@@ -51,10 +54,7 @@ pub struct PostgresProbe {
     connect_timeout: Duration,
 }
 
-enum Source {
-    Config { config: Box<Config>, target: String },
-    Pool(deadpool_postgres::Pool),
-}
+type Source = super::sql::Source<Config, deadpool_postgres::Pool>;
 
 impl PostgresProbe {
     /// A probe that opens a new connection (without TLS) for each check.
@@ -62,8 +62,12 @@ impl PostgresProbe {
     /// `url` is a `postgres://` / `postgresql://` URL or a `key=value`
     /// connection string. An unparsable one is an error whose text does not
     /// show the password.
-    pub fn new(url: &str) -> Result<Self, InvalidConnectionString> {
-        let config = Config::from_str(url).map_err(|e| InvalidConnectionString::new("PostgreSQL", e))?;
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] when `url` does not parse.
+    pub fn new(url: &str) -> Result<Self, ConfigError> {
+        let config = Config::from_str(url).map_err(|e| invalid_connection_string("PostgresProbe", "PostgreSQL", &e))?;
         Ok(Self::from_config(config))
     }
 
@@ -74,10 +78,7 @@ impl PostgresProbe {
         config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
         let target = describe(&config);
         Self {
-            source: Source::Config {
-                config: Box::new(config),
-                target,
-            },
+            source: Source::direct(config, target),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         }
     }
@@ -97,7 +98,7 @@ impl PostgresProbe {
     #[must_use]
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
-        if let Source::Config { config, .. } = &mut self.source {
+        if let Source::Direct { options: config, .. } = &mut self.source {
             config.connect_timeout(timeout);
         }
         self
@@ -105,7 +106,7 @@ impl PostgresProbe {
 
     async fn inspect(&self, client: &Client) -> Result<Outcome, ProbeError> {
         let limit = self.connect_timeout;
-        let rows = within(limit, "running SELECT 1", client.simple_query("SELECT 1")).await?;
+        let rows = step(limit, "running SELECT 1", client.simple_query("SELECT 1")).await?;
         let answered = rows
             .iter()
             .any(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(row) if row.get(0) == Some("1")));
@@ -116,7 +117,7 @@ impl PostgresProbe {
         // Independent queries, pipelined on the one connection; each one
         // that fails only leaves its fields out.
         let (server, activity, size) = tokio::join!(
-            within(
+            step(
                 limit,
                 "reading server settings",
                 client.query_one(
@@ -125,7 +126,7 @@ impl PostgresProbe {
                     &[],
                 ),
             ),
-            within(
+            step(
                 limit,
                 "reading pg_stat_activity",
                 client.query_one(
@@ -134,7 +135,7 @@ impl PostgresProbe {
                     &[],
                 ),
             ),
-            within(
+            step(
                 limit,
                 "reading the database size",
                 client.query_one(
@@ -146,33 +147,24 @@ impl PostgresProbe {
         );
 
         let mut outcome = Outcome::healthy();
-        if let Source::Config { config, .. } = &self.source {
+        if let Source::Direct { options: config, .. } = &self.source {
             if let Some(host) = config.get_hosts().first() {
                 outcome = outcome.detail("host", host_text(host));
             }
             outcome = outcome.detail("port", config.get_ports().first().copied().unwrap_or(5432));
         }
-        match server {
-            Ok(row) => {
-                outcome = put(outcome, "database", row.try_get::<_, String>(0).ok());
-                outcome = put(outcome, "version", row.try_get::<_, String>(1).ok());
-                outcome = put(outcome, "max_connections", row.try_get::<_, i64>(2).ok());
-            }
-            Err(e) => tracing::debug!(error = %e, "postgres probe: server settings unavailable"),
+        if let Some(row) = best_effort("postgres", server) {
+            outcome = put(outcome, "database", row.try_get::<_, String>(0).ok());
+            outcome = put(outcome, "version", row.try_get::<_, String>(1).ok());
+            outcome = put(outcome, "max_connections", row.try_get::<_, i64>(2).ok());
         }
-        match activity {
-            Ok(row) => {
-                outcome = put(outcome, "active_connections", row.try_get::<_, i64>(0).ok());
-                outcome = put(outcome, "total_connections", row.try_get::<_, i64>(1).ok());
-            }
-            Err(e) => tracing::debug!(error = %e, "postgres probe: connection counts unavailable"),
+        if let Some(row) = best_effort("postgres", activity) {
+            outcome = put(outcome, "active_connections", row.try_get::<_, i64>(0).ok());
+            outcome = put(outcome, "total_connections", row.try_get::<_, i64>(1).ok());
         }
-        match size {
-            Ok(row) => {
-                outcome = put(outcome, "database_size", row.try_get::<_, String>(1).ok());
-                outcome = put(outcome, "database_size_bytes", row.try_get::<_, i64>(0).ok());
-            }
-            Err(e) => tracing::debug!(error = %e, "postgres probe: database size unavailable"),
+        if let Some(row) = best_effort("postgres", size) {
+            outcome = put(outcome, "database_size", row.try_get::<_, String>(1).ok());
+            outcome = put(outcome, "database_size_bytes", row.try_get::<_, i64>(0).ok());
         }
         Ok(outcome)
     }
@@ -185,9 +177,9 @@ impl Probe for PostgresProbe {
 
     async fn check(&self) -> Result<Outcome, ProbeError> {
         match &self.source {
-            Source::Config { config, target } => {
-                let doing = format!("connecting to {target}");
-                let (client, connection) = within(self.connect_timeout, &doing, config.connect(NoTls)).await?;
+            Source::Direct { options, target } => {
+                let (client, connection) =
+                    step(self.connect_timeout, &connecting(target), options.connect(NoTls)).await?;
                 // The connection task ends once the client is dropped.
                 tokio::spawn(async move {
                     if let Err(e) = connection.await {
@@ -198,12 +190,13 @@ impl Probe for PostgresProbe {
             }
             Source::Pool(pool) => {
                 let status = pool.status();
-                let client = within(self.connect_timeout, "getting a connection from the pool", pool.get()).await?;
-                let outcome = self.inspect(&client).await?;
-                Ok(outcome
-                    .detail("pool_size", status.size)
-                    .detail("pool_available", status.available)
-                    .detail("pool_max_size", status.max_size))
+                let client = step(self.connect_timeout, CHECKOUT, pool.get()).await?;
+                let figures = PoolFigures {
+                    size: status.size,
+                    available: status.available,
+                    max_size: status.max_size,
+                };
+                Ok(figures.add_to(self.inspect(&client).await?))
             }
         }
     }
@@ -211,14 +204,7 @@ impl Probe for PostgresProbe {
 
 impl fmt::Debug for PostgresProbe {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Config's own Debug hides the password too, but shows more than a
-        // reader needs; the target says where the probe points.
-        let mut out = f.debug_struct("PostgresProbe");
-        match &self.source {
-            Source::Config { target, .. } => out.field("target", target),
-            Source::Pool(pool) => out.field("pool", &pool.status()),
-        };
-        out.field("connect_timeout", &self.connect_timeout).finish()
+        self.source.debug("PostgresProbe", self.connect_timeout, f)
     }
 }
 

@@ -7,10 +7,13 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use super::amqp::AmqpTarget;
+use super::{ConfigError, ConfigErrorKind};
 use crate::model::Details;
 use crate::probe::{Outcome, Probe, ProbeError, error_chain};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The probe, as its construction errors name it.
+const PROBE: &str = "RabbitMqProbe";
 
 /// Checks a RabbitMQ broker by opening and closing an AMQP connection; no
 /// channel or queue is touched.
@@ -70,10 +73,11 @@ impl RabbitMqProbe {
     ///
     /// # Errors
     ///
-    /// When `url` is not an AMQP URL; the error does not repeat the password.
-    pub fn new(url: impl AsRef<str>) -> Result<Self, ProbeError> {
+    /// A [`ConfigError`] when `url` is not an AMQP URL; the error does not
+    /// repeat the password.
+    pub fn new(url: impl AsRef<str>) -> Result<Self, ConfigError> {
         Ok(Self {
-            target: AmqpTarget::parse(url.as_ref())?,
+            target: AmqpTarget::parse(url.as_ref(), PROBE)?,
             management: None,
             timeout: DEFAULT_TIMEOUT,
             root_certificates: Vec::new(),
@@ -86,16 +90,28 @@ impl RabbitMqProbe {
     ///
     /// # Errors
     ///
-    /// When `url` is not an `http`/`https` URL, or the HTTP client cannot be
-    /// built.
-    pub fn management_url(mut self, url: impl AsRef<str>) -> Result<Self, ProbeError> {
-        let invalid = |why: String| ProbeError::with_kind("InvalidUrl", format!("invalid management URL: {why}"));
-        let parsed = url::Url::parse(url.as_ref()).map_err(|e| invalid(e.to_string()))?;
+    /// A [`ConfigError`] when `url` is not an `http`/`https` URL, or the HTTP
+    /// client cannot be built.
+    pub fn management_url(mut self, url: impl AsRef<str>) -> Result<Self, ConfigError> {
+        let parsed = url::Url::parse(url.as_ref()).map_err(|e| {
+            ConfigError::because(
+                ConfigErrorKind::InvalidUrl,
+                PROBE,
+                "management_url",
+                "invalid management URL",
+                &e,
+            )
+        })?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(invalid(format!(
-                "scheme must be http or https, not {:?}",
-                parsed.scheme()
-            )));
+            return Err(ConfigError::new(
+                ConfigErrorKind::UnsupportedScheme,
+                PROBE,
+                "management_url",
+                format!(
+                    "invalid management URL: scheme must be http or https, not {:?}",
+                    parsed.scheme()
+                ),
+            ));
         }
         self.management = Some(Management {
             base: parsed.as_str().trim_end_matches('/').to_owned(),
@@ -112,12 +128,19 @@ impl RabbitMqProbe {
     ///
     /// # Errors
     ///
-    /// When `pem` holds no valid certificate.
-    pub fn root_certificate_pem(mut self, pem: impl AsRef<[u8]>) -> Result<Self, ProbeError> {
+    /// A [`ConfigError`] when `pem` holds no valid certificate.
+    pub fn root_certificate_pem(mut self, pem: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
         let pem = pem.as_ref();
         self.target.add_root_certificates_pem(pem)?;
-        let certs = reqwest::Certificate::from_pem_bundle(pem)
-            .map_err(|e| ProbeError::with_kind("TlsError", format!("invalid root certificate PEM: {}", chain(&e))))?;
+        let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
+            ConfigError::because(
+                ConfigErrorKind::InvalidCertificate,
+                PROBE,
+                "root_certificate_pem",
+                "invalid root certificate PEM",
+                &e,
+            )
+        })?;
         self.root_certificates.extend(certs);
         if self.management.is_some() {
             let client = self.management_client()?;
@@ -129,19 +152,19 @@ impl RabbitMqProbe {
     }
 
     /// The management API client, trusting the extra roots.
-    fn management_client(&self) -> Result<reqwest::Client, ProbeError> {
+    fn management_client(&self) -> Result<reqwest::Client, ConfigError> {
         // Each request carries the probe's timeout, so `timeout()` may come later.
         let mut builder = reqwest::Client::builder();
         if !self.root_certificates.is_empty() {
             builder = builder.tls_certs_merge(self.root_certificates.clone());
         }
         builder.build().map_err(|e| {
-            ProbeError::with_kind(
-                "InvalidUrl",
-                format!(
-                    "invalid management URL: the HTTP client could not be built: {}",
-                    chain(&e)
-                ),
+            ConfigError::because(
+                ConfigErrorKind::Client,
+                PROBE,
+                "management_url",
+                "the management API client could not be built",
+                &e,
             )
         })
     }
@@ -389,12 +412,12 @@ mod tests {
             .root_certificate_pem("not a certificate")
             .unwrap_err()
             .to_string();
-        assert_eq!(err, "TlsError: the root certificate PEM holds no certificate");
+        assert_eq!(err, "the root certificate PEM holds no certificate");
         let err = probe()
             .root_certificate_pem("-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n")
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("TlsError: invalid root certificate PEM"), "{err}");
+        assert!(err.starts_with("invalid root certificate PEM"), "{err}");
 
         let ca = rcgen::generate_simple_self_signed(vec!["rabbit".to_owned()]).unwrap();
         let pem = ca.cert.pem();

@@ -1,15 +1,16 @@
 //! [`RedisProbe`]: `PING`, then `INFO` for details, over the `redis` crate.
 
 use std::fmt;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use redis::aio::ConnectionLike;
-use redis::{AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo, RedisError};
+use redis::{AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo};
 use tokio::time::Instant;
 
+use super::timeout::Limit;
+use super::{ConfigError, invalid_redis_url, redis_step};
 use crate::model::Details;
 use crate::probe::{Outcome, Probe, ProbeError};
 
@@ -56,15 +57,7 @@ pub struct RedisProbe {
     timeout: Duration,
 }
 
-/// The URL given to [`RedisProbe::new`] is not a Redis URL; the message
-/// never repeats the URL's password.
-#[derive(Clone, Debug, thiserror::Error)]
-#[error("invalid redis url: {reason}")]
-pub struct RedisUrlError {
-    reason: String,
-}
-
-type Exchange = Arc<dyn Fn(Instant) -> BoxFuture<'static, Result<Outcome, ProbeError>> + Send + Sync>;
+type Exchange = Arc<dyn Fn(Limit) -> BoxFuture<'static, Result<Outcome, ProbeError>> + Send + Sync>;
 
 enum Source {
     Url(Client),
@@ -78,12 +71,11 @@ impl RedisProbe {
     ///
     /// # Errors
     ///
-    /// [`RedisUrlError`] when `url` is not a Redis URL the `redis` crate
-    /// accepts; the error does not repeat the URL's password.
-    pub fn new(url: impl AsRef<str>) -> Result<Self, RedisUrlError> {
-        let client = Client::open(url.as_ref()).map_err(|e| RedisUrlError {
-            reason: crate::redact(&e.to_string()).into_owned(),
-        })?;
+    /// A [`ConfigError`] when `url` is not a Redis URL the `redis` crate
+    /// accepts, or asks for TLS; the error does not repeat the URL's password.
+    pub fn new(url: impl AsRef<str>) -> Result<Self, ConfigError> {
+        let url = url.as_ref();
+        let client = Client::open(url).map_err(|e| invalid_redis_url("RedisProbe", url, &e))?;
         let target = describe(client.get_connection_info());
         Ok(Self {
             source: Source::Url(client),
@@ -113,9 +105,9 @@ impl RedisProbe {
     where
         C: ConnectionLike + Clone + Send + Sync + 'static,
     {
-        let exchange: Exchange = Arc::new(move |deadline| {
+        let exchange: Exchange = Arc::new(move |limit| {
             let mut connection = connection.clone();
-            Box::pin(async move { exchange(&mut connection, deadline).await })
+            Box::pin(async move { exchange(&mut connection, limit).await })
         });
         Self {
             source: Source::Connection(exchange),
@@ -148,38 +140,32 @@ impl Probe for RedisProbe {
     }
 
     async fn check(&self) -> Result<Outcome, ProbeError> {
-        let deadline = Instant::now() + self.timeout;
+        // The connect and the commands share one deadline.
+        let limit = Limit::until(Instant::now() + self.timeout, self.timeout);
         match &self.source {
-            Source::Connection(exchange) => exchange(deadline).await,
+            Source::Connection(exchange) => exchange(limit).await,
             Source::Url(client) => {
                 let config = AsyncConnectionConfig::new()
                     .set_connection_timeout(Some(self.timeout))
                     .set_response_timeout(Some(self.timeout));
                 let connect = client.get_multiplexed_async_connection_with_config(&config);
-                let mut connection = within(deadline, self.timeout, "connect", connect).await?;
-                exchange(&mut connection, deadline).await
+                let mut connection = redis_step(limit, "connect", connect).await?;
+                exchange(&mut connection, limit).await
             }
         }
     }
 }
 
 /// `PING`, which must answer `PONG`, then `INFO` for the details.
-async fn exchange<C: ConnectionLike + Send>(connection: &mut C, deadline: Instant) -> Result<Outcome, ProbeError> {
-    let budget = deadline.saturating_duration_since(Instant::now());
-    let pong: String = within(deadline, budget, "PING", redis::cmd("PING").query_async(connection)).await?;
+async fn exchange<C: ConnectionLike + Send>(connection: &mut C, limit: Limit) -> Result<Outcome, ProbeError> {
+    let pong: String = redis_step(limit, "PING", redis::cmd("PING").query_async(connection)).await?;
     if pong != "PONG" {
         return Err(ProbeError::with_kind(
             "RedisError",
             format!("unexpected reply to PING: {pong:?}"),
         ));
     }
-    let info = within(
-        deadline,
-        budget,
-        "INFO",
-        redis::cmd("INFO").query_async::<String>(connection),
-    )
-    .await;
+    let info = redis_step(limit, "INFO", redis::cmd("INFO").query_async::<String>(connection)).await;
     let outcome = Outcome::healthy();
     Ok(match info {
         Ok(info) => outcome.details_from(info_details(&info)),
@@ -188,26 +174,6 @@ async fn exchange<C: ConnectionLike + Send>(connection: &mut C, deadline: Instan
             outcome
         }
     })
-}
-
-/// Runs one step of a check before `deadline`, naming the step in its error.
-async fn within<T>(
-    deadline: Instant,
-    budget: Duration,
-    step: &str,
-    future: impl Future<Output = Result<T, RedisError>>,
-) -> Result<T, ProbeError> {
-    match tokio::time::timeout_at(deadline, future).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(error)) => Err(ProbeError::with_kind(
-            "RedisError",
-            format!("{step} failed: {}", crate::redact(&error.to_string())),
-        )),
-        Err(_) => Err(ProbeError::with_kind(
-            "Timeout",
-            format!("redis {step} got no answer within {budget:?}"),
-        )),
-    }
 }
 
 /// The documented details out of an `INFO` reply; fields the server does not
@@ -316,14 +282,14 @@ mod tests {
     #[test]
     fn a_bad_url_is_a_clear_error_without_the_password() {
         let error = RedisProbe::new("http://:s3cret@127.0.0.1").unwrap_err().to_string();
-        assert!(error.contains("invalid redis url"), "{error}");
+        assert!(error.contains("invalid redis URL"), "{error}");
         assert!(!error.contains("s3cret"), "{error}");
         // TLS is not built in: say so at construction rather than at every check.
         let error = RedisProbe::new("rediss://:s3cret@127.0.0.1").unwrap_err().to_string();
         assert!(!error.contains("s3cret"), "{error}");
         assert_eq!(
             error,
-            "invalid redis url: can't connect with TLS, the feature is not enabled - InvalidClientConfig"
+            "invalid redis URL: can't connect with TLS, the feature is not enabled - InvalidClientConfig"
         );
     }
 }

@@ -2,7 +2,6 @@
 //! leaves with QUIT, never sending mail.
 
 use std::fmt;
-use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -17,6 +16,7 @@ use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use tokio_rustls::rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
+use super::timeout::{Limit, within};
 use crate::probe::{Outcome, Probe, ProbeError};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -204,7 +204,7 @@ impl SmtpProbe {
     }
 
     async fn converse(&self, deadline: Instant) -> Result<Outcome, ProbeError> {
-        let budget = self.timeout;
+        let limit = Limit::until(deadline, self.timeout);
         let mut outcome = Outcome::healthy()
             .detail("host", self.host.as_str())
             .detail("port", self.port)
@@ -219,21 +219,21 @@ impl SmtpProbe {
                     )
                 })
         };
-        let tcp = within(deadline, budget, "connect", connect).await?;
+        let tcp = within(limit, "smtp connect", connect).await?;
         match self.tls {
             SmtpTls::Implicit => {
-                let tls = within(deadline, budget, "TLS handshake", self.handshake(tcp)).await?;
+                let tls = within(limit, "smtp TLS handshake", self.handshake(tcp)).await?;
                 outcome = outcome.detail("tls_version", tls_version(&tls));
                 let mut session = BufReader::new(tls);
-                let banner = within(deadline, budget, "banner", greeting(&mut session)).await?;
-                let ehlo = within(deadline, budget, "EHLO reply", self.ehlo(&mut session)).await?;
+                let banner = within(limit, "smtp banner", greeting(&mut session)).await?;
+                let ehlo = within(limit, "smtp EHLO reply", self.ehlo(&mut session)).await?;
                 quit(&mut session, deadline).await;
                 Ok(outcome.detail("banner", banner).detail("extensions", ehlo))
             }
             SmtpTls::None | SmtpTls::StartTls => {
                 let mut session = BufReader::new(tcp);
-                let banner = within(deadline, budget, "banner", greeting(&mut session)).await?;
-                let extensions = within(deadline, budget, "EHLO reply", self.ehlo(&mut session)).await?;
+                let banner = within(limit, "smtp banner", greeting(&mut session)).await?;
+                let extensions = within(limit, "smtp EHLO reply", self.ehlo(&mut session)).await?;
                 outcome = outcome.detail("banner", banner);
                 if self.tls == SmtpTls::None {
                     quit(&mut session, deadline).await;
@@ -243,7 +243,7 @@ impl SmtpProbe {
                     quit(&mut session, deadline).await;
                     return Err(ProbeError::with_kind("SmtpError", "the server does not offer STARTTLS"));
                 }
-                within(deadline, budget, "reply to STARTTLS", starttls(&mut session)).await?;
+                within(limit, "smtp reply to STARTTLS", starttls(&mut session)).await?;
                 // Whatever the server sent ahead of the handshake would be
                 // read as if it came over TLS: refuse it (RFC 3207, 5).
                 if !session.buffer().is_empty() {
@@ -252,10 +252,10 @@ impl SmtpProbe {
                         "the server sent data before the TLS handshake",
                     ));
                 }
-                let tls = within(deadline, budget, "TLS handshake", self.handshake(session.into_inner())).await?;
+                let tls = within(limit, "smtp TLS handshake", self.handshake(session.into_inner())).await?;
                 outcome = outcome.detail("tls_version", tls_version(&tls));
                 let mut session = BufReader::new(tls);
-                let extensions = within(deadline, budget, "EHLO reply over TLS", self.ehlo(&mut session)).await?;
+                let extensions = within(limit, "smtp EHLO reply over TLS", self.ehlo(&mut session)).await?;
                 quit(&mut session, deadline).await;
                 Ok(outcome.detail("extensions", extensions))
             }
@@ -310,21 +310,6 @@ impl Probe for SmtpProbe {
     async fn check(&self) -> Result<Outcome, ProbeError> {
         self.converse(Instant::now() + self.timeout).await
     }
-}
-
-/// Runs one step of the conversation before `deadline`, naming it when time runs out.
-async fn within<T>(
-    deadline: Instant,
-    budget: Duration,
-    step: &str,
-    future: impl Future<Output = Result<T, ProbeError>>,
-) -> Result<T, ProbeError> {
-    tokio::time::timeout_at(deadline, future).await.unwrap_or_else(|_| {
-        Err(ProbeError::with_kind(
-            "Timeout",
-            format!("smtp server: no {step} within {budget:?}"),
-        ))
-    })
 }
 
 /// One SMTP reply: its code and the text of each line.

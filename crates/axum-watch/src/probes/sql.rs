@@ -1,48 +1,53 @@
-//! What the SQL probes share: error text that says what was being done,
+//! What the SQL probes share: where the connection comes from, how it is
+//! opened or borrowed, and error text that says what was being done,
 //! redacted before it leaves the probe.
 
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
+use super::timeout::within;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+use super::{ConfigError, ConfigErrorKind};
 use crate::ProbeError;
 
 /// How long a SQL probe waits for a connection unless told otherwise.
 pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A connection string a SQL probe could not parse.
-///
-/// Its text says which driver refused it and why, and never shows the
-/// password:
+/// A connection string `probe` could not parse, as a [`ConfigError`] that
+/// says which driver refused it and why, and never shows the password:
 ///
 /// ```
 /// # #[cfg(feature = "postgres")]
 /// # fn main() {
 /// let err = axum_watch::probes::PostgresProbe::new("postgres://app:s3cret@db:port/x").unwrap_err();
 /// assert_eq!(err.to_string(), "invalid PostgreSQL connection string: invalid value for option `port`");
+/// assert_eq!(err.kind(), axum_watch::probes::ConfigErrorKind::InvalidUrl);
 /// # }
 /// # #[cfg(not(feature = "postgres"))]
 /// # fn main() {}
 /// ```
 #[cfg(any(feature = "postgres", feature = "mysql"))]
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {driver} connection string: {reason}")]
-pub struct InvalidConnectionString {
-    driver: &'static str,
-    reason: String,
-}
-
-#[cfg(any(feature = "postgres", feature = "mysql"))]
-impl InvalidConnectionString {
-    pub(crate) fn new(driver: &'static str, error: impl Into<ProbeError>) -> Self {
-        let error = error.into();
-        // tokio-postgres says "invalid connection string: <why>": keep the why.
-        let message = error.message();
-        let reason = message.strip_prefix("invalid connection string: ").unwrap_or(message);
-        Self {
-            driver,
-            reason: crate::redact(reason).into_owned(),
-        }
-    }
+pub(crate) fn invalid_connection_string<E>(probe: &'static str, driver: &str, error: &E) -> ConfigError
+where
+    E: std::error::Error + 'static,
+{
+    let chain = crate::probe::error_chain(error);
+    // tokio-postgres says "invalid connection string: <why>": keep the why.
+    let reason = chain.strip_prefix("invalid connection string: ").unwrap_or(&chain);
+    let kind = if reason.contains("Unsupported connection URL scheme") {
+        ConfigErrorKind::UnsupportedScheme
+    } else {
+        ConfigErrorKind::InvalidUrl
+    };
+    ConfigError::new(
+        kind,
+        probe,
+        "url",
+        format!("invalid {driver} connection string: {reason}"),
+    )
+    .with_source(error)
 }
 
 /// `error` as a [`ProbeError`] whose message starts with what was being done;
@@ -69,9 +74,18 @@ where
     }
 }
 
-/// Runs `future` for at most `limit`; a timeout becomes an error that says
-/// what was being done.
-pub(crate) async fn within<T, E>(
+/// The value of a metadata query, or `None` (logged at debug) when it
+/// failed: once `SELECT 1` answered, such a query only leaves its fields out.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) fn best_effort<T>(probe: &str, result: Result<T, ProbeError>) -> Option<T> {
+    result
+        .inspect_err(|error| tracing::debug!(%error, "{probe} probe: metadata unavailable"))
+        .ok()
+}
+
+/// Runs one step of a SQL check within `limit`; its error, or its
+/// timeout, says what was being done.
+pub(crate) async fn step<T, E>(
     limit: Duration,
     doing: &str,
     future: impl Future<Output = Result<T, E>>,
@@ -79,19 +93,87 @@ pub(crate) async fn within<T, E>(
 where
     E: Into<ProbeError>,
 {
-    match tokio::time::timeout(limit, future).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(error)) => Err(failed(doing, error)),
-        Err(_) => Err(ProbeError::with_kind(
-            "Timeout",
-            crate::redact(&format!("{doing}: timed out after {limit:?}")).into_owned(),
-        )),
+    within(limit, doing, async {
+        future.await.map_err(|error| failed(doing, error))
+    })
+    .await
+}
+
+/// Where a SQL probe gets its connection: a new one per check from the
+/// driver's `options`, to `target`, or one from the application's pool.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) enum Source<C, P> {
+    /// A new connection per check.
+    Direct {
+        /// The driver's connection options (with the password).
+        options: Box<C>,
+        /// `host:port/database`: where it points, without credentials.
+        target: String,
+    },
+    /// A connection borrowed from the application's pool.
+    Pool(P),
+}
+
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+impl<C, P> Source<C, P> {
+    /// A source that connects afresh with `options`.
+    pub(crate) fn direct(options: C, target: String) -> Self {
+        Self::Direct {
+            options: Box::new(options),
+            target,
+        }
+    }
+
+    /// The `Debug` output of a probe over this source: the target only, as
+    /// the driver's options would show more than a reader needs (MySQL's
+    /// even the password).
+    pub(crate) fn debug(&self, probe: &str, connect_timeout: Duration, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let target = match self {
+            Self::Direct { target, .. } => target.as_str(),
+            Self::Pool(_) => "pool",
+        };
+        f.debug_struct(probe)
+            .field("target", &target)
+            .field("connect_timeout", &connect_timeout)
+            .finish()
+    }
+}
+
+/// What a SQL step that opens a new connection to `target` is doing.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) fn connecting(target: &str) -> String {
+    format!("connecting to {target}")
+}
+
+/// What a SQL step that borrows a pool's connection is doing.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) const CHECKOUT: &str = "getting a connection from the pool";
+
+/// A pool's figures, as details of a check through it.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) struct PoolFigures {
+    /// Connections open.
+    pub(crate) size: usize,
+    /// Connections open and idle.
+    pub(crate) available: usize,
+    /// The most the pool opens.
+    pub(crate) max_size: usize,
+}
+
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+impl PoolFigures {
+    /// `outcome` with `pool_size`, `pool_available` and `pool_max_size`.
+    pub(crate) fn add_to(self, outcome: crate::Outcome) -> crate::Outcome {
+        outcome
+            .detail("pool_size", self.size)
+            .detail("pool_available", self.available)
+            .detail("pool_max_size", self.max_size)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Duration, ProbeError, failed, within};
+    use super::{Duration, ProbeError, failed, step};
 
     #[test]
     fn failures_say_what_was_done_and_hide_passwords() {
@@ -113,9 +195,12 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(60)).await;
             Ok::<_, ProbeError>(())
         };
-        let err = within(Duration::from_secs(2), "connecting to db:5432", slow)
+        let err = step(Duration::from_secs(2), "connecting to db:5432", slow)
             .await
             .unwrap_err();
         assert_eq!(err.to_string(), "Timeout: connecting to db:5432: timed out after 2s");
+        let failing = async { Err::<(), _>(std::io::Error::other("refused")) };
+        let err = step(Duration::from_secs(2), "pinging", failing).await.unwrap_err();
+        assert_eq!(err.to_string(), "io::Error: pinging: refused");
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sqlx::{ConnectOptions, Connection, Database, Pool};
 
-use super::sql::{DEFAULT_CONNECT_TIMEOUT, failed, within};
+use super::sql::{DEFAULT_CONNECT_TIMEOUT, failed, step};
 use crate::{Outcome, Probe, ProbeError};
 
 /// Checks a database through an existing [`sqlx::Pool`] of any driver:
@@ -104,11 +104,11 @@ impl<DB: Database> Probe for SqlxProbe<DB> {
         let size = self.pool.size();
         let idle = self.pool.num_idle();
         let doing = format!("acquiring a {} connection from the pool", DB::NAME);
-        let mut conn = match within(self.acquire_timeout, &doing, self.pool.acquire()).await {
+        let mut conn = match step(self.acquire_timeout, &doing, self.pool.acquire()).await {
             Ok(conn) => conn,
             Err(error) => return Err(self.diagnose(error).await),
         };
-        within(self.acquire_timeout, "pinging the database", conn.ping()).await?;
+        step(self.acquire_timeout, "pinging the database", conn.ping()).await?;
         let options = self.pool.options();
         Ok(Outcome::healthy()
             .detail("backend", DB::NAME)

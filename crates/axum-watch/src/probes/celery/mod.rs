@@ -22,11 +22,14 @@ use self::amqp::AmqpMailbox;
 use self::redis::{RedisMailbox, unix_now};
 use crate::probe::{Outcome, Probe, ProbeError};
 use crate::probes::amqp::AmqpTarget;
+use crate::probes::{ConfigError, ConfigErrorKind, invalid_redis_url};
 
 const CONTROL_EXCHANGE: &str = "celery.pidbox";
 const REPLY_EXCHANGE: &str = "reply.celery.pidbox";
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The probe, as its construction errors name it.
+const PROBE: &str = "CeleryProbe";
 /// What `detailed` mode asks each worker, besides `ping`.
 const INSPECT: [&str; 6] = [
     "active",
@@ -168,29 +171,26 @@ impl CeleryProbe {
     ///
     /// # Errors
     ///
-    /// When the URL is malformed or its scheme is not one of those; the error
-    /// does not repeat the password.
-    pub fn new(broker_url: impl AsRef<str>) -> Result<Self, ProbeError> {
+    /// A [`ConfigError`] when the URL is malformed or its scheme is not one
+    /// of those; the error does not repeat the password.
+    pub fn new(broker_url: impl AsRef<str>) -> Result<Self, ConfigError> {
         let url = broker_url.as_ref();
         let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
         let broker = match scheme {
             "redis" | "rediss" | "redis+unix" | "unix" => {
-                let client = ::redis::Client::open(url).map_err(|e| {
-                    ProbeError::with_kind(
-                        "InvalidUrl",
-                        format!("invalid redis URL: {}", crate::redact(&e.to_string())),
-                    )
-                })?;
+                let client = ::redis::Client::open(url).map_err(|e| invalid_redis_url(PROBE, url, &e))?;
                 let info = client.get_connection_info();
                 let db = info.redis_settings().db();
                 let target = format!("{}/{db}", describe(info.addr()));
                 Broker::Redis { client, db, target }
             }
-            "amqp" | "amqps" => Broker::Amqp(AmqpTarget::parse(url)?),
-            "pyamqp" => Broker::Amqp(AmqpTarget::parse(&url.replacen("pyamqp://", "amqp://", 1))?),
+            "amqp" | "amqps" => Broker::Amqp(AmqpTarget::parse(url, PROBE)?),
+            "pyamqp" => Broker::Amqp(AmqpTarget::parse(&url.replacen("pyamqp://", "amqp://", 1), PROBE)?),
             _ => {
-                return Err(ProbeError::with_kind(
-                    "InvalidUrl",
+                return Err(ConfigError::new(
+                    ConfigErrorKind::UnsupportedScheme,
+                    PROBE,
+                    "url",
                     format!("unsupported celery broker URL scheme {scheme:?}: use redis:// or amqp://"),
                 ));
             }
@@ -422,10 +422,7 @@ mod tests {
         let err = CeleryProbe::new("rediss://:s3cret@cache:6380/0")
             .unwrap_err()
             .to_string();
-        assert!(
-            err.starts_with("InvalidUrl: invalid redis URL") && !err.contains("s3cret"),
-            "{err}"
-        );
+        assert!(err.starts_with("invalid redis URL") && !err.contains("s3cret"), "{err}");
         assert!(!err.contains("s3cret"));
     }
 

@@ -8,15 +8,21 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client, RedisError};
+use redis::{AsyncConnectionConfig, Client};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::{CONTROL_EXCHANGE, REPLY_EXCHANGE, Reply};
 use crate::probe::ProbeError;
+use crate::probes::redis_step;
+use crate::probes::timeout::Limit;
 
 /// kombu's separator inside a binding: `routing_key SEP pattern SEP queue`.
 const SEP: &str = "\x06\x16";
+/// How long past its deadline a BRPOP may take to answer.
+const GRACE: Duration = Duration::from_secs(1);
+/// How long removing the reply binding may take.
+const CLEANUP: Duration = Duration::from_secs(1);
 
 pub(super) struct RedisMailbox {
     connection: MultiplexedConnection,
@@ -37,8 +43,8 @@ impl RedisMailbox {
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(None);
         let deadline = Instant::now() + timeout;
-        let connection = within(
-            deadline,
+        let connection = redis_step(
+            Limit::until(deadline, timeout),
             "connect",
             client.get_multiplexed_async_connection_with_config(&config),
         )
@@ -55,8 +61,8 @@ impl RedisMailbox {
         };
         let mut add = redis::cmd("SADD");
         add.arg(&mailbox.binding_key).arg(&mailbox.binding);
-        within(
-            deadline,
+        redis_step(
+            Limit::until(deadline, timeout),
             "SADD binding",
             add.query_async::<i64>(&mut mailbox.connection),
         )
@@ -90,7 +96,12 @@ impl RedisMailbox {
         let channel = format!("/{}.{CONTROL_EXCHANGE}", self.db);
         let mut publish = redis::cmd("PUBLISH");
         publish.arg(channel).arg(envelope.to_string());
-        let receivers = within(deadline, "PUBLISH", publish.query_async::<i64>(&mut self.connection)).await?;
+        let receivers = redis_step(
+            Limit::by(deadline),
+            "PUBLISH",
+            publish.query_async::<i64>(&mut self.connection),
+        )
+        .await?;
         Ok(usize::try_from(receivers).unwrap_or(0))
     }
 
@@ -105,8 +116,8 @@ impl RedisMailbox {
             let mut pop = redis::cmd("BRPOP");
             pop.arg(&self.reply_list).arg(left.as_secs_f64());
             let pop = pop.query_async::<Option<(String, Vec<u8>)>>(&mut self.connection);
-            let grace = deadline + Duration::from_secs(1);
-            let Some((_, raw)) = within(grace, "BRPOP", pop).await? else {
+            let grace = deadline + GRACE;
+            let Some((_, raw)) = redis_step(Limit::by(grace), "BRPOP", pop).await? else {
                 return Ok(None);
             };
             if let Some(reply) = decode(&raw) {
@@ -118,7 +129,6 @@ impl RedisMailbox {
 
     /// Removes the binding and whatever replies came too late.
     pub(super) async fn close(mut self) {
-        let deadline = Instant::now() + Duration::from_secs(1);
         let mut cleanup = redis::pipe();
         cleanup
             .cmd("SREM")
@@ -128,7 +138,7 @@ impl RedisMailbox {
             .cmd("DEL")
             .arg(&self.reply_list)
             .ignore();
-        if let Err(error) = within(deadline, "cleanup", cleanup.query_async::<()>(&mut self.connection)).await {
+        if let Err(error) = redis_step(CLEANUP, "cleanup", cleanup.query_async::<()>(&mut self.connection)).await {
             tracing::debug!(%error, "celery reply binding cleanup failed");
         }
     }
@@ -157,24 +167,6 @@ pub(super) fn unix_now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
-}
-
-async fn within<T>(
-    deadline: Instant,
-    step: &str,
-    future: impl Future<Output = Result<T, RedisError>>,
-) -> Result<T, ProbeError> {
-    match tokio::time::timeout_at(deadline, future).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(error)) => Err(ProbeError::with_kind(
-            "RedisError",
-            format!("{step} failed: {}", crate::redact(&error.to_string())),
-        )),
-        Err(_) => Err(ProbeError::with_kind(
-            "Timeout",
-            format!("redis {step} got no answer in time"),
-        )),
-    }
 }
 
 #[cfg(test)]
