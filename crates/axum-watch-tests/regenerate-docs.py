@@ -42,14 +42,14 @@ pages = {
 }
 used = set(x for v in pages.values() for x in v) | {'Quick start', 'Cargo features', 'Development'}
 assert set(order) == used, set(order) ^ used
-head = '<!-- Generated from README.md: edit the README, then regenerate (crates/axum-watch-tests/regenerate-docs.py). -->\n\n'
+head = '<!-- Generated from README.md: edit the README, then regenerate (crates/axum-watch-tests/regenerate-docs.py). -->\n'
 for name, secs in pages.items():
     body = []
     for s in secs:
         b = sections[s]
         while b and b[-1] == '': b = b[:-1]
         body += shift(b) + ['']
-    (root/'crates/axum-watch/src/docs'/f'{name}.md').write_text(head + fix_links('\n'.join(body)))
+    (root/'crates/axum-watch/src/docs'/f'{name}.md').write_text(fix_links('\n'.join(body)) + '\n' + head)
 # crate page: the intro, the quick start and the feature table
 i = next(k for k, l in enumerate(pre) if l.startswith('Structured health'))
 intro = pre[i:]
@@ -74,4 +74,4 @@ Each part of the library in depth, with examples:
 - [Passive probes](crate::guide::passive)
 - [Built-in probes](crate::guide::builtin_probes)
 - [Configuration reference and logging](crate::guide::configuration)'''
-(root/'crates/axum-watch/src/docs/crate.md').write_text(head + '\n\n'.join([intro, qs, guide, feat]) + '\n')
+(root/'crates/axum-watch/src/docs/crate.md').write_text('\n\n'.join([intro, qs, guide, feat]) + '\n\n' + head)

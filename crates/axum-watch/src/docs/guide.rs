@@ -8,9 +8,10 @@
 macro_rules! page {
     ($(#[$meta:meta])* $name:ident, $file:literal) => {
         $(#[$meta])*
-        #[doc = include_str!($file)]
         pub mod $name {
-            // The pages' links name the crate's items as the crate root does.
+            #![doc = include_str!($file)]
+            // Inside the module, so the pages' links name the crate's items
+            // as the crate root does.
             #[allow(unused_imports)]
             use crate::*;
         }
