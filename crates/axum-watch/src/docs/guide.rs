@@ -6,8 +6,7 @@
 //! The modules are empty: they exist for their pages.
 
 macro_rules! page {
-    ($(#[$meta:meta])* $name:ident, $file:literal) => {
-        $(#[$meta])*
+    ($name:ident, $file:literal) => {
         pub mod $name {
             #![doc = include_str!($file)]
             // Inside the module, so the pages' links name the crate's items
