@@ -10,7 +10,7 @@
 . "$(dirname "${BASH_SOURCE[0]}")/rabbitmq.sh"
 
 CELERY_VENV="${XDG_CACHE_HOME:-$HOME/.cache}/axum-watch/celery-venv"
-CELERY_APP_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../crates/axum-watch/tests/fixtures/celery" && pwd)"
+CELERY_APP_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../crates/axum-watch-tests/tests/fixtures/celery" && pwd)"
 CELERY_REDIS_DB=3
 CELERY_REDIS_BROKER="redis://127.0.0.1:6379/$CELERY_REDIS_DB"
 CELERY_AMQP_BROKER="amqp://guest:guest@127.0.0.1:5672//"

@@ -6,7 +6,7 @@
 # database "slow" after 3 s (see tests/fixtures/mongo/responder.py).
 
 MONGO_PORT=27017
-MONGO_RESPONDER="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../crates/axum-watch/tests/fixtures/mongo" && pwd)/responder.py"
+MONGO_RESPONDER="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../crates/axum-watch-tests/tests/fixtures/mongo" && pwd)/responder.py"
 
 mongo_port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 

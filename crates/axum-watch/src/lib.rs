@@ -1,6 +1,16 @@
-#![doc = include_str!("../../../README.md")]
+#![doc = include_str!("docs/crate.md")]
 #![doc(test(attr(deny(warnings))))]
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[path = "docs/guide.rs"]
+pub mod guide;
+
+/// The README's examples, run as doctests: compiled only under
+/// `cargo test --doc`, so the published package does not need the README
+/// at this path.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
 
 pub mod alert;
 mod engine;

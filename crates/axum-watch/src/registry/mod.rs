@@ -186,7 +186,7 @@ impl HealthRegistry {
     /// The health endpoints under the registry's prefix, ready to
     /// [`merge`](axum::Router::merge) into the application's router.
     ///
-    #[doc = include_str!("../docs/endpoints.md")]
+    #[doc = include_str!("../docs/router.md")]
     ///
     /// ```
     /// use axum_watch::HealthRegistry;
