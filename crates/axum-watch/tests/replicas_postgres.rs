@@ -1,4 +1,4 @@
-//! `PostgresStorage` against the real PostgreSQL (`POSTGRES_URL`, default
+//! `PostgresStorage` against the real PostgreSQL (`AXUM_WATCH_POSTGRES_URL`, default
 //! `postgres://postgres@127.0.0.1:5432/test`): two replicas sharing it, the
 //! fleet view, alert de-duplication, bounds and pruning, and an outage made
 //! by a TCP proxy in front of the database that starts refusing.
@@ -16,7 +16,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
 
 fn url() -> String {
-    std::env::var("POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+    std::env::var("AXUM_WATCH_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
 struct Postgres {
