@@ -1,39 +1,34 @@
-# A Kafka-protocol broker for the kafka probe tests. Apache Kafka cannot be
-# had on these machines (not in Debian, download sites unreachable), so this
-# runs Tansu, a Kafka-compatible broker from crates.io, with in-memory
-# storage on 127.0.0.1:$KAFKA_PORT. The first install builds for about 16
-# minutes; the binary lives outside the repository (~/.cargo/bin) and is
-# reused.
+# shellcheck shell=bash source-path=SCRIPTDIR
+# A Kafka-protocol broker for the kafka probe tests: Tansu with in-memory
+# storage on 127.0.0.1:$KAFKA_PORT, started here and stopped by PID on exit
+# (a broker already listening there is reused and left running). The binary
+# comes from scripts/install-tansu, which builds it once per machine outside
+# the repository; scripts/test starts that build in the background at its
+# beginning, so here it is usually only waited for.
+# Exports AXUM_WATCH_KAFKA_BOOTSTRAP.
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 KAFKA_PORT=9092
 
-kafka_port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
 log "kafka protocol (tansu) on 127.0.0.1:$KAFKA_PORT"
-if ! kafka_port_open "$KAFKA_PORT"; then
-  TANSU="$(command -v tansu || echo "$HOME/.cargo/bin/tansu")"
-  # An install already under way (another checkout of this repository)
-  # is waited for rather than started twice.
-  for _ in $(seq 1 360); do
-    [ ! -x "$TANSU" ] && pgrep -f 'cargo install tansu' >/dev/null 2>&1 || break
-    sleep 5
-  done
-  if [ ! -x "$TANSU" ]; then
-    log "installing tansu (cargo install, about 16 minutes)"
-    cargo install tansu --locked --features dynostore
-  fi
-  "$TANSU" broker \
+if port_open "$KAFKA_PORT"; then
+  echo "  something listens on 127.0.0.1:$KAFKA_PORT already (not started by this run: left running)"
+else
+  kafka_started=$(date +%s)
+  kafka_tansu=$("$(dirname "${BASH_SOURCE[0]}")/../install-tansu" 2> >(tee -a "$SERVICE_LOGS/tansu-install.log" >&2)) || {
+    echo "kafka: building tansu failed; see $SERVICE_LOGS/tansu-install.log" >&2
+    exit 1
+  }
+  echo "  tansu binary $kafka_tansu (waited $(($(date +%s) - kafka_started)) s for it)"
+  spawn tansu "$kafka_tansu" broker \
     --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
     --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
-    --storage-engine memory://tansu/ >/tmp/axum-watch-tansu.log 2>&1 &
-  PIDS+=("$!")
-  for _ in $(seq 1 60); do
-    kafka_port_open "$KAFKA_PORT" && break
-    sleep 0.5
-  done
-  if ! kafka_port_open "$KAFKA_PORT"; then
-    echo "tansu did not listen on 127.0.0.1:$KAFKA_PORT within 30 s; see /tmp/axum-watch-tansu.log" >&2
+    --storage-engine memory://tansu/
+  wait_until 30 port_open "$KAFKA_PORT" || {
+    echo "tansu did not listen on 127.0.0.1:$KAFKA_PORT within 30 s; see $SERVICE_LOGS/tansu.log" >&2
     exit 1
-  fi
+  }
+  unset kafka_started kafka_tansu
 fi
 export AXUM_WATCH_KAFKA_BOOTSTRAP="${AXUM_WATCH_KAFKA_BOOTSTRAP:-127.0.0.1:$KAFKA_PORT}"

@@ -1,13 +1,16 @@
-# MariaDB for the mysql and sqlx probe tests. It already runs on every
-# machine of the project (127.0.0.1:3306, user root with an empty password,
-# database test); this only checks that it answers over TCP, starting the
-# server when it does not. A started server is left running like the
-# machine's own (it is not added to PIDS).
+# shellcheck shell=bash source-path=SCRIPTDIR
+# MariaDB for the mysql and sqlx probe tests. It runs on every machine of the
+# project before this script (127.0.0.1:3306, user root with an empty
+# password, database test); then it is only checked and left running. When
+# it does not answer, this starts mariadbd in the background and stops it by
+# PID on exit.
+# Exports AXUM_WATCH_MYSQL_URL.
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 export AXUM_WATCH_MYSQL_URL="${AXUM_WATCH_MYSQL_URL:-mysql://root@127.0.0.1:3306/test}"
 
 apt_install mariadb:mariadb-client
-
-mariadb_shown_url() { printf '%s' "$AXUM_WATCH_MYSQL_URL" | sed -E 's#(://[^:/@]*):[^@]*@#\1:***@#'; }
 
 # mysql://user[:password]@host[:port][/database] → client arguments.
 mariadb_args() {
@@ -33,16 +36,21 @@ mariadb_answers() {
   [ "$(mariadb "${args[@]}" -N -B -e 'SELECT 1' 2>/dev/null)" = "1" ]
 }
 
-if ! mariadb_answers; then
+if mariadb_answers; then
+  echo "  MariaDB answers at $(shown_url "$AXUM_WATCH_MYSQL_URL") (it ran before this script: left running)"
+else
   log "starting MariaDB"
-  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || true
-  for _ in $(seq 1 30); do
-    mariadb_answers && break
-    sleep 1
-  done
-  mariadb_answers || {
-    echo "MariaDB does not answer at $(mariadb_shown_url) (tried starting /usr/sbin/mariadbd for 30 s)" >&2
+  [ -x /usr/sbin/mariadbd ] || { echo "MariaDB does not answer and /usr/sbin/mariadbd is not installed" >&2; exit 1; }
+  mariadb_user=()
+  if [ "$(id -u)" -eq 0 ]; then
+    install -d -o mysql -g mysql /run/mysqld
+    mariadb_user=(--user=mysql)
+  fi
+  spawn mariadb /usr/sbin/mariadbd "${mariadb_user[@]}"
+  unset mariadb_user
+  wait_until 30 mariadb_answers || {
+    echo "MariaDB does not answer at $(shown_url "$AXUM_WATCH_MYSQL_URL") within 30 s (see $SERVICE_LOGS/mariadb.log)" >&2
     exit 1
   }
 fi
-echo "  MariaDB answers at $(mariadb_shown_url)"
+unset -f mariadb_args mariadb_answers

@@ -1,30 +1,34 @@
+# shellcheck shell=bash source-path=SCRIPTDIR
 # RabbitMQ (already running on 127.0.0.1:5672, guest/guest) plus its
 # management HTTP API on 127.0.0.1:15672, which the rabbitmq and celery
 # probe tests read, and an AMQPS listener on 127.0.0.1:5671 for the amqps
 # tests. The plugin ships with the package and is enabled offline.
 #
-# The AMQPS listener presents a certificate for localhost / 127.0.0.1 signed
-# by a test CA that this file makes once with openssl under
-# ${XDG_CACHE_HOME:-$HOME/.cache}/axum-watch/test-certs/rabbitmq/. RabbitMQ
-# runs as the rabbitmq user, which cannot enter a private home directory, so
-# it reads copies of the CA, certificate and key from
-# /etc/rabbitmq/axum-watch-test-certs/. The TLS settings are added to
-# /etc/rabbitmq/rabbitmq.conf only when absent.
+# The AMQPS listener presents the server certificate of the machine's test
+# CA (test_ca in lib.sh). RabbitMQ runs as the rabbitmq user, which cannot
+# enter a private home directory, so it reads copies of the CA, certificate
+# and key from /etc/rabbitmq/axum-watch-test-certs/. The TLS settings are
+# added to /etc/rabbitmq/rabbitmq.conf only when absent (they stay: they are
+# the machine's configuration, not a process of this run).
 #
 # RabbitMQ is restarted only when the management API or the TLS listener
 # (checked with a real handshake against the test CA) does not answer, so a
-# second run changes nothing.
+# second run changes nothing. A RabbitMQ that ran before this script is left
+# running after such a restart (it is the machine's own); one that did not
+# run at all is started here and stopped on exit.
 # Exports AXUM_WATCH_RABBITMQ_URL, AXUM_WATCH_RABBITMQ_MANAGEMENT_URL,
 # AXUM_WATCH_AMQPS_URL and AXUM_WATCH_AMQPS_CA.
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+service_once rabbitmq || return 0
 
 RABBITMQ_AMQP_PORT=5672
 RABBITMQ_AMQPS_PORT=5671
 RABBITMQ_MGMT_PORT=15672
-rabbitmq_certs="${XDG_CACHE_HOME:-$HOME/.cache}/axum-watch/test-certs/rabbitmq"
+rabbitmq_certs="$AXUM_WATCH_TEST_CERTS"
 rabbitmq_server_certs=/etc/rabbitmq/axum-watch-test-certs
 rabbitmq_conf=/etc/rabbitmq/rabbitmq.conf
 
-rabbitmq_port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 rabbitmq_api_up() {
   curl -fsS -m 3 -u guest:guest "http://127.0.0.1:$RABBITMQ_MGMT_PORT/api/overview" >/dev/null 2>&1
 }
@@ -35,24 +39,7 @@ rabbitmq_tls_up() {
     </dev/null >/dev/null 2>&1
 }
 rabbitmq_all_up() {
-  rabbitmq_port_open "$RABBITMQ_AMQP_PORT" && rabbitmq_api_up && rabbitmq_tls_up
-}
-
-rabbitmq_make_certs() {
-  [ -s "$rabbitmq_certs/server.crt" ] && [ -s "$rabbitmq_certs/server.key" ] && [ -s "$rabbitmq_certs/ca.crt" ] && return 0
-  log "rabbitmq: making a test CA and a certificate for localhost / 127.0.0.1 in $rabbitmq_certs"
-  mkdir -p "$rabbitmq_certs"
-  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=axum-watch rabbitmq test CA" \
-    -keyout "$rabbitmq_certs/ca.key" -out "$rabbitmq_certs/ca.crt" \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-  openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
-    -keyout "$rabbitmq_certs/server.key" -out "$rabbitmq_certs/server.csr" 2>/dev/null
-  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n' \
-    >"$rabbitmq_certs/server.ext"
-  openssl x509 -req -in "$rabbitmq_certs/server.csr" -CA "$rabbitmq_certs/ca.crt" -CAkey "$rabbitmq_certs/ca.key" \
-    -CAcreateserial -days 3650 -extfile "$rabbitmq_certs/server.ext" -out "$rabbitmq_certs/server.crt" 2>/dev/null
-  chmod 755 "$rabbitmq_certs"
-  chmod 644 "$rabbitmq_certs"/ca.crt "$rabbitmq_certs"/server.crt "$rabbitmq_certs"/server.key
+  port_open "$RABBITMQ_AMQP_PORT" && rabbitmq_api_up && rabbitmq_tls_up
 }
 
 # The copies RabbitMQ reads, refreshed only when they differ.
@@ -95,16 +82,22 @@ rabbitmq_configure() {
 }
 
 rabbitmq_restart() {
-  if rabbitmq_port_open "$RABBITMQ_AMQP_PORT"; then
+  if port_open "$RABBITMQ_AMQP_PORT"; then
     timeout 60 rabbitmqctl stop >/dev/null 2>&1 || true
-    for _ in $(seq 1 60); do rabbitmq_port_open "$RABBITMQ_AMQP_PORT" || break; sleep 1; done
+    for _ in $(seq 1 60); do port_open "$RABBITMQ_AMQP_PORT" || break; sleep 1; done
   fi
   rabbitmq-server -detached >/dev/null 2>&1 || true
+  if [ "$rabbitmq_was_running" -eq 0 ]; then
+    STOPS+=("rabbitmqctl stop")
+    echo "  started RabbitMQ (it did not run before); stopped on exit"
+  else
+    echo "  RabbitMQ ran before this script: left running after the restart"
+  fi
   for _ in $(seq 1 90); do
     rabbitmq_all_up && break
     sleep 1
   done
-  rabbitmq_port_open "$RABBITMQ_AMQP_PORT" || { echo "rabbitmq: AMQP did not come up on 127.0.0.1:$RABBITMQ_AMQP_PORT within 90 s" >&2; exit 1; }
+  port_open "$RABBITMQ_AMQP_PORT" || { echo "rabbitmq: AMQP did not come up on 127.0.0.1:$RABBITMQ_AMQP_PORT within 90 s" >&2; exit 1; }
   rabbitmq_api_up || { echo "rabbitmq: the management API did not come up on 127.0.0.1:$RABBITMQ_MGMT_PORT within 90 s" >&2; exit 1; }
   rabbitmq_tls_up || {
     echo "rabbitmq: no TLS handshake with a certificate from $rabbitmq_certs/ca.crt on 127.0.0.1:$RABBITMQ_AMQPS_PORT within 90 s (see $rabbitmq_conf)" >&2
@@ -113,8 +106,16 @@ rabbitmq_restart() {
 }
 
 log "rabbitmq on 127.0.0.1:$RABBITMQ_AMQP_PORT (amqps on $RABBITMQ_AMQPS_PORT), management API on 127.0.0.1:$RABBITMQ_MGMT_PORT"
-rabbitmq_make_certs
-if ! rabbitmq_all_up; then
+test_ca
+# tests/probes_rabbitmq.rs falls back to test-certs/rabbitmq/ca.crt when
+# AXUM_WATCH_AMQPS_CA is unset (the directory of an earlier, separate CA).
+mkdir -p "$rabbitmq_certs/rabbitmq"
+ln -sfn ../ca.crt "$rabbitmq_certs/rabbitmq/ca.crt"
+rabbitmq_was_running=0
+port_open "$RABBITMQ_AMQP_PORT" && rabbitmq_was_running=1
+if rabbitmq_all_up; then
+  echo "  RabbitMQ, its management API and AMQPS answer (it ran before this script: left running)"
+else
   rabbitmq_install_certs
   rabbitmq_configure
   log "rabbitmq: restarting to enable the management API and the TLS listener"

@@ -1,30 +1,18 @@
+# shellcheck shell=bash source-path=SCRIPTDIR
 # Redis and PostgreSQL for the shared-storage tests (tests/replicas_redis.rs,
-# tests/replicas_postgres.rs). Both already run on every machine, so this only
-# checks that they answer, and that `redis-server` is installed: the outage
+# tests/replicas_postgres.rs): the same servers and addresses as the probe
+# tests, so this sources redis.sh and postgres.sh (which start them when they
+# do not answer) and checks that `redis-server` is installed: the outage
 # test starts (and kills) a throwaway one on a free loopback port.
-# Sourced by scripts/test, which defines log, apt_install and PIDS.
+# Uses AXUM_WATCH_REDIS_URL and AXUM_WATCH_POSTGRES_URL.
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=redis.sh
+. "$(dirname "${BASH_SOURCE[0]}")/redis.sh"
+# shellcheck source=postgres.sh
+. "$(dirname "${BASH_SOURCE[0]}")/postgres.sh"
 
-apt_install redis-server:redis-server redis-cli:redis-tools psql:postgresql-client
-
-export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
-export POSTGRES_URL="${POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
-
-replicas_stores_wait() {
-  local what=$1
-  shift
-  local tries=0
-  until "$@" >/dev/null 2>&1; do
-    tries=$((tries + 1))
-    if [ "$tries" -ge 60 ]; then
-      echo "replicas-stores: $what does not answer after 30 s; start it (see /work/shared/SERVICES.md or the machine's docs)" >&2
-      exit 1
-    fi
-    sleep 0.5
-  done
-}
-
-replicas_stores_redis_ping() { [ "$(redis-cli -u "$REDIS_URL" ping 2>/dev/null)" = "PONG" ]; }
-
-log "shared-storage stores: Redis at ${REDIS_URL}, PostgreSQL at ${POSTGRES_URL%%\?*}"
-replicas_stores_wait "Redis at $REDIS_URL" replicas_stores_redis_ping
-replicas_stores_wait "PostgreSQL" psql "$POSTGRES_URL" -tAc 'SELECT 1'
+log "shared-storage stores: Redis at $(shown_url "$AXUM_WATCH_REDIS_URL"), PostgreSQL at $(shown_url "${AXUM_WATCH_POSTGRES_URL%%\?*}")"
+command -v redis-server >/dev/null || { echo "replicas-stores: redis-server is not installed" >&2; exit 1; }
+[ "$(redis-cli -u "$AXUM_WATCH_REDIS_URL" ping 2>/dev/null)" = "PONG" ] ||
+  { echo "replicas-stores: Redis at $(shown_url "$AXUM_WATCH_REDIS_URL") does not answer PING" >&2; exit 1; }

@@ -1,4 +1,4 @@
-//! `PostgresStorage` against the real PostgreSQL (`POSTGRES_URL`, default
+//! `PostgresStorage` against the real PostgreSQL (`AXUM_WATCH_POSTGRES_URL`, default
 //! `postgres://postgres@127.0.0.1:5432/test`): two replicas sharing it, the
 //! fleet view, alert de-duplication, bounds and pruning, and an outage made
 //! by a TCP proxy in front of the database that starts refusing.
@@ -12,7 +12,7 @@ use axum_watch::{PostgresStorage, Storage};
 use replicas::{Factory, Proxy, Tune};
 
 fn url() -> String {
-    std::env::var("POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+    std::env::var("AXUM_WATCH_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
 struct Postgres {

@@ -1,4 +1,4 @@
-//! `RedisStorage` against the real Redis (`REDIS_URL`, default
+//! `RedisStorage` against the real Redis (`AXUM_WATCH_REDIS_URL`, default
 //! `redis://127.0.0.1:6379`): two replicas sharing it, the fleet view,
 //! alert de-duplication, bounds and expiry, and an outage of a throwaway
 //! `redis-server` the test starts, stops and restarts.
@@ -14,7 +14,7 @@ use redis::AsyncCommands;
 use replicas::{Factory, Outage, Tune};
 
 fn url() -> String {
-    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+    std::env::var("AXUM_WATCH_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }
 
 struct Redis {
