@@ -22,7 +22,9 @@ fn sources(dir: &Path) -> Vec<PathBuf> {
 /// Every line of the Rust files under `src/<dir>` that mentions one of
 /// `needles` outside a comment.
 fn mentions(dir: &str, needles: &[&str]) -> Vec<String> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../axum-watch/src").join(dir);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../axum-watch/src")
+        .join(dir);
     let files = if root.is_dir() {
         sources(&root)
     } else {

@@ -186,7 +186,27 @@ impl HealthRegistry {
     /// The health endpoints under the registry's prefix, ready to
     /// [`merge`](axum::Router::merge) into the application's router.
     ///
-    #[doc = include_str!("../docs/router.md")]
+    /// | endpoint | answers |
+    /// | --- | --- |
+    /// | `GET live` | always 200 `{"status":"ok"}`; never runs probes |
+    /// | `GET ready` | 200 healthy or degraded, 503 unhealthy; 503 `{"status":"starting"}` in the grace period, 200 `{"status":"maintenance"}` in maintenance |
+    /// | `GET status` | the full report; 200 healthy, 207 otherwise |
+    /// | `GET history` | `{"probes":{name:[results, oldest first]}}` |
+    /// | `GET alerts` | `{"alerts":[records, oldest first]}` |
+    /// | `GET metrics` | Prometheus text 0.0.4 (OpenMetrics when `Accept` asks for it) |
+    /// | `GET maintenance` | `{"active":bool,"until":timestamp\|null}`; `POST` `{"minutes":N}` or `{"until":"…"}` starts it, `DELETE` ends it |
+    /// | `GET status/stream`, `GET ready/stream` | server-sent events: the report (or what `ready` says) at once, then on every poll |
+    /// | `GET dashboard` | the live HTML dashboard (unless turned off or replaced) |
+    /// | `GET startup` | 503 `starting` until [`set_started`](crate::HealthRegistry::set_started), then 200 `started` if every startup probe passes, else 503 with their report |
+    ///
+    /// `ready` and `status` take `?tag=a,b` (any tag matches). With a storage
+    /// several replicas share, `status?scope=fleet` answers with the latest report
+    /// of every replica. `HEAD` works wherever `GET` does; other methods get 405
+    /// with an `Allow` header.
+    ///
+    /// Authentication, when configured, guards exactly these routes (a
+    /// `route_layer`): the application's own routes and its fallback are never
+    /// touched, whatever the merge order.
     ///
     /// ```
     /// use axum_watch::HealthRegistry;
