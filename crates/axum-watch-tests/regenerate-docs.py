@@ -24,13 +24,14 @@ def shift(body):
 
 def fix_links(t):
     t = t.replace('](#writing-a-probe)', '](crate::guide::probes)')
+    t = t.replace('](#production-lifecycle)', '](crate::guide::resilience)')
     return t
 
 pages = {
  'endpoints': ['Endpoints', 'Response format'],
  'probes': ['Writing a probe', 'Registering probes', 'Caching and single flight'],
  'streams': ['Live streams and polling', 'Dashboard'],
- 'resilience': ['Circuit breaker', 'Startup and grace period'],
+ 'resilience': ['Circuit breaker', 'Startup and grace period', 'Production lifecycle'],
  'storage': ['History, alerts and storage'],
  'metrics': ['Prometheus metrics'],
  'maintenance': ['Maintenance mode'],
@@ -65,7 +66,7 @@ Each part of the library in depth, with examples:
 - [Endpoints and the response format](crate::guide::endpoints)
 - [Writing and registering probes; caching and single flight](crate::guide::probes)
 - [Live streams, polling and the dashboard](crate::guide::streams)
-- [Circuit breaker, startup probes and the grace period](crate::guide::resilience)
+- [Circuit breaker, startup probes, the grace period and the production lifecycle](crate::guide::resilience)
 - [History, alerts and storage, shared across replicas](crate::guide::storage)
 - [Prometheus metrics](crate::guide::metrics)
 - [Maintenance mode](crate::guide::maintenance)

@@ -17,8 +17,8 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum_watch::{
-    AlertError, AlertRecord, Alerter, HealthRegistry, PagerDutyAlerter, SlackAlerter, Status, TeamsAlerter,
-    WebhookAlerter,
+    AlertRecord, Alerter, HealthRegistry, Status,
+    alert::{AlertError, PagerDutyAlerter, SlackAlerter, TeamsAlerter, WebhookAlerter},
 };
 use common::{Switch, get};
 use serde_json::{Value, json};

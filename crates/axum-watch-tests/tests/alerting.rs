@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use axum_watch::{HealthRegistry, Scheduling, Status};
+use axum_watch::{HealthRegistry, Status, options::Scheduling};
 use common::{Recorder, Switch, get};
 use tokio::time::Instant;
 

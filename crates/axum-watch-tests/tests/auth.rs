@@ -4,7 +4,10 @@
 mod common;
 
 use axum::body::Body;
-use axum_watch::{AuthRequest, BuildErrorKind, HealthRegistry, OpenEndpoint, Status};
+use axum_watch::{
+    BuildErrorKind, HealthRegistry, Status,
+    options::{AuthRequest, OpenEndpoint},
+};
 use base64::Engine;
 use common::{Reply, Switch};
 use http::{Method, Request, StatusCode};

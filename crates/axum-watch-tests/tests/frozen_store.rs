@@ -15,7 +15,10 @@ mod replicas;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use axum_watch::{HealthRegistry, PostgresStorage, RedisStorage, Status, Storage};
+use axum_watch::{
+    HealthRegistry, Status, Storage,
+    storage::{PostgresStorage, RedisStorage},
+};
 use http::StatusCode;
 use replicas::{Counter, Runs};
 

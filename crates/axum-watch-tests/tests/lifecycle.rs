@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use axum_watch::{HealthRegistry, Lifecycle, Scheduling, Status};
+use axum_watch::{HealthRegistry, Status, model::Lifecycle, options::Scheduling};
 use common::{Recorder, Switch, get, socket_get};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

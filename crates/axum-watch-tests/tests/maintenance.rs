@@ -124,7 +124,7 @@ async fn until_keeps_its_offset() {
     let until = (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(2))
         .to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(5)))
         .timestamp();
-    let text = axum_watch::Timestamp::with_offset(until, jiff::tz::offset(5)).to_string();
+    let text = axum_watch::model::Timestamp::with_offset(until, jiff::tz::offset(5)).to_string();
     let reply = post(&app, Some("application/json"), format!(r#"{{"until": "{text}"}}"#)).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.json()["until"], text);

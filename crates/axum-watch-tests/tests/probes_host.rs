@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use axum_watch::probes::{DiskSpaceProbe, NoOpProbe, RuntimeProbe, TcpProbe, Threshold, ThresholdProbe};
+use axum_watch::probes::{DiskSpaceProbe, NoOpProbe, RuntimeProbe, SpaceThreshold, TcpProbe, ThresholdProbe};
 use axum_watch::{HealthRegistry, Outcome, Probe, ProbeError, ProbeExt, ProbeResult, Status, probe};
 use serde_json::json;
 use tokio::net::{TcpListener, TcpSocket};
@@ -185,11 +185,11 @@ async fn disk_thresholds_degrade_and_fail() {
     let dir = std::env::temp_dir();
 
     let relaxed = DiskSpaceProbe::new(&dir)
-        .warn_below(Threshold::Bytes(0))
-        .fail_below(Threshold::Percent(0.0));
+        .warn_below(SpaceThreshold::Bytes(0))
+        .fail_below(SpaceThreshold::Percent(0.0));
     assert_eq!(run_one(relaxed).await.status, Status::Healthy);
 
-    let warn = run_one(DiskSpaceProbe::new(&dir).warn_below(Threshold::Percent(100.0))).await;
+    let warn = run_one(DiskSpaceProbe::new(&dir).warn_below(SpaceThreshold::Percent(100.0))).await;
     assert_eq!(warn.status, Status::Degraded);
     assert!(
         error(&warn).contains("is below the warning threshold of 100%"),
@@ -200,8 +200,8 @@ async fn disk_thresholds_degrade_and_fail() {
 
     let fail = run_one(
         DiskSpaceProbe::new(&dir)
-            .warn_below(Threshold::Percent(100.0))
-            .fail_below(Threshold::Bytes(u64::MAX)),
+            .warn_below(SpaceThreshold::Percent(100.0))
+            .fail_below(SpaceThreshold::Bytes(u64::MAX)),
     )
     .await;
     assert_eq!(fail.status, Status::Unhealthy, "the stricter verdict wins");
@@ -230,7 +230,7 @@ async fn disk_reports_bad_paths_and_bad_options() {
 
     for bad in [-1.0, 100.5, f64::NAN] {
         let err = DiskSpaceProbe::new("/")
-            .fail_below(Threshold::Percent(bad))
+            .fail_below(SpaceThreshold::Percent(bad))
             .check()
             .await
             .unwrap_err();

@@ -8,7 +8,7 @@ mod replicas;
 
 use std::time::Duration;
 
-use axum_watch::{PostgresStorage, Storage};
+use axum_watch::{Storage, storage::PostgresStorage};
 use replicas::{Factory, Proxy, Tune};
 
 fn url() -> String {

@@ -9,7 +9,7 @@ mod replicas;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use axum_watch::{RedisStorage, Storage};
+use axum_watch::{Storage, storage::RedisStorage};
 use redis::AsyncCommands;
 use replicas::{Factory, Outage, Tune};
 

@@ -22,7 +22,7 @@ use anyhow::Context as _;
 use axum::Router;
 use axum::routing::{get, post};
 use axum_watch::passive::RequestMetrics;
-use axum_watch::probes::{DiskSpaceProbe, RuntimeProbe, Threshold};
+use axum_watch::probes::{DiskSpaceProbe, RuntimeProbe, SpaceThreshold};
 use axum_watch::{HealthRegistry, Outcome, ProbeError, ProbeExt, probe};
 
 #[tokio::main]
@@ -76,7 +76,7 @@ async fn main() -> anyhow::Result<()> {
             .with_timeout(Duration::from_secs(2)),
         )
         .add(RuntimeProbe::new())
-        .add(DiskSpaceProbe::new(std::env::temp_dir()).warn_below(Threshold::Percent(10.0)).fail_below(Threshold::Percent(2.0)))
+        .add(DiskSpaceProbe::new(std::env::temp_dir()).warn_below(SpaceThreshold::Percent(10.0)).fail_below(SpaceThreshold::Percent(2.0)))
         // Not critical: its failure shows in reports but keeps /ready at 200.
         .add_non_critical(requests.clone())
         .add_non_critical(payments.with_tags(["external"]).with_circuit_breaker(3, Duration::from_secs(30)))

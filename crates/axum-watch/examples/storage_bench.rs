@@ -25,8 +25,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use axum_watch::{
-    AlertError, AlertRecord, Alerter, HealthRegistry, MemoryStorage, Outcome, PostgresStorage, Probe, ProbeError,
-    RedisStorage, Storage,
+    AlertRecord, Alerter, HealthRegistry, Outcome, Probe, ProbeError, Storage,
+    alert::AlertError,
+    storage::{MemoryStorage, PostgresStorage, RedisStorage},
 };
 
 #[derive(Clone, Default)]

@@ -25,20 +25,20 @@ mod redact;
 mod registry;
 pub mod storage;
 
-pub use alert::{AlertError, Alerter};
-#[cfg(feature = "alerts")]
-pub use alert::{PagerDutyAlerter, SlackAlerter, TeamsAlerter, WebhookAlerter};
-pub use engine::{CheckRuntime, Lifecycle, MIN_POLL_INTERVAL, MaintenanceStatus, Scheduling};
+pub use alert::Alerter;
 #[cfg(feature = "prometheus-client")]
 pub use exporter::MetricsCollector;
-pub use http::auth::{AuthRequest, OpenEndpoint};
-pub use http::dashboard::DashboardContext;
-pub use model::{AlertRecord, HealthReport, ProbeResult, Status, Timestamp};
-pub use probe::{Outcome, Probe, ProbeError, ProbeExt, ProbeHandle, ProbeOptions, Timeout};
+pub use model::{AlertRecord, HealthReport, ProbeResult, Status};
+pub use probe::{Outcome, Probe, ProbeError, ProbeExt};
 pub use redact::redact;
 pub use registry::{BuildError, BuildErrorKind, HealthRegistry, HealthRegistryBuilder, ProbeGroup, shutdown_signal};
-pub use storage::{MemoryStorage, ReplicaReport, Storage, StorageError, WriteBuffer};
-#[cfg(feature = "postgres-storage")]
-pub use storage::{PostgresStorage, PostgresStorageBuilder};
-#[cfg(feature = "redis-storage")]
-pub use storage::{RedisStorage, RedisStorageBuilder};
+pub use storage::Storage;
+
+/// The types the builder's options take: where checks run, when they run,
+/// which endpoints stay open, what a custom authentication check or a
+/// custom dashboard is given.
+pub mod options {
+    pub use crate::engine::{CheckRuntime, MIN_POLL_INTERVAL, Scheduling};
+    pub use crate::http::auth::{AuthRequest, OpenEndpoint};
+    pub use crate::http::dashboard::DashboardContext;
+}

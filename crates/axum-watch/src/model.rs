@@ -406,6 +406,48 @@ impl AlertRecord {
     }
 }
 
+/// Where the service is in its life, as every face reports it.
+///
+/// `Starting` (within the grace period) → `Serving` → `Draining` (from
+/// [`HealthRegistry::drain`](crate::HealthRegistry::drain): readiness fails
+/// first, streams end, queues flush) → `Stopped`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Lifecycle {
+    /// Within the grace period: `/ready` answers 503 `starting`.
+    Starting,
+    /// Ready when the probes say so.
+    Serving,
+    /// Shutting down: `/ready` answers 503 `draining`, `/live` stays 200.
+    Draining,
+    /// Drained: streams have ended and no probe runs any more.
+    Stopped,
+}
+
+impl Lifecycle {
+    /// The state as it appears in JSON and metrics.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Starting => "starting",
+            Self::Serving => "serving",
+            Self::Draining => "draining",
+            Self::Stopped => "stopped",
+        }
+    }
+}
+
+/// Whether maintenance is on, and until when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct MaintenanceStatus {
+    /// Whether maintenance mode is on.
+    pub active: bool,
+    /// When it ends by itself; `None` while off or when it has no end.
+    pub until: Option<Timestamp>,
+}
+
 /// `value` rounded to `places` decimals, as figures are shown in reports
 /// (`latency_ms` and probe details).
 pub(crate) fn round(value: f64, places: i32) -> f64 {
@@ -420,7 +462,7 @@ pub(crate) fn round(value: f64, places: i32) -> f64 {
 /// (`2026-11-20T18:49:26.963148-05:00`).
 ///
 /// ```
-/// use axum_watch::Timestamp;
+/// use axum_watch::model::Timestamp;
 ///
 /// let t: Timestamp = "2026-11-20T18:49:26.963148-05:00".parse().unwrap();
 /// assert_eq!(t.to_string(), "2026-11-20T18:49:26.963148-05:00");

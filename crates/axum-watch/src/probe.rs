@@ -286,7 +286,7 @@ pub(crate) fn short_type_name(full: &str) -> String {
 
 /// How long a check may take.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Timeout {
+pub enum ProbeTimeout {
     /// Use the registry's default (10 s unless configured).
     #[default]
     Inherit,
@@ -296,6 +296,14 @@ pub enum Timeout {
     Disabled,
 }
 
+/// The old name of [`ProbeTimeout`].
+#[deprecated(since = "0.2.0", note = "renamed to `ProbeTimeout`")]
+pub type Timeout = ProbeTimeout;
+
+/// The old name of [`ConfiguredProbe`].
+#[deprecated(since = "0.2.0", note = "renamed to `ConfiguredProbe`")]
+pub type Configured<P> = ConfiguredProbe<P>;
+
 /// Per-probe overrides of the registry's defaults.
 ///
 /// Usually set through [`ProbeExt`] combinators rather than built by hand.
@@ -303,7 +311,7 @@ pub enum Timeout {
 #[non_exhaustive]
 pub struct ProbeOptions {
     /// How long a check may take.
-    pub timeout: Timeout,
+    pub timeout: ProbeTimeout,
     /// The probe's own poll interval while the poll loop runs (clamped to at
     /// least 1 s); `None` follows the registry.
     pub poll_interval: Option<Duration>,
@@ -323,54 +331,54 @@ pub struct ProbeOptions {
 /// Combinators that configure any probe; implemented for every [`Probe`].
 pub trait ProbeExt: Probe + Sized {
     /// Registers the probe under another name.
-    fn with_name(self, name: impl Into<String>) -> Configured<Self> {
-        Configured::new(self).with_name(name)
+    fn with_name(self, name: impl Into<String>) -> ConfiguredProbe<Self> {
+        ConfiguredProbe::new(self).with_name(name)
     }
 
     /// Sets the description shown with the result.
-    fn with_description(self, description: impl Into<String>) -> Configured<Self> {
-        Configured::new(self).with_description(description)
+    fn with_description(self, description: impl Into<String>) -> ConfiguredProbe<Self> {
+        ConfiguredProbe::new(self).with_description(description)
     }
 
     /// Replaces the probe's tags.
-    fn with_tags<I, T>(self, tags: I) -> Configured<Self>
+    fn with_tags<I, T>(self, tags: I) -> ConfiguredProbe<Self>
     where
         I: IntoIterator<Item = T>,
         T: Into<String>,
     {
-        Configured::new(self).with_tags(tags)
+        ConfiguredProbe::new(self).with_tags(tags)
     }
 
     /// Fails the check after `timeout`.
-    fn with_timeout(self, timeout: Duration) -> Configured<Self> {
-        Configured::new(self).with_timeout(timeout)
+    fn with_timeout(self, timeout: Duration) -> ConfiguredProbe<Self> {
+        ConfiguredProbe::new(self).with_timeout(timeout)
     }
 
     /// Lets the check run for as long as it takes.
-    fn without_timeout(self) -> Configured<Self> {
-        Configured::new(self).without_timeout()
+    fn without_timeout(self) -> ConfiguredProbe<Self> {
+        ConfiguredProbe::new(self).without_timeout()
     }
 
     /// Runs the probe on its own schedule while the poll loop runs.
-    fn with_poll_interval(self, interval: Duration) -> Configured<Self> {
-        Configured::new(self).with_poll_interval(interval)
+    fn with_poll_interval(self, interval: Duration) -> ConfiguredProbe<Self> {
+        ConfiguredProbe::new(self).with_poll_interval(interval)
     }
 
     /// Opens the circuit after `threshold` consecutive failures, for `cooldown`.
-    fn with_circuit_breaker(self, threshold: u32, cooldown: Duration) -> Configured<Self> {
-        Configured::new(self).with_circuit_breaker(threshold, cooldown)
+    fn with_circuit_breaker(self, threshold: u32, cooldown: Duration) -> ConfiguredProbe<Self> {
+        ConfiguredProbe::new(self).with_circuit_breaker(threshold, cooldown)
     }
 
     /// Never opens the circuit for this probe.
-    fn without_circuit_breaker(self) -> Configured<Self> {
-        Configured::new(self).without_circuit_breaker()
+    fn without_circuit_breaker(self) -> ConfiguredProbe<Self> {
+        ConfiguredProbe::new(self).without_circuit_breaker()
     }
 
     /// Runs the check on the application's own runtime instead of the
     /// registry's check runtime (see
     /// [`HealthRegistryBuilder::check_runtime`](crate::HealthRegistryBuilder::check_runtime)).
-    fn on_caller_runtime(self) -> Configured<Self> {
-        Configured::new(self).on_caller_runtime()
+    fn on_caller_runtime(self) -> ConfiguredProbe<Self> {
+        ConfiguredProbe::new(self).on_caller_runtime()
     }
 }
 
@@ -379,7 +387,7 @@ impl<P: Probe> ProbeExt for P {}
 /// A probe with overridden name, description, tags or options; made by the
 /// [`ProbeExt`] combinators, which chain.
 #[derive(Debug, Clone)]
-pub struct Configured<P> {
+pub struct ConfiguredProbe<P> {
     inner: P,
     name: Option<String>,
     description: Option<String>,
@@ -387,7 +395,7 @@ pub struct Configured<P> {
     options: ProbeOptions,
 }
 
-impl<P: Probe> Configured<P> {
+impl<P: Probe> ConfiguredProbe<P> {
     fn new(inner: P) -> Self {
         let options = inner.options();
         Self {
@@ -427,14 +435,14 @@ impl<P: Probe> Configured<P> {
     /// Fails the check after `timeout`.
     #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.options.timeout = Timeout::After(timeout);
+        self.options.timeout = ProbeTimeout::After(timeout);
         self
     }
 
     /// Lets the check run for as long as it takes.
     #[must_use]
     pub fn without_timeout(mut self) -> Self {
-        self.options.timeout = Timeout::Disabled;
+        self.options.timeout = ProbeTimeout::Disabled;
         self
     }
 
@@ -474,7 +482,7 @@ impl<P: Probe> Configured<P> {
     }
 }
 
-impl<P: Probe> Probe for Configured<P> {
+impl<P: Probe> Probe for ConfiguredProbe<P> {
     fn name(&self) -> &str {
         self.name.as_deref().unwrap_or_else(|| self.inner.name())
     }
@@ -588,7 +596,7 @@ impl<P: Probe> DynProbe for P {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use axum_watch::{probe, HealthRegistry, Outcome, ProbeHandle};
+/// use axum_watch::{probe, HealthRegistry, Outcome, probe::ProbeHandle};
 ///
 /// let shared = Arc::new(probe::from_fn("db", || async { Ok(Outcome::healthy()) }));
 /// let registry = HealthRegistry::builder()
@@ -642,7 +650,7 @@ impl<P: Probe> From<Arc<P>> for ProbeHandle {
 #[cfg(test)]
 mod tests {
     use super::{
-        Arc, Duration, Outcome, Probe, ProbeError, ProbeExt, ProbeHandle, Timeout, panic_message, short_type_name,
+        Arc, Duration, Outcome, Probe, ProbeError, ProbeExt, ProbeHandle, ProbeTimeout, panic_message, short_type_name,
     };
 
     #[test]
@@ -715,10 +723,10 @@ mod tests {
         assert_eq!(p.description(), Some("d"));
         assert_eq!(p.tags(), ["a"]);
         let o = p.options();
-        assert_eq!(o.timeout, Timeout::After(Duration::from_secs(1)));
+        assert_eq!(o.timeout, ProbeTimeout::After(Duration::from_secs(1)));
         assert_eq!(o.poll_interval, Some(Duration::from_secs(5)));
         assert_eq!(o.circuit_breaker, Some(false));
-        assert_eq!(Named.without_timeout().options().timeout, Timeout::Disabled);
+        assert_eq!(Named.without_timeout().options().timeout, ProbeTimeout::Disabled);
         assert_eq!(Named.with_tags(["x", "y"]).tags(), ["x", "y"]);
     }
 

@@ -198,15 +198,15 @@ impl axum_watch::Alerter for Recorder {
         "recorder"
     }
 
-    async fn notify(&self, alert: &axum_watch::AlertRecord) -> Result<(), axum_watch::AlertError> {
+    async fn notify(&self, alert: &axum_watch::AlertRecord) -> Result<(), axum_watch::alert::AlertError> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst);
         tokio::time::sleep(self.delay).await;
         assert!(!self.panics, "alerter bug");
         if n < self.failures {
             return Err(if self.transient {
-                axum_watch::AlertError::transient("503 from receiver")
+                axum_watch::alert::AlertError::transient("503 from receiver")
             } else {
-                axum_watch::AlertError::permanent("400 from receiver")
+                axum_watch::alert::AlertError::permanent("400 from receiver")
             });
         }
         self.sent

@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
-use axum_watch::{AlertError, AlertRecord, Alerter, HealthRegistry, Outcome, Probe, ProbeError, Status, Storage};
+use axum_watch::{
+    AlertRecord, Alerter, HealthRegistry, Outcome, Probe, ProbeError, Status, Storage, alert::AlertError,
+};
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::Value;

@@ -9,7 +9,7 @@
 //! maintenance nothing is sent; transitions are still recorded.
 //!
 //! ```
-//! use axum_watch::{AlertError, AlertRecord, Alerter, HealthRegistry};
+//! use axum_watch::{AlertRecord, Alerter, HealthRegistry, alert::AlertError};
 //!
 //! struct Pager;
 //!

@@ -33,7 +33,7 @@ const DEFAULT_EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";
 /// The routing key never appears in `Debug` or in error text.
 ///
 /// ```
-/// use axum_watch::{HealthRegistry, PagerDutyAlerter};
+/// use axum_watch::{HealthRegistry, alert::PagerDutyAlerter};
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let pagerduty = PagerDutyAlerter::new("R0UT1NGKEY0000000000000000000000").source("checkout-api");

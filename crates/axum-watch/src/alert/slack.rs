@@ -29,7 +29,7 @@ use crate::model::{AlertRecord, Status};
 /// error text.
 ///
 /// ```
-/// use axum_watch::{HealthRegistry, SlackAlerter};
+/// use axum_watch::{HealthRegistry, alert::SlackAlerter};
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let slack = SlackAlerter::new("https://hooks.slack.com/services/T000/B000/XXXX")?

@@ -30,7 +30,7 @@ use crate::model::{AlertRecord, Status};
 /// is the credential: it never appears in `Debug` or in error text.
 ///
 /// ```
-/// use axum_watch::{HealthRegistry, TeamsAlerter};
+/// use axum_watch::{HealthRegistry, alert::TeamsAlerter};
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let teams = TeamsAlerter::new("https://example.webhook.office.com/workflows/abc?sig=s3cret")?.adaptive_card();

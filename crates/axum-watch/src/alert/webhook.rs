@@ -20,7 +20,7 @@ use crate::model::AlertRecord;
 /// and of error text.
 ///
 /// ```
-/// use axum_watch::{HealthRegistry, WebhookAlerter};
+/// use axum_watch::{HealthRegistry, alert::WebhookAlerter};
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let webhook = WebhookAlerter::new("https://alerts.example.com/hooks/health")?

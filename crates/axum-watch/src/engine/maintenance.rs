@@ -11,17 +11,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use tokio::time::Instant;
 
-use crate::model::Timestamp;
-
-/// Whether maintenance is on, and until when.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[non_exhaustive]
-pub struct MaintenanceStatus {
-    /// Whether maintenance mode is on.
-    pub active: bool,
-    /// When it ends by itself; `None` while off or when it has no end.
-    pub until: Option<Timestamp>,
-}
+use crate::model::{MaintenanceStatus, Timestamp};
 
 #[derive(Debug, Clone, Copy)]
 struct Window {

@@ -31,7 +31,6 @@ pub(crate) use callbacks::Callback;
 pub(crate) use circuit::CircuitPolicy;
 pub(crate) use entry::Entry;
 pub use executor::CheckRuntime;
-pub use maintenance::MaintenanceStatus;
 pub(crate) use poll::Subscription;
 pub(crate) use run::{Encoding, Snapshot};
 
@@ -39,8 +38,8 @@ pub(crate) use run::{Encoding, Snapshot};
 pub(crate) type Phases = tokio::sync::watch::Receiver<Phase>;
 
 use crate::alert::Dispatcher;
-use crate::model::{AlertRecord, HealthReport, ProbeResult, Timestamp};
-use crate::storage::{DynStorage, History, ReplicaReport, WriteBuffer};
+use crate::model::{AlertRecord, HealthReport, Lifecycle, MaintenanceStatus, ProbeResult, Timestamp};
+use crate::storage::{DynStorage, History, ReplicaReport, WriteBufferStats};
 use poll::Poller;
 use run::Flight;
 
@@ -78,38 +77,6 @@ pub(crate) enum Gate {
     Maintenance,
     /// Within the grace period: not ready yet.
     Starting,
-}
-
-/// Where the service is in its life, as every face reports it.
-///
-/// `Starting` (within the grace period) → `Serving` → `Draining` (from
-/// [`HealthRegistry::drain`](crate::HealthRegistry::drain): readiness fails
-/// first, streams end, queues flush) → `Stopped`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-#[non_exhaustive]
-pub enum Lifecycle {
-    /// Within the grace period: `/ready` answers 503 `starting`.
-    Starting,
-    /// Ready when the probes say so.
-    Serving,
-    /// Shutting down: `/ready` answers 503 `draining`, `/live` stays 200.
-    Draining,
-    /// Drained: streams have ended and no probe runs any more.
-    Stopped,
-}
-
-impl Lifecycle {
-    /// The state as it appears in JSON and metrics.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Starting => "starting",
-            Self::Serving => "serving",
-            Self::Draining => "draining",
-            Self::Stopped => "stopped",
-        }
-    }
 }
 
 /// When probes run, whoever asks; see
@@ -367,7 +334,7 @@ impl Engine {
     }
 
     /// The shared store's write buffer, for metrics.
-    pub(crate) fn write_buffer(&self) -> WriteBuffer {
+    pub(crate) fn write_buffer(&self) -> WriteBufferStats {
         self.storage.write_buffer()
     }
 

@@ -13,9 +13,10 @@ use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, StatusCode};
 
 use super::Face;
-use crate::engine::{Lifecycle, Scheduling};
+use crate::engine::Scheduling;
+use crate::model::Lifecycle;
 use crate::model::{CircuitState, HealthReport, ProbeResult, Status};
-use crate::storage::WriteBuffer;
+use crate::storage::WriteBufferStats;
 
 /// The text formats `metrics` speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,7 +185,7 @@ pub(crate) fn overall_value(status: Status) -> u8 {
 pub(crate) struct Process<'a> {
     pub(crate) alerts_dropped: u64,
     /// This replica's id and the shared storage's write buffer, when one is configured.
-    pub(crate) storage: Option<(&'a str, WriteBuffer)>,
+    pub(crate) storage: Option<(&'a str, WriteBufferStats)>,
     pub(crate) lifecycle: Lifecycle,
     pub(crate) scheduling: Scheduling,
 }
@@ -274,7 +275,7 @@ pub(crate) fn encode(report: &HealthReport, process: &Process<'_>, format: Forma
 }
 
 /// The shared storage's write buffer: what waits and what was lost.
-fn encode_write_buffer(out: &mut String, replica: &str, buffer: WriteBuffer, format: Format) {
+fn encode_write_buffer(out: &mut String, replica: &str, buffer: WriteBufferStats, format: Format) {
     let dropped_family = match format {
         Format::Prometheus => "health_storage_writes_dropped_total",
         Format::OpenMetrics => "health_storage_writes_dropped",
@@ -404,7 +405,7 @@ mod tests {
     #[test]
     fn a_shared_storage_adds_its_write_buffer() {
         let r = report(Vec::new());
-        let buffer = WriteBuffer::new(3, 7);
+        let buffer = WriteBufferStats::new(3, 7);
         let text = encode(
             &r,
             &Process {

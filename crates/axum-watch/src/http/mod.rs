@@ -28,7 +28,8 @@ use serde::ser::SerializeMap;
 use auth::{Auth, OpenEndpoint, StatusOnly};
 use dashboard::Dashboard;
 
-use crate::engine::{Encoding, Engine, Gate, Lifecycle, Snapshot};
+use crate::engine::{Encoding, Engine, Gate, Snapshot};
+use crate::model::Lifecycle;
 use crate::model::{AlertRecord, HealthReport, ProbeResult, Status};
 use crate::storage::History;
 

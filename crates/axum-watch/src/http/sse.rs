@@ -20,7 +20,8 @@ use http::{HeaderName, HeaderValue, StatusCode};
 use tokio::sync::watch;
 
 use super::{Face, gate_body, query, report_json, unknown_tags, with_lifecycle};
-use crate::engine::{Encoding, Engine, Lifecycle, Phase, Phases, Snapshot, Subscription};
+use crate::engine::{Encoding, Engine, Phase, Phases, Snapshot, Subscription};
+use crate::model::Lifecycle;
 
 /// How often an idle stream sends a comment so proxies keep it open.
 pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(15);

@@ -51,10 +51,10 @@ const UNMATCHED: &str = "(unmatched)";
 /// ```
 #[derive(Clone)]
 pub struct RequestMetrics {
-    inner: Arc<Inner>,
+    inner: Arc<RequestsState>,
 }
 
-struct Inner {
+struct RequestsState {
     /// The name, and the statistics of every request.
     core: Core,
     min_error_status: u16,
@@ -102,7 +102,7 @@ impl RequestMetrics {
 
     fn build(name: String, config: StatsConfig, min_error_status: u16, per_route: bool, max_routes: usize) -> Self {
         Self {
-            inner: Arc::new(Inner {
+            inner: Arc::new(RequestsState {
                 core: Core::new(name, None, config),
                 min_error_status,
                 per_route,

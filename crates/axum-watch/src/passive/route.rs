@@ -44,10 +44,10 @@ use crate::registry::ProbeGroup;
 /// ```
 #[derive(Clone)]
 pub struct RouteProbe {
-    inner: Arc<Inner>,
+    inner: Arc<RouteState>,
 }
 
-struct Inner {
+struct RouteState {
     core: Core,
     min_error_status: u16,
 }
@@ -71,7 +71,7 @@ impl RouteProbe {
 
     fn build(name: String, description: Option<String>, min_error_status: u16, config: StatsConfig) -> Self {
         Self {
-            inner: Arc::new(Inner {
+            inner: Arc::new(RouteState {
                 core: Core::new(name, description, config),
                 min_error_status,
             }),
@@ -79,7 +79,7 @@ impl RouteProbe {
     }
 
     fn rebuild(self, f: impl FnOnce(&mut (String, Option<String>, u16, StatsConfig))) -> Self {
-        let Inner { core, min_error_status } = &*self.inner;
+        let RouteState { core, min_error_status } = &*self.inner;
         let mut parts = (
             core.name.clone(),
             core.description.clone(),

@@ -389,7 +389,7 @@ impl Stats {
 
     /// A consistent-enough copy of everything, with the derived figures: the
     /// shards' recent calls are merged by end time into one window.
-    pub(crate) fn snapshot(&self) -> Snapshot {
+    pub(crate) fn snapshot(&self) -> Figures {
         // (end time, duration and flags, shard) of every call the rings hold,
         // ordered by end time, then by the order a shard recorded them in.
         let mut recent: Vec<((u64, u64), u64, usize)> = Vec::new();
@@ -447,7 +447,7 @@ impl Stats {
         let last_success = load(|s| &s.last_success_at).max().unwrap_or(0);
         let min = load(|s| &s.min_ns).min().unwrap_or(u64::MAX);
 
-        Snapshot {
+        Figures {
             calls: load(|s| &s.seq).sum(),
             errors: load(|s| &s.errors).sum(),
             consecutive: self.consecutive(&recent, last_success),
@@ -522,7 +522,7 @@ impl Stats {
 
 /// The figures of one check.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Snapshot {
+pub(crate) struct Figures {
     pub(crate) calls: u64,
     pub(crate) errors: u64,
     pub(crate) consecutive: u64,
@@ -568,7 +568,7 @@ pub(crate) const REQUESTS: Labels = Labels {
     http: true,
 };
 
-impl Snapshot {
+impl Figures {
     /// Lifetime error rate.
     pub(crate) fn error_rate(&self) -> f64 {
         ratio(self.errors, self.calls)

@@ -53,10 +53,10 @@ use crate::probe::{Outcome, panic_message};
 /// ```
 #[derive(Clone)]
 pub struct WebSocketProbe {
-    inner: Arc<Inner>,
+    inner: Arc<SocketState>,
 }
 
-struct Inner {
+struct SocketState {
     core: Core,
     min_active: u64,
     active: AtomicU64,
@@ -86,7 +86,7 @@ impl WebSocketProbe {
 
     fn build(name: String, config: StatsConfig, min_active: u64) -> Self {
         Self {
-            inner: Arc::new(Inner {
+            inner: Arc::new(SocketState {
                 core: Core::new(name, None, config),
                 min_active,
                 active: AtomicU64::new(0),
@@ -161,7 +161,7 @@ impl WebSocketProbe {
 }
 
 /// Decrements the open-connection gauge however the handler ends.
-struct Open<'a>(&'a Inner);
+struct Open<'a>(&'a SocketState);
 
 impl Drop for Open<'_> {
     fn drop(&mut self) {
@@ -248,7 +248,7 @@ passive_probe!(WebSocketProbe);
 /// wraps, so it can be split.
 pub struct WatchedSocket {
     socket: WebSocket,
-    probe: Arc<Inner>,
+    probe: Arc<SocketState>,
 }
 
 impl fmt::Debug for WatchedSocket {

@@ -11,21 +11,21 @@ use crate::probe::{Outcome, Probe, ProbeError};
 /// A free-space limit, in bytes or in percent of the file system's size.
 ///
 /// ```
-/// use axum_watch::probes::Threshold;
+/// use axum_watch::probes::SpaceThreshold;
 ///
-/// let gib = Threshold::Bytes(1 << 30);
-/// let tenth = Threshold::Percent(10.0);
+/// let gib = SpaceThreshold::Bytes(1 << 30);
+/// let tenth = SpaceThreshold::Percent(10.0);
 /// assert_ne!(gib, tenth);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Threshold {
+pub enum SpaceThreshold {
     /// Fewer free bytes than this.
     Bytes(u64),
     /// Less free space than this share of the total, from 0 to 100.
     Percent(f64),
 }
 
-impl Threshold {
+impl SpaceThreshold {
     /// Whether `free` bytes, `free_percent` of the total, are below the limit.
     fn is_crossed(self, free: u64, free_percent: f64) -> bool {
         match self {
@@ -51,7 +51,7 @@ impl Threshold {
     }
 }
 
-impl fmt::Display for Threshold {
+impl fmt::Display for SpaceThreshold {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Bytes(b) => write!(f, "{b} bytes"),
@@ -75,14 +75,14 @@ impl fmt::Display for Threshold {
 /// or a percentage outside 0–100 makes the check unhealthy with a clear error.
 ///
 /// ```
-/// use axum_watch::probes::{DiskSpaceProbe, Threshold};
+/// use axum_watch::probes::{DiskSpaceProbe, SpaceThreshold};
 /// use axum_watch::{Probe, Status};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// let probe = DiskSpaceProbe::new("/")
-///     .warn_below(Threshold::Percent(10.0))
-///     .fail_below(Threshold::Bytes(512 * 1024 * 1024));
+///     .warn_below(SpaceThreshold::Percent(10.0))
+///     .fail_below(SpaceThreshold::Bytes(512 * 1024 * 1024));
 /// assert_eq!(probe.name(), "disk");
 /// let outcome = probe.check().await.unwrap();
 /// assert!(outcome.details()["total_bytes"].as_u64().unwrap() > 0);
@@ -92,8 +92,8 @@ impl fmt::Display for Threshold {
 #[derive(Clone, Debug)]
 pub struct DiskSpaceProbe {
     path: PathBuf,
-    warn_below: Option<Threshold>,
-    fail_below: Option<Threshold>,
+    warn_below: Option<SpaceThreshold>,
+    fail_below: Option<SpaceThreshold>,
 }
 
 impl DiskSpaceProbe {
@@ -109,14 +109,14 @@ impl DiskSpaceProbe {
 
     /// Degraded when free space is below `threshold`.
     #[must_use]
-    pub fn warn_below(mut self, threshold: Threshold) -> Self {
+    pub fn warn_below(mut self, threshold: SpaceThreshold) -> Self {
         self.warn_below = Some(threshold);
         self
     }
 
     /// Unhealthy when free space is below `threshold`.
     #[must_use]
-    pub fn fail_below(mut self, threshold: Threshold) -> Self {
+    pub fn fail_below(mut self, threshold: SpaceThreshold) -> Self {
         self.fail_below = Some(threshold);
         self
     }

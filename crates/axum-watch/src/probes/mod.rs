@@ -62,7 +62,11 @@ mod noop;
 mod runtime;
 mod tcp;
 mod threshold;
-pub use disk::{DiskSpaceProbe, Threshold};
+pub use disk::{DiskSpaceProbe, SpaceThreshold};
+
+/// The old name of [`SpaceThreshold`].
+#[deprecated(since = "0.2.0", note = "renamed to `SpaceThreshold`")]
+pub type Threshold = SpaceThreshold;
 pub use noop::NoOpProbe;
 pub use runtime::RuntimeProbe;
 pub use tcp::TcpProbe;

@@ -144,10 +144,10 @@ impl Probe for RuntimeProbe {
     }
 
     /// It measures the application's runtime, so it runs there.
-    fn options(&self) -> crate::ProbeOptions {
-        crate::ProbeOptions {
+    fn options(&self) -> crate::probe::ProbeOptions {
+        crate::probe::ProbeOptions {
             on_caller_runtime: true,
-            ..crate::ProbeOptions::default()
+            ..crate::probe::ProbeOptions::default()
         }
     }
 

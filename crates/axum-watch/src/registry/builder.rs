@@ -17,7 +17,7 @@ use crate::http::HttpConfig;
 use crate::http::auth::{Auth, AuthRequest, Credentials, OpenEndpoint};
 use crate::http::dashboard::{Dashboard, DashboardContext};
 use crate::model::AlertRecord;
-use crate::probe::{ProbeHandle, Timeout};
+use crate::probe::{ProbeHandle, ProbeTimeout};
 use crate::storage::{DynStorage, MemoryStorage, Storage};
 
 /// Builds a [`HealthRegistry`]; see [`HealthRegistry::builder`].
@@ -351,7 +351,7 @@ impl HealthRegistryBuilder {
     /// code and `{"status": …}` only, an authenticated one the full answer.
     ///
     /// ```
-    /// use axum_watch::{HealthRegistry, OpenEndpoint};
+    /// use axum_watch::{HealthRegistry, options::OpenEndpoint};
     ///
     /// let registry = HealthRegistry::builder()
     ///     .basic_auth("ops", "s3cret")
@@ -373,7 +373,7 @@ impl HealthRegistryBuilder {
     }
 
     /// Posts every transition as JSON to `url` with a
-    /// [`WebhookAlerter`](crate::WebhookAlerter); a URL that is not `http` or
+    /// [`WebhookAlerter`](crate::alert::WebhookAlerter); a URL that is not `http` or
     /// `https` makes [`build`](Self::build) fail.
     #[cfg(feature = "alerts")]
     pub fn webhook_url(mut self, url: impl AsRef<str>) -> Self {
@@ -623,9 +623,9 @@ impl HealthRegistryBuilder {
                 ));
             }
             let timeout = match options.timeout {
-                Timeout::Inherit => self.timeout,
-                Timeout::After(d) => Some(d),
-                Timeout::Disabled => None,
+                ProbeTimeout::Inherit => self.timeout,
+                ProbeTimeout::After(d) => Some(d),
+                ProbeTimeout::Disabled => None,
             };
             let circuit =
                 (circuit_allowed && options.circuit_breaker.unwrap_or(self.circuit_breaker)).then(|| CircuitPolicy {
@@ -848,19 +848,19 @@ mod tests {
     struct OwnStorage(MemoryStorage);
 
     impl Storage for OwnStorage {
-        async fn record(&self, result: &crate::ProbeResult) -> Result<(), crate::StorageError> {
+        async fn record(&self, result: &crate::ProbeResult) -> Result<(), crate::storage::StorageError> {
             Storage::record(&self.0, result).await
         }
-        async fn latest(&self) -> Result<Vec<crate::ProbeResult>, crate::StorageError> {
+        async fn latest(&self) -> Result<Vec<crate::ProbeResult>, crate::storage::StorageError> {
             Storage::latest(&self.0).await
         }
-        async fn history(&self) -> Result<crate::storage::History, crate::StorageError> {
+        async fn history(&self) -> Result<crate::storage::History, crate::storage::StorageError> {
             Storage::history(&self.0).await
         }
-        async fn append_alert(&self, alert: &AlertRecord) -> Result<(), crate::StorageError> {
+        async fn append_alert(&self, alert: &AlertRecord) -> Result<(), crate::storage::StorageError> {
             Storage::append_alert(&self.0, alert).await
         }
-        async fn alerts(&self) -> Result<Vec<AlertRecord>, crate::StorageError> {
+        async fn alerts(&self) -> Result<Vec<AlertRecord>, crate::storage::StorageError> {
             Storage::alerts(&self.0).await
         }
     }

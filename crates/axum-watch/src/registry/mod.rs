@@ -11,9 +11,10 @@ use std::time::Duration;
 pub use builder::{BuildError, BuildErrorKind, HealthRegistryBuilder};
 pub use group::ProbeGroup;
 
-use crate::engine::{Engine, Lifecycle, MaintenanceStatus, Scheduling};
+use crate::engine::{Engine, Scheduling};
 use crate::http::HttpConfig;
 use crate::model::HealthReport;
+use crate::model::{Lifecycle, MaintenanceStatus};
 
 /// The health system of one service: its probes, their results, history and
 /// alerts, and the `/health/*` endpoints over them.
@@ -119,7 +120,7 @@ impl HealthRegistry {
     /// # Errors
     ///
     /// The storage backend's error, when it cannot be read.
-    pub async fn latest_results(&self) -> Result<Vec<crate::ProbeResult>, crate::StorageError> {
+    pub async fn latest_results(&self) -> Result<Vec<crate::ProbeResult>, crate::storage::StorageError> {
         self.engine.latest_results().await
     }
 
@@ -141,7 +142,7 @@ impl HealthRegistry {
     /// nothing; transitions are still recorded. A new call replaces the window.
     ///
     /// ```
-    /// # use axum_watch::{HealthRegistry, Timestamp};
+    /// # use axum_watch::{HealthRegistry, model::Timestamp};
     /// let registry = HealthRegistry::builder().build().unwrap();
     /// let end = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(2);
     /// registry.set_maintenance(Some(Timestamp::with_offset(end, jiff::tz::Offset::UTC)));
@@ -149,7 +150,7 @@ impl HealthRegistry {
     /// registry.clear_maintenance();
     /// assert!(!registry.in_maintenance());
     /// ```
-    pub fn set_maintenance(&self, until: Option<crate::Timestamp>) {
+    pub fn set_maintenance(&self, until: Option<crate::model::Timestamp>) {
         self.engine.set_maintenance(until);
     }
 
@@ -261,7 +262,8 @@ impl HealthRegistry {
     /// Kubernetes sends) and Ctrl-C.
     ///
     /// ```no_run
-    /// # async fn demo() -> std::io::Result<()> {
+    /// # #[tokio::main]
+    /// # async fn main() -> std::io::Result<()> {
     /// use axum_watch::HealthRegistry;
     ///
     /// let registry = HealthRegistry::builder().build().unwrap();

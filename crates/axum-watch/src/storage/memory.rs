@@ -19,7 +19,7 @@ use crate::model::{AlertRecord, ProbeResult};
 ///
 /// ```
 /// use std::time::Duration;
-/// use axum_watch::MemoryStorage;
+/// use axum_watch::storage::MemoryStorage;
 ///
 /// let storage = MemoryStorage::builder()
 ///     .history_size(10)

@@ -33,7 +33,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use axum_watch::{HealthRegistry, MemoryStorage};
+//! use axum_watch::{HealthRegistry, storage::MemoryStorage};
 //!
 //! let storage = MemoryStorage::builder()
 //!     .history_size(20)
@@ -149,8 +149,8 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Writes waiting for an unreachable store, and those that did not fit
     /// the buffer. Stores that never buffer report zeros.
-    fn write_buffer(&self) -> WriteBuffer {
-        WriteBuffer::default()
+    fn write_buffer(&self) -> WriteBufferStats {
+        WriteBufferStats::default()
     }
 
     /// Waits, at most `deadline`, until every write handed over so far has
@@ -202,20 +202,24 @@ impl ReplicaReport {
 /// The state of a store's write buffer, for `/metrics`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct WriteBuffer {
+pub struct WriteBufferStats {
     /// Writes waiting for the store to come back.
     pub pending: u64,
     /// Writes lost because the buffer was full, since the process started.
     pub dropped: u64,
 }
 
-impl WriteBuffer {
+impl WriteBufferStats {
     /// A buffer state with `pending` waiting and `dropped` lost writes.
     #[must_use]
     pub fn new(pending: u64, dropped: u64) -> Self {
         Self { pending, dropped }
     }
 }
+
+/// The old name of [`WriteBufferStats`].
+#[deprecated(since = "0.2.0", note = "renamed to `WriteBufferStats`")]
+pub type WriteBuffer = WriteBufferStats;
 
 /// The object-safe twin of [`Storage`].
 pub(crate) trait DynStorage: Send + Sync + 'static {
@@ -228,7 +232,7 @@ pub(crate) trait DynStorage: Send + Sync + 'static {
     fn fleet(&self) -> BoxFuture<'_, Result<Vec<ReplicaReport>, StorageError>>;
     fn claim_alert<'a>(&'a self, alert: &'a AlertRecord, window: Duration)
     -> BoxFuture<'a, Result<bool, StorageError>>;
-    fn write_buffer(&self) -> WriteBuffer;
+    fn write_buffer(&self) -> WriteBufferStats;
     fn flush(&self, deadline: Duration) -> BoxFuture<'_, Result<(), StorageError>>;
 }
 
@@ -269,7 +273,7 @@ impl<S: Storage> DynStorage for S {
         Box::pin(Storage::claim_alert(self, alert, window))
     }
 
-    fn write_buffer(&self) -> WriteBuffer {
+    fn write_buffer(&self) -> WriteBufferStats {
         Storage::write_buffer(self)
     }
 

@@ -145,7 +145,7 @@ const SCHEMA_LOCK: i64 = 0x6178_7761_7463_6801;
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use axum_watch::{HealthRegistry, PostgresStorage};
+/// use axum_watch::{HealthRegistry, storage::PostgresStorage};
 ///
 /// let storage = PostgresStorage::builder("postgres://app@127.0.0.1:5432/app", "checkout")
 ///     .replica("pod-a")

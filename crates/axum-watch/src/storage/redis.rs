@@ -40,7 +40,7 @@ use crate::model::{AlertRecord, ProbeResult};
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use axum_watch::{HealthRegistry, RedisStorage};
+/// use axum_watch::{HealthRegistry, storage::RedisStorage};
 ///
 /// let storage = RedisStorage::builder("redis://127.0.0.1:6379", "checkout")
 ///     .history_size(50)

@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use super::{History, MemoryStorage, ReplicaReport, Storage, StorageError, WriteBuffer};
+use super::{History, MemoryStorage, ReplicaReport, Storage, StorageError, WriteBufferStats};
 use crate::model::{AlertRecord, ProbeResult};
 
 /// Implements [`Storage`] for a public store that wraps a [`Replicated`] in
@@ -73,7 +73,7 @@ macro_rules! delegate_storage {
                 self.inner.claim_alert(alert, window).await
             }
 
-            fn write_buffer(&self) -> $crate::storage::WriteBuffer {
+            fn write_buffer(&self) -> $crate::storage::WriteBufferStats {
                 self.inner.write_buffer()
             }
 
@@ -630,8 +630,8 @@ impl<B: Backend> Replicated<B> {
         )))
     }
 
-    pub(crate) fn write_buffer(&self) -> WriteBuffer {
-        WriteBuffer::new(
+    pub(crate) fn write_buffer(&self) -> WriteBufferStats {
+        WriteBufferStats::new(
             self.core.pending.load(Ordering::Relaxed),
             self.core.dropped.load(Ordering::Relaxed),
         )
@@ -715,7 +715,7 @@ impl<B: Backend> Storage for Replicated<B> {
         claimed
     }
 
-    fn write_buffer(&self) -> WriteBuffer {
+    fn write_buffer(&self) -> WriteBufferStats {
         Replicated::write_buffer(self)
     }
 }
@@ -824,7 +824,7 @@ mod tests {
 
     #[test]
     fn claim_keys_name_the_probe_and_both_statuses() {
-        let t = crate::Timestamp::now_in(&jiff::tz::TimeZone::UTC);
+        let t = crate::model::Timestamp::now_in(&jiff::tz::TimeZone::UTC);
         let a = AlertRecord::new("db", Status::Healthy, Status::Unhealthy, t);
         assert_eq!(claim_key(&a), "db:healthy:unhealthy");
     }
