@@ -1,7 +1,6 @@
 //! One registered probe: its resolved options, and one execution of it with
 //! the timeout, panic capture, circuit breaker and stamping.
 
-use std::any::Any;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -12,7 +11,7 @@ use tracing::Instrument;
 use super::circuit::{Circuit, CircuitPolicy};
 use super::executor::Executor;
 use crate::model::{Details, ProbeResult, Status};
-use crate::probe::ProbeHandle;
+use crate::probe::{ProbeHandle, panic_message};
 
 /// The error of a probe whose circuit is open and that has no recent result.
 pub(crate) const SUSPENDED: &str = "circuit breaker open — probe temporarily suspended";
@@ -262,12 +261,4 @@ impl Drop for Running<'_> {
     fn drop(&mut self) {
         self.0.store(false, Ordering::Release);
     }
-}
-
-fn panic_message(payload: &(dyn Any + Send)) -> &str {
-    payload
-        .downcast_ref::<&'static str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("non-string panic payload")
 }
