@@ -56,7 +56,7 @@ i = next(k for k, l in enumerate(pre) if l.startswith('Structured health'))
 intro = pre[i:]
 while intro and intro[-1] == '': intro = intro[:-1]
 intro = '\n'.join(intro).replace(
- 'The demo (`examples/quickstart.rs`) registers', 'The demo in the repository\n([`examples/quickstart.rs`](https://github.com/axum-watch/axum-watch/blob/main/crates/axum-watch/examples/quickstart.rs),\n`cargo run --example quickstart`) registers')
+ 'The demo (`crates/axum-watch-examples/examples/quickstart.rs`) registers', 'The demo in the repository\n([`examples/quickstart.rs`](https://github.com/axum-watch/axum-watch/blob/main/crates/axum-watch-examples/examples/quickstart.rs),\n`cargo run --example quickstart`) registers')
 qs = '\n'.join(shift(sections['Quick start'])).rstrip()
 feat = '\n'.join(shift(sections['Cargo features'])).rstrip()
 guide = '''# Guide

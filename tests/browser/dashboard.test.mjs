@@ -1,5 +1,5 @@
 // The built-in dashboard in real headless Chromium, against
-// crates/axum-watch/examples/dashboard_fixture.rs.
+// crates/axum-watch-examples/examples/dashboard_fixture.rs.
 //
 //   FIXTURE_BIN=target/debug/examples/dashboard_fixture node --test tests/browser/
 //

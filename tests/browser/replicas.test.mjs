@@ -1,5 +1,5 @@
 // The dashboard's replica list in real headless Chromium, against
-// crates/axum-watch/examples/dashboard_fixture.rs (memory storage).
+// crates/axum-watch-examples/examples/dashboard_fixture.rs (memory storage).
 //
 //   FIXTURE_BIN=target/debug/examples/dashboard_fixture node --test tests/browser/
 //

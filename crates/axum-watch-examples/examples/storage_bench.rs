@@ -2,7 +2,7 @@
 //! storage, measured in one process in interleaved rounds.
 //!
 //! ```sh
-//! cargo run --release -p axum-watch --features redis-storage,postgres-storage --example storage_bench
+//! cargo run --release -p axum-watch-examples --features redis-storage,postgres-storage --example storage_bench
 //! ```
 //!
 //! Each round times `HealthRegistry::run_all` on a registry with one probe
@@ -143,7 +143,7 @@ async fn frozen_ready(name: &str, storage: impl Storage, requests: usize, interv
     let app: axum::Router = registry.router();
     let mut samples = Vec::with_capacity(requests);
     for _ in 0..requests {
-        let request = http::Request::builder()
+        let request = axum::http::Request::builder()
             .uri("/health/ready")
             .body(axum::body::Body::empty())
             .unwrap();
