@@ -10,6 +10,9 @@
 //! POLL_INTERVAL_SECS=5 cargo run --example quickstart   # poll (and push to streams) every 5 s
 //! ```
 //!
+//! `DRAIN_DELAY_SECS` (default 5) is how long `/ready` answers 503
+//! `draining` after SIGTERM or Ctrl-C before streams end and the server stops.
+//!
 //! `POLL_INTERVAL_SECS` sets the registry's poll interval, which drives the
 //! `/health/status/stream` and `/health/ready/stream` events; unset keeps the
 //! registry default (60 s), `0` polls on demand only.
@@ -23,7 +26,7 @@ use axum::Router;
 use axum::routing::{get, post};
 use axum_watch::passive::RequestMetrics;
 use axum_watch::probes::{DiskSpaceProbe, RuntimeProbe, SpaceThreshold};
-use axum_watch::{HealthRegistry, Outcome, ProbeError, ProbeExt, probe};
+use axum_watch::{HealthRegistry, Outcome, ProbeError, ProbeExt, probe, shutdown_signal};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -49,6 +52,13 @@ async fn main() -> anyhow::Result<()> {
     };
 
     let mut builder = HealthRegistry::builder();
+    if let Ok(secs) = std::env::var("DRAIN_DELAY_SECS") {
+        let secs: u64 = secs
+            .trim()
+            .parse()
+            .with_context(|| format!("DRAIN_DELAY_SECS={secs:?}"))?;
+        builder = builder.drain_delay(Duration::from_secs(secs));
+    }
     if let Ok(secs) = std::env::var("POLL_INTERVAL_SECS") {
         let secs: u64 = secs
             .trim()
@@ -107,10 +117,11 @@ async fn main() -> anyhow::Result<()> {
     socket.bind(std::net::SocketAddr::from(([127, 0, 0, 1], port)))?;
     let listener = socket.listen(4096)?;
     tracing::info!("listening on http://{}/health/status", listener.local_addr()?);
+    // On SIGTERM or Ctrl-C: /ready fails at once, streams end after the
+    // drain delay, queued alerts go out, then the server stops.
     axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(registry.drain_on(shutdown_signal()))
         .await?;
+    tracing::info!("stopped");
     Ok(())
 }
