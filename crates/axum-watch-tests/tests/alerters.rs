@@ -7,168 +7,15 @@
 
 mod common;
 
-use std::collections::VecDeque;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::Method;
 use axum_watch::{
     AlertRecord, Alerter, HealthRegistry, Status,
     alert::{AlertError, PagerDutyAlerter, SlackAlerter, TeamsAlerter, WebhookAlerter},
 };
-use common::{Switch, get};
+use common::{Behaviour, Received, Receiver, Switch, free_port, get};
 use serde_json::{Value, json};
-
-// ---------------------------------------------------------------------------
-// The receiver
-// ---------------------------------------------------------------------------
-
-/// One request as the receiver saw it.
-#[derive(Clone, Debug)]
-struct Received {
-    method: Method,
-    path: String,
-    headers: HeaderMap,
-    raw: String,
-    body: Value,
-    at: Instant,
-}
-
-/// How the receiver answers one request.
-#[derive(Clone, Copy, Debug)]
-enum Behaviour {
-    /// This status with a short body (`ok`, or `invalid_payload` for errors).
-    Answer(u16),
-    /// This status with the request's own path and body echoed back.
-    Echo(u16),
-    /// 200, after this long.
-    Slow(Duration),
-}
-
-#[derive(Clone)]
-struct Shared {
-    requests: Arc<Mutex<Vec<Received>>>,
-    script: Arc<Mutex<VecDeque<Behaviour>>>,
-    default: Arc<Mutex<Behaviour>>,
-}
-
-/// An axum server on 127.0.0.1:0 that records every request and answers as
-/// scripted (then with the default behaviour, 200 at first).
-struct Receiver {
-    addr: SocketAddr,
-    shared: Shared,
-}
-
-async fn record(
-    State(shared): State<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> (StatusCode, String) {
-    let raw = String::from_utf8_lossy(&body).into_owned();
-    let behaviour = shared
-        .script
-        .lock()
-        .unwrap()
-        .pop_front()
-        .unwrap_or(*shared.default.lock().unwrap());
-    let path = uri.path_and_query().map(ToString::to_string).unwrap_or_default();
-    shared.requests.lock().unwrap().push(Received {
-        method,
-        path: path.clone(),
-        headers,
-        body: serde_json::from_str(&raw).unwrap_or(Value::Null),
-        raw: raw.clone(),
-        at: Instant::now(),
-    });
-    match behaviour {
-        Behaviour::Answer(code) => {
-            let status = StatusCode::from_u16(code).unwrap();
-            let text = if status.is_success() { "ok" } else { "invalid_payload" };
-            (status, text.to_owned())
-        }
-        Behaviour::Echo(code) => (StatusCode::from_u16(code).unwrap(), format!("{path} {raw}")),
-        Behaviour::Slow(delay) => {
-            tokio::time::sleep(delay).await;
-            (StatusCode::OK, "ok".to_owned())
-        }
-    }
-}
-
-impl Receiver {
-    async fn start() -> Self {
-        let shared = Shared {
-            requests: Arc::default(),
-            script: Arc::default(),
-            default: Arc::new(Mutex::new(Behaviour::Answer(200))),
-        };
-        let app = Router::new().fallback(record).with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Self { addr, shared }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    /// Answers the next requests this way, in order.
-    fn script(&self, behaviours: impl IntoIterator<Item = Behaviour>) {
-        self.shared.script.lock().unwrap().extend(behaviours);
-    }
-
-    /// Answers every unscripted request this way.
-    fn always(&self, behaviour: Behaviour) {
-        *self.shared.default.lock().unwrap() = behaviour;
-    }
-
-    fn requests(&self) -> Vec<Received> {
-        self.shared.requests.lock().unwrap().clone()
-    }
-
-    /// Polls until at least `n` requests arrived; panics after 5 s.
-    async fn wait_for(&self, n: usize) -> Vec<Received> {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let requests = self.requests();
-            if requests.len() >= n {
-                return requests;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "expected {n} requests, got {}: {requests:#?}",
-                requests.len()
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-
-    /// Asserts that the count stays at `n` for `quiet` (no late retry).
-    async fn stays_at(&self, n: usize, quiet: Duration) -> Vec<Received> {
-        let deadline = Instant::now() + quiet;
-        while Instant::now() < deadline {
-            assert_eq!(self.requests().len(), n, "{:#?}", self.requests());
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        let requests = self.requests();
-        assert_eq!(requests.len(), n, "{requests:#?}");
-        requests
-    }
-}
-
-/// A port nothing listens on: bound, then released.
-async fn refused_port() -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    port
-}
 
 // ---------------------------------------------------------------------------
 // Alerts and the payloads the alerters must send for them
@@ -658,7 +505,7 @@ async fn too_many_requests_is_retried_but_bad_request_is_not() {
 
 #[tokio::test]
 async fn refused_connections_are_transient_and_hide_urls_and_keys() {
-    let port = refused_port().await;
+    let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let secret_path = "/services/T0SECRET/B0SECRET/T0KENT0KENT0KEN";
     let a = alert(Status::Healthy, Status::Unhealthy);

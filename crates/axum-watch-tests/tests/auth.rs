@@ -11,7 +11,6 @@ use axum_watch::{
 use base64::Engine;
 use common::{Reply, Switch};
 use http::{Method, Request, StatusCode};
-use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 const ENDPOINTS: &[&str] = &[
@@ -34,14 +33,8 @@ async fn call(app: &axum::Router, method: Method, path: &str, header: Option<(&s
         request = request.header(name, http::HeaderValue::from_bytes(value).unwrap());
     }
     let response = app.clone().oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
     // Streams never end: read only their first chunk.
-    let body = match response.into_body().frame().await {
-        Some(Ok(frame)) => frame.into_data().map(|d| d.to_vec()).unwrap_or_default(),
-        _ => Vec::new(),
-    };
-    Reply { status, headers, body }
+    Reply::first_chunk(response).await
 }
 
 fn basic(credentials: &str) -> Vec<u8> {

@@ -3,17 +3,15 @@
 #![cfg(feature = "redis-storage")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
 mod replicas;
 
 use std::time::{Duration, Instant};
 
 use axum_watch::storage::RedisStorage;
 use axum_watch::{HealthRegistry, Status, Storage};
+use common::{redis_url, silent_listener};
 use replicas::Runs;
-
-fn redis_url() -> String {
-    std::env::var("AXUM_WATCH_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
 
 fn store(url: &str, service: &str, replica: &str) -> RedisStorage {
     RedisStorage::builder(url, service)
@@ -99,7 +97,7 @@ async fn drain_flushes_writes_buffered_while_the_store_was_frozen() {
 
 #[tokio::test]
 async fn drain_gives_up_at_its_timeout_when_the_store_never_answers() {
-    let silent = replicas::silent_listener().await;
+    let silent = silent_listener().await;
     let writer = store(&format!("redis://{silent}"), &replicas::unique_service("drain"), "a");
     let probe = Runs::new("db");
     let registry = registry(writer.clone(), &probe, Duration::from_secs(1));

@@ -5,11 +5,12 @@
 //!
 //! The frozen store is a TCP listener on loopback that accepts and never
 //! reads or writes, or `replicas::Proxy` frozen in front of the real Redis
-//! (`REDIS_URL`, default `redis://127.0.0.1:6379`) or PostgreSQL
-//! (`POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/test`).
+//! (`AXUM_WATCH_REDIS_URL`, default `redis://127.0.0.1:6379`) or PostgreSQL
+//! (`AXUM_WATCH_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/test`).
 #![cfg(all(feature = "redis-storage", feature = "postgres-storage"))]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
 mod replicas;
 
 use std::net::SocketAddr;
@@ -19,6 +20,7 @@ use axum_watch::{
     HealthRegistry, Status, Storage,
     storage::{PostgresStorage, RedisStorage},
 };
+use common::{Reply, get, silent_listener};
 use http::StatusCode;
 use replicas::{Counter, Runs};
 
@@ -31,11 +33,11 @@ const READ_TIMEOUT: Duration = Duration::from_millis(250);
 const READY_BOUND: Duration = Duration::from_millis(200);
 
 fn redis_url() -> String {
-    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+    common::redis_url()
 }
 
 fn postgres_url() -> String {
-    std::env::var("POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+    common::postgres_url()
 }
 
 fn redis_at(url: &str, service: &str, replica: &str) -> RedisStorage {
@@ -72,9 +74,9 @@ fn registry(store: impl Storage, probes: &[Runs], counter: &Counter) -> HealthRe
 }
 
 /// `GET uri` through the router, with how long it took.
-async fn timed(registry: &HealthRegistry, uri: &str) -> (replicas::Reply, Duration) {
+async fn timed(registry: &HealthRegistry, uri: &str) -> (Reply, Duration) {
     let start = Instant::now();
-    let reply = replicas::get(registry, uri).await;
+    let reply = get(registry, uri).await;
     (reply, start.elapsed())
 }
 
@@ -107,13 +109,13 @@ async fn nothing_waits_for_a_frozen_store<S: Storage + Clone>(store: S) {
             "{path} took {took:?}: reads must give up after the read timeout"
         );
     }
-    let history = replicas::get(&registry, "/health/history").await.json();
+    let history = get(&registry, "/health/history").await.json();
     let runs: Vec<u64> = replicas::history_of(&history, "db").iter().map(|(_, r)| *r).collect();
     // `scope=fleet` runs the probes too (nothing is cached).
     assert!(runs.len() >= 10, "{runs:?}");
     let expected: Vec<u64> = (1..=runs.len() as u64).collect();
     assert_eq!(runs, expected, "answered from the replica's own entries");
-    let fleet = replicas::get(&registry, "/health/status?scope=fleet").await.json();
+    let fleet = get(&registry, "/health/status?scope=fleet").await.json();
     assert_eq!(fleet["store"], "unreachable", "{fleet}");
     let waiting = store.write_buffer().pending;
 
@@ -157,7 +159,7 @@ async fn a_first_claim_is_bounded<S: Storage + Clone>(store: S) {
 
 #[tokio::test]
 async fn nothing_waits_for_a_frozen_redis() {
-    let addr = replicas::silent_listener().await;
+    let addr = silent_listener().await;
     let url = format!("redis://{addr}");
     nothing_waits_for_a_frozen_store(redis_at(&url, &replicas::unique_service("frozen"), "replica-a")).await;
     a_first_claim_is_bounded(redis_at(&url, &replicas::unique_service("frozen"), "replica-a")).await;
@@ -165,7 +167,7 @@ async fn nothing_waits_for_a_frozen_redis() {
 
 #[tokio::test]
 async fn nothing_waits_for_a_frozen_postgres() {
-    let addr = replicas::silent_listener().await;
+    let addr = silent_listener().await;
     let url = format!("postgres://postgres@{addr}/test");
     nothing_waits_for_a_frozen_store(postgres_at(&url, &replicas::unique_service("frozen"), "replica-a")).await;
     a_first_claim_is_bounded(postgres_at(&url, &replicas::unique_service("frozen"), "replica-a")).await;
@@ -266,7 +268,7 @@ async fn writes_reach_the_store_after_a_freeze<S: Storage + Clone, R: Storage>(
         ],
         "both records in the store, in order, once"
     );
-    let fleet = replicas::get(&registry, "/health/status?scope=fleet").await.json();
+    let fleet = get(&registry, "/health/status?scope=fleet").await.json();
     assert_eq!(fleet["store"], "ok", "{fleet}");
 }
 
@@ -286,18 +288,9 @@ async fn writes_reach_redis_after_a_freeze() {
 
 #[tokio::test]
 async fn writes_reach_postgres_after_a_freeze() {
-    let config: tokio_postgres::Config = postgres_url().parse().unwrap();
-    let host = match &config.get_hosts()[0] {
-        tokio_postgres::config::Host::Tcp(host) => host.clone(),
-        #[allow(unreachable_patterns)]
-        _ => "127.0.0.1".to_owned(),
-    };
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    let proxy = replicas::Proxy::start(target(&host, port).await).await;
-    let user = config.get_user().unwrap_or("postgres");
-    let db = config.get_dbname().unwrap_or("test");
+    let (proxy, url) = replicas::postgres_proxy(&postgres_url()).await;
     let service = replicas::unique_service("freeze");
-    let store = postgres_at(&format!("postgres://{user}@{}/{db}", proxy.addr), &service, "replica-a");
+    let store = postgres_at(&url, &service, "replica-a");
     let reader = postgres_at(&postgres_url(), &service, "reader");
     writes_reach_the_store_after_a_freeze(&proxy, store, reader).await;
 }

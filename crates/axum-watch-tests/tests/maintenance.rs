@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum_watch::{HealthRegistry, Status};
-use common::{Reply, Switch, get, send};
+use common::{Reply, Switch, call, get, send};
 use http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::json;
@@ -18,11 +18,7 @@ async fn post(app: &axum::Router, content_type: Option<&str>, body: impl Into<Bo
     if let Some(ct) = content_type {
         request = request.header("content-type", ct);
     }
-    let response = app.clone().oneshot(request.body(body.into()).unwrap()).await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response.into_body().collect().await.unwrap().to_bytes().to_vec();
-    Reply { status, headers, body }
+    call(app, request.body(body.into()).unwrap()).await
 }
 
 fn open_registry(db: &Switch) -> HealthRegistry {

@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum_watch::passive::{PassiveProbe, RequestMetrics, RouteProbe, StatsConfig, WatchedRouter};
 use axum_watch::{HealthRegistry, Probe, Status};
-use common::get as fetch;
+use common::{get as fetch, serve};
 use futures_util::FutureExt;
 use serde_json::{Value, json};
 
@@ -90,9 +90,7 @@ async fn a_panicking_handler_is_a_500_and_the_server_keeps_serving() {
     let app = Router::new()
         .route("/boom", get(boom).layer(probe.clone()))
         .route("/ok", get(|| async { "fine" }).layer(probe.clone()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = serve(app).await;
 
     let client = reqwest_like::Client::new();
     assert!(

@@ -4,16 +4,15 @@
 //! worker does not answer.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use axum_watch::probes::CeleryProbe;
 use axum_watch::{HealthRegistry, Probe, ProbeExt, Status};
+use common::{cache_dir, env_or, free_port};
 use serde_json::{Value, json};
-
-fn env_or(key: &str, default: &str) -> String {
-    std::env::var(key).unwrap_or_else(|_| default.to_owned())
-}
 
 fn redis_broker() -> String {
     env_or("AXUM_WATCH_CELERY_REDIS_BROKER", "redis://127.0.0.1:6379/3")
@@ -167,10 +166,7 @@ async fn no_worker_on_an_amqp_vhost() {
 fn send_sleep_task(seconds: u32) -> String {
     let python = env_or(
         "AXUM_WATCH_CELERY_PYTHON",
-        &format!(
-            "{}/axum-watch/celery-venv/bin/python",
-            std::env::var("XDG_CACHE_HOME").unwrap_or_else(|_| format!("{}/.cache", env_or("HOME", "/root")))
-        ),
+        &format!("{}/axum-watch/celery-venv/bin/python", cache_dir()),
     );
     let app_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/celery");
     // `timeout`: Celery retries an unreachable broker for a long time.
@@ -260,11 +256,7 @@ async fn detailed_mode_over_amqp() {
 
 #[tokio::test]
 async fn unreachable_brokers_are_unhealthy_within_the_connect_timeout() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     for url in [
         format!("redis://:s3cret-r@127.0.0.1:{port}/0"),
         format!("amqp://guest:s3cret-a@127.0.0.1:{port}//"),

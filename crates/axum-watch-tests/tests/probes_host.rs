@@ -2,27 +2,17 @@
 //! file system and real (deliberately blocked) tokio runtimes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum_watch::probes::{DiskSpaceProbe, NoOpProbe, RuntimeProbe, SpaceThreshold, TcpProbe, ThresholdProbe};
-use axum_watch::{HealthRegistry, Outcome, Probe, ProbeError, ProbeExt, ProbeResult, Status, probe};
+use axum_watch::{Outcome, Probe, ProbeError, ProbeExt, Status, probe};
+use common::{error, free_port, run_one};
 use serde_json::json;
 use tokio::net::{TcpListener, TcpSocket};
-
-async fn run_one(probe: impl Probe) -> ProbeResult {
-    let registry = HealthRegistry::builder()
-        .add(probe)
-        .circuit_breaker(false)
-        .build()
-        .unwrap();
-    registry.run_all().await.probes.remove(0)
-}
-
-fn error(result: &ProbeResult) -> &str {
-    result.error.as_deref().unwrap_or_default()
-}
 
 // ---------------------------------------------------------------- noop
 
@@ -74,10 +64,7 @@ async fn tcp_resolves_host_names_and_tries_each_address() {
 
 #[tokio::test]
 async fn tcp_to_a_closed_port_is_unhealthy() {
-    let port = {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let result = run_one(TcpProbe::new("127.0.0.1", port)).await;
     assert_eq!(result.status, Status::Unhealthy);
     let error = error(&result);

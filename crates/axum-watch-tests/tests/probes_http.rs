@@ -2,6 +2,8 @@
 //! certificate generated for the test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,8 +13,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Redirect;
 use axum::routing::{get, post};
 use axum_watch::probes::{ConfigError, HttpProbe};
-use axum_watch::{HealthRegistry, Probe, ProbeExt, ProbeResult, Status};
+use axum_watch::{HealthRegistry, Probe, ProbeExt, Status};
 use base64::Engine as _;
+use common::{error, free_port, run_one, serve};
 use http::Method;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, KeyUsagePurpose};
 use tokio::net::{TcpListener, TcpStream};
@@ -59,29 +62,9 @@ fn app() -> Router {
         )
 }
 
-async fn serve() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app()).await.unwrap() });
-    addr
-}
-
-async fn run_one(probe: impl Probe) -> ProbeResult {
-    let registry = HealthRegistry::builder()
-        .add(probe)
-        .circuit_breaker(false)
-        .build()
-        .unwrap();
-    registry.run_all().await.probes.remove(0)
-}
-
-fn error(result: &ProbeResult) -> &str {
-    result.error.as_deref().unwrap_or_default()
-}
-
 #[tokio::test]
 async fn healthy_get_reports_status_and_timing() {
-    let addr = serve().await;
+    let addr = serve(app()).await;
     let probe = HttpProbe::new(format!("http://{addr}/health")).unwrap();
     assert_eq!(probe.name(), format!("http:127.0.0.1:{}", addr.port()));
     let result = run_one(probe).await;
@@ -98,7 +81,7 @@ async fn healthy_get_reports_status_and_timing() {
 
 #[tokio::test]
 async fn unexpected_status_is_unhealthy() {
-    let addr = serve().await;
+    let addr = serve(app()).await;
     let result = run_one(HttpProbe::new(format!("http://{addr}/fail")).unwrap()).await;
     assert_eq!(result.status, Status::Unhealthy);
     assert_eq!(
@@ -116,7 +99,7 @@ async fn unexpected_status_is_unhealthy() {
 
 #[tokio::test]
 async fn redirects_are_not_followed() {
-    let addr = serve().await;
+    let addr = serve(app()).await;
     let default = run_one(HttpProbe::new(format!("http://{addr}/moved")).unwrap()).await;
     assert_eq!(default.status, Status::Healthy, "3xx is in the default range");
     assert_eq!(default.details.unwrap()["status_code"], 303);
@@ -132,7 +115,7 @@ async fn redirects_are_not_followed() {
 
 #[tokio::test]
 async fn body_checks() {
-    let addr = serve().await;
+    let addr = serve(app()).await;
     let url = format!("http://{addr}/health");
 
     let contains = HttpProbe::builder(&url)
@@ -166,10 +149,7 @@ async fn body_checks() {
 
 #[tokio::test]
 async fn closed_port_is_unhealthy() {
-    let port = {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let started = Instant::now();
     let result = run_one(HttpProbe::new(format!("http://127.0.0.1:{port}/health")).unwrap()).await;
     assert_eq!(result.status, Status::Unhealthy);
@@ -188,7 +168,7 @@ async fn closed_port_is_unhealthy() {
 
 #[tokio::test]
 async fn a_hanging_server_times_out_inside_the_probe() {
-    let addr = serve().await;
+    let addr = serve(app()).await;
     let probe = HttpProbe::builder(format!("http://{addr}/slow"))
         .timeout(Duration::from_millis(300))
         .build()
@@ -204,7 +184,7 @@ async fn a_hanging_server_times_out_inside_the_probe() {
 
 #[tokio::test]
 async fn method_and_headers_are_sent_and_header_values_never_shown() {
-    let addr = serve().await;
+    let addr = serve(app()).await;
     let builder = HttpProbe::builder(format!("http://{addr}/submit"))
         .method(Method::POST)
         .header("x-token", SECRET)
@@ -230,7 +210,7 @@ async fn method_and_headers_are_sent_and_header_values_never_shown() {
 
 #[tokio::test]
 async fn credentials_in_the_url_are_used_but_never_shown() {
-    let addr = serve().await;
+    let addr = serve(app()).await;
     let url = format!("http://user:{SECRET}@{addr}/auth");
     let builder = HttpProbe::builder(&url);
     assert!(!format!("{builder:?}").contains(SECRET));
@@ -253,10 +233,7 @@ async fn credentials_in_the_url_are_used_but_never_shown() {
     assert!(!json.contains(SECRET), "{json}");
 
     // The same credentials against a closed port: the error stays clean.
-    let port = {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let down = HttpProbe::new(format!("http://user:{SECRET}@127.0.0.1:{port}/auth")).unwrap();
     let result = run_one(down).await;
     assert_eq!(result.status, Status::Unhealthy);

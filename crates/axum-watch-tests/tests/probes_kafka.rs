@@ -4,15 +4,18 @@
 //! independent client. Fails, never skips, when the broker is unreachable.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use axum_watch::probes::KafkaProbe;
 use axum_watch::{HealthRegistry, Probe, Status};
+use common::{env_or, free_port, silent_listener};
 use rskafka::BackoffConfig;
 use rskafka::client::{Client, ClientBuilder};
 
 fn bootstrap() -> String {
-    std::env::var("AXUM_WATCH_KAFKA_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".into())
+    env_or("AXUM_WATCH_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 }
 
 /// An rskafka client to create topics with; fails (rskafka would otherwise
@@ -31,14 +34,6 @@ async fn admin_client() -> Client {
             bootstrap()
         ),
     }
-}
-
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn names(value: &serde_json::Value) -> Vec<String> {
@@ -97,14 +92,14 @@ async fn double_underscore_topics_are_internal() {
 
 #[tokio::test]
 async fn a_dead_first_bootstrap_server_is_skipped() {
-    let probe = KafkaProbe::with_servers([format!("127.0.0.1:{}", closed_port()), bootstrap()]).unwrap();
+    let probe = KafkaProbe::with_servers([format!("127.0.0.1:{}", free_port()), bootstrap()]).unwrap();
     let outcome = probe.check().await.unwrap();
     assert_eq!(outcome.status(), Status::Healthy);
 }
 
 #[tokio::test]
 async fn unreachable_bootstrap_is_unhealthy_quickly() {
-    let (a, b) = (closed_port(), closed_port());
+    let (a, b) = (free_port(), free_port());
     let probe = KafkaProbe::new(format!("127.0.0.1:{a},127.0.0.1:{b}")).unwrap();
     let started = Instant::now();
     let error = probe.check().await.unwrap_err().to_string();
@@ -119,14 +114,7 @@ async fn unreachable_bootstrap_is_unhealthy_quickly() {
 /// A server that accepts and never answers: the check ends at the timeout.
 #[tokio::test]
 async fn silent_server_times_out_within_the_request_timeout() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
+    let port = silent_listener().await.port();
     let probe = KafkaProbe::new(format!("127.0.0.1:{port}"))
         .unwrap()
         .request_timeout(Duration::from_millis(500));

@@ -3,22 +3,18 @@
 //! `scripts/services/memcached.sh`). Fails, never skips, without memcached.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::time::{Duration, Instant};
 
+use axum_watch::Status;
 use axum_watch::probes::MemcachedProbe;
-use axum_watch::{HealthRegistry, Probe, ProbeResult, Status};
+use common::{free_port, host_port, run, silent_listener};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
 fn address() -> (String, u16) {
-    let addr = std::env::var("AXUM_WATCH_MEMCACHED_ADDR").unwrap_or_else(|_| "127.0.0.1:11211".to_owned());
-    let (host, port) = addr.rsplit_once(':').expect("AXUM_WATCH_MEMCACHED_ADDR is host:port");
-    (host.to_owned(), port.parse().unwrap())
-}
-
-async fn run(probe: impl Probe) -> ProbeResult {
-    let registry = HealthRegistry::builder().add(probe).build().unwrap();
-    registry.run_all().await.probes.into_iter().next().unwrap()
+    host_port("AXUM_WATCH_MEMCACHED_ADDR", "127.0.0.1:11211")
 }
 
 /// Sends one text-protocol command to the real server and returns its first reply line.
@@ -65,11 +61,7 @@ async fn healthy_with_the_documented_details() {
 
 #[tokio::test]
 async fn closed_port_is_unhealthy_quickly() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let started = Instant::now();
     let result = run(MemcachedProbe::new("127.0.0.1", port)).await;
     assert_eq!(result.status, Status::Unhealthy);
@@ -96,14 +88,7 @@ async fn an_unknown_host_is_unhealthy() {
 
 #[tokio::test]
 async fn a_server_that_never_answers_times_out_inside_the_probe() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let hold = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
+    let port = silent_listener().await.port();
     let started = Instant::now();
     let probe = MemcachedProbe::new("127.0.0.1", port).timeout(Duration::from_millis(400));
     let result = run(probe).await;
@@ -117,7 +102,6 @@ async fn a_server_that_never_answers_times_out_inside_the_probe() {
         elapsed >= Duration::from_millis(350) && elapsed < Duration::from_secs(2),
         "{elapsed:?}"
     );
-    hold.abort();
 }
 
 /// A peer that reads the request and answers with `reply`, then closes.

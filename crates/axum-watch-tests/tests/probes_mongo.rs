@@ -6,26 +6,21 @@
 //! Fails, never skips, when the responder is unreachable.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use axum_watch::probes::MongoProbe;
 use axum_watch::{HealthRegistry, Probe, Status};
+use common::{env_or, free_port};
 use serde_json::{Value, json};
 
 fn up_url() -> String {
-    std::env::var("AXUM_WATCH_MONGO_URL").unwrap_or_else(|_| "mongodb://127.0.0.1:27017/".into())
+    env_or("AXUM_WATCH_MONGO_URL", "mongodb://127.0.0.1:27017/")
 }
 
 fn restricted_url() -> String {
-    std::env::var("AXUM_WATCH_MONGO_RESTRICTED_URL").unwrap_or_else(|_| "mongodb://127.0.0.1:27018/".into())
-}
-
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    env_or("AXUM_WATCH_MONGO_RESTRICTED_URL", "mongodb://127.0.0.1:27018/")
 }
 
 #[tokio::test]
@@ -68,7 +63,7 @@ async fn slow_beyond_the_timeout_is_unhealthy_in_time() {
 
 #[tokio::test]
 async fn down_is_unhealthy_in_time_without_the_password() {
-    let probe = MongoProbe::new(format!("mongodb://app:s3cret-m@127.0.0.1:{}/", closed_port()))
+    let probe = MongoProbe::new(format!("mongodb://app:s3cret-m@127.0.0.1:{}/", free_port()))
         .unwrap()
         .timeout(Duration::from_secs(1));
     let started = Instant::now();

@@ -2,17 +2,16 @@
 //! (`AXUM_WATCH_MYSQL_URL`, default `mysql://root@127.0.0.1:3306/test`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use axum_watch::probes::MySqlProbe;
 use axum_watch::{HealthRegistry, Probe, ProbeExt, Status};
-
-fn url() -> String {
-    std::env::var("AXUM_WATCH_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned())
-}
+use common::{free_port, mysql_url, silent_listener};
 
 fn opts() -> mysql_async::Opts {
-    mysql_async::Opts::from_url(&url()).unwrap()
+    mysql_async::Opts::from_url(&mysql_url()).unwrap()
 }
 
 /// The test server's URL with another address, password or database.
@@ -31,18 +30,13 @@ fn url_with(host_port: Option<&str>, password: Option<&str>, database: Option<&s
     format!("mysql://{auth}@{host_port}/{database}")
 }
 
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
 fn assert_no_secret(text: &str) {
     assert!(!text.contains("s3cret"), "password leaked: {text}");
 }
 
 #[tokio::test]
 async fn healthy_with_server_details() {
-    let probe = MySqlProbe::new(&url()).unwrap();
+    let probe = MySqlProbe::new(&mysql_url()).unwrap();
     assert_eq!(probe.name(), "mysql");
     let outcome = probe.check().await.unwrap();
     assert_eq!(outcome.status(), Status::Healthy);
@@ -86,7 +80,7 @@ async fn wrong_password_is_rejected_with_a_redacted_error() {
 
 #[tokio::test]
 async fn closed_port_is_unhealthy_quickly() {
-    let port = closed_port();
+    let port = free_port();
     let probe = MySqlProbe::new(&url_with(Some(&format!("127.0.0.1:{port}")), Some("s3cret-pw"), None)).unwrap();
     let started = Instant::now();
     let err = probe.check().await.unwrap_err().to_string();
@@ -108,14 +102,7 @@ async fn wrong_database_is_unhealthy_with_the_server_message() {
 
 #[tokio::test]
 async fn silent_server_times_out_within_the_connect_timeout() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let hold = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
+    let port = silent_listener().await.port();
     let probe = MySqlProbe::new(&url_with(Some(&format!("127.0.0.1:{port}")), Some("s3cret-pw"), None))
         .unwrap()
         .connect_timeout(Duration::from_millis(500));
@@ -130,7 +117,6 @@ async fn silent_server_times_out_within_the_connect_timeout() {
         err,
         format!("Timeout: connecting to 127.0.0.1:{port}/test: timed out after 500ms")
     );
-    hold.abort();
 }
 
 #[tokio::test]

@@ -2,24 +2,23 @@
 //! (`AXUM_WATCH_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/test`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use axum_watch::probes::PostgresProbe;
 use axum_watch::{HealthRegistry, Probe, ProbeExt, Status};
+use common::{free_port, postgres_url, silent_listener};
 use serde_json::Value;
-
-fn url() -> String {
-    std::env::var("AXUM_WATCH_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
 
 /// The test URL with `password` inserted (trust authentication accepts any).
 fn url_with_password(password: &str) -> String {
-    url().replacen("@", &format!(":{password}@"), 1)
+    postgres_url().replacen("@", &format!(":{password}@"), 1)
 }
 
 fn url_with(host_port: Option<&str>, database: Option<&str>) -> String {
-    let config = tokio_postgres::Config::from_str(&url()).unwrap();
+    let config = tokio_postgres::Config::from_str(&postgres_url()).unwrap();
     let user = config.get_user().unwrap_or("postgres");
     let host_port = host_port.map_or_else(
         || {
@@ -33,12 +32,6 @@ fn url_with(host_port: Option<&str>, database: Option<&str>) -> String {
     );
     let database = database.unwrap_or_else(|| config.get_dbname().unwrap_or("test"));
     format!("postgres://{user}:s3cret-pw@{host_port}/{database}")
-}
-
-/// A loopback port nothing listens on.
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
 }
 
 fn assert_no_secret(text: &str) {
@@ -67,7 +60,7 @@ async fn healthy_with_server_details() {
             "database_size_bytes"
         ]
     );
-    let config = tokio_postgres::Config::from_str(&url()).unwrap();
+    let config = tokio_postgres::Config::from_str(&postgres_url()).unwrap();
     assert_eq!(d["database"], config.get_dbname().unwrap_or("test"));
     assert_eq!(d["port"], 5432);
     let version = d["version"].as_str().unwrap();
@@ -85,7 +78,7 @@ async fn healthy_with_server_details() {
 
 #[tokio::test]
 async fn closed_port_is_unhealthy_quickly_with_a_redacted_error() {
-    let port = closed_port();
+    let port = free_port();
     let probe = PostgresProbe::new(&url_with(Some(&format!("127.0.0.1:{port}")), None)).unwrap();
     let started = Instant::now();
     let err = probe.check().await.unwrap_err().to_string();
@@ -112,14 +105,7 @@ async fn wrong_database_is_unhealthy_with_the_server_message() {
 #[tokio::test]
 async fn silent_server_times_out_within_the_connect_timeout() {
     // Accepts TCP connections but never speaks the protocol.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let hold = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
+    let port = silent_listener().await.port();
     let probe = PostgresProbe::new(&url_with(Some(&format!("127.0.0.1:{port}")), None))
         .unwrap()
         .connect_timeout(Duration::from_millis(500));
@@ -136,12 +122,11 @@ async fn silent_server_times_out_within_the_connect_timeout() {
         "{err}"
     );
     assert_no_secret(&err);
-    hold.abort();
 }
 
 #[tokio::test]
 async fn registry_reports_unreachable_server_redacted() {
-    let probe = PostgresProbe::new(&url_with(Some(&format!("127.0.0.1:{}", closed_port())), None)).unwrap();
+    let probe = PostgresProbe::new(&url_with(Some(&format!("127.0.0.1:{}", free_port())), None)).unwrap();
     let registry = HealthRegistry::builder()
         .add(probe.with_name("orders-db"))
         .build()
@@ -182,7 +167,7 @@ async fn pool_probe_reports_server_and_pool_details() {
 
 #[tokio::test]
 async fn pool_probe_to_a_closed_port_is_unhealthy() {
-    let probe = PostgresProbe::from_pool(pool(&url_with(Some(&format!("127.0.0.1:{}", closed_port())), None)))
+    let probe = PostgresProbe::from_pool(pool(&url_with(Some(&format!("127.0.0.1:{}", free_port())), None)))
         .connect_timeout(Duration::from_secs(2));
     let started = Instant::now();
     let err = probe.check().await.unwrap_err().to_string();
@@ -197,7 +182,9 @@ async fn pool_probe_to_a_closed_port_is_unhealthy() {
 /// schema's `pg_stat_activity`, here a view that divides by zero.
 #[tokio::test]
 async fn failing_metadata_query_leaves_the_probe_healthy() {
-    let (admin, connection) = tokio_postgres::connect(&url(), tokio_postgres::NoTls).await.unwrap();
+    let (admin, connection) = tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
     tokio::spawn(connection);
     // Concurrent test runs may race to create the schema; either one wins.
     let _ = admin
@@ -207,7 +194,10 @@ async fn failing_metadata_query_leaves_the_probe_healthy() {
              SELECT (1 / 0)::text AS state, 'client backend'::text AS backend_type",
         )
         .await;
-    let shadowed = format!("{}?options=-c%20search_path%3Daxum_watch_shadow%2Cpg_catalog", url());
+    let shadowed = format!(
+        "{}?options=-c%20search_path%3Daxum_watch_shadow%2Cpg_catalog",
+        postgres_url()
+    );
     let outcome = PostgresProbe::new(&shadowed).unwrap().check().await.unwrap();
     assert_eq!(outcome.status(), Status::Healthy);
     let d = outcome.details();

@@ -6,34 +6,36 @@
 //! never skips, when the broker is unreachable.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use axum_watch::probes::RabbitMqProbe;
 use axum_watch::{HealthRegistry, Probe, ProbeExt, Status};
+use common::{cache_dir, env_or, free_port, silent_listener};
 use lapin::options::{BasicPublishOptions, QueueDeclareOptions, QueueDeleteOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use serde_json::{Value, json};
 
 fn amqp_url() -> String {
-    std::env::var("AXUM_WATCH_RABBITMQ_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+    env_or("AXUM_WATCH_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2f")
 }
 
 fn management_url() -> String {
-    std::env::var("AXUM_WATCH_RABBITMQ_MANAGEMENT_URL").unwrap_or_else(|_| "http://127.0.0.1:15672".into())
+    env_or("AXUM_WATCH_RABBITMQ_MANAGEMENT_URL", "http://127.0.0.1:15672")
 }
 
 fn amqps_url() -> String {
-    std::env::var("AXUM_WATCH_AMQPS_URL").unwrap_or_else(|_| "amqps://guest:guest@localhost:5671/%2f".into())
+    env_or("AXUM_WATCH_AMQPS_URL", "amqps://guest:guest@localhost:5671/%2f")
 }
 
 /// The PEM of the test CA that signed the AMQPS listener's certificate.
 fn amqps_ca() -> String {
-    let path = std::env::var("AXUM_WATCH_AMQPS_CA").unwrap_or_else(|_| {
-        let cache =
-            std::env::var("XDG_CACHE_HOME").unwrap_or_else(|_| format!("{}/.cache", std::env::var("HOME").unwrap()));
-        format!("{cache}/axum-watch/test-certs/rabbitmq/ca.crt")
-    });
+    let path = env_or(
+        "AXUM_WATCH_AMQPS_CA",
+        &format!("{}/axum-watch/test-certs/rabbitmq/ca.crt", cache_dir()),
+    );
     std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("the AMQPS test CA {path} (made by scripts/services/rabbitmq.sh): {e}"))
 }
@@ -48,12 +50,6 @@ fn with_credentials(url: &str, user: &str, password: &str) -> String {
 /// `amqp_url()` with other credentials.
 fn amqp_url_as(user: &str, password: &str) -> String {
     with_credentials(&amqp_url(), user, password)
-}
-
-/// A closed port on loopback: bound, then released.
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
 }
 
 #[tokio::test]
@@ -168,7 +164,7 @@ async fn rich_mode_shows_server_totals_and_a_queue_with_messages() {
 async fn management_api_down_keeps_the_amqp_result() {
     let probe = RabbitMqProbe::new(amqp_url())
         .unwrap()
-        .management_url(format!("http://127.0.0.1:{}", closed_port()))
+        .management_url(format!("http://127.0.0.1:{}", free_port()))
         .unwrap()
         .timeout(Duration::from_secs(3));
     let outcome = probe.check().await.unwrap();
@@ -230,7 +226,7 @@ async fn management_api_refusing_the_credentials_keeps_the_amqp_result() {
 
 #[tokio::test]
 async fn unreachable_broker_is_unhealthy_with_a_redacted_error() {
-    let port = closed_port();
+    let port = free_port();
     let probe = RabbitMqProbe::new(format!("amqp://guest:s3cret-pw@127.0.0.1:{port}/%2f")).unwrap();
     let started = Instant::now();
     let error = probe.check().await.unwrap_err().to_string();
@@ -259,14 +255,7 @@ async fn wrong_password_is_unhealthy_without_the_password() {
 /// ends the check with a clear error.
 #[tokio::test]
 async fn silent_server_times_out_within_the_probe_timeout() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
+    let port = silent_listener().await.port();
     let probe = RabbitMqProbe::new(format!("amqp://guest:guest@127.0.0.1:{port}/"))
         .unwrap()
         .timeout(Duration::from_millis(500));
@@ -354,7 +343,7 @@ async fn registry_reports_the_probe_with_its_details() {
     let registry = HealthRegistry::builder()
         .add(RabbitMqProbe::new(amqp_url()).unwrap())
         .add(
-            RabbitMqProbe::new(format!("amqp://guest:hunter2@127.0.0.1:{}/", closed_port()))
+            RabbitMqProbe::new(format!("amqp://guest:hunter2@127.0.0.1:{}/", free_port()))
                 .unwrap()
                 .with_name("rabbitmq-down"),
         )

@@ -3,30 +3,18 @@
 //! here for password and permission cases. Fails, never skips, without Redis.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::TcpListener as StdListener;
+mod common;
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use axum_watch::probes::RedisProbe;
-use axum_watch::{HealthRegistry, Probe, ProbeResult, Status};
-
-fn redis_url() -> String {
-    std::env::var("AXUM_WATCH_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
-
-async fn run(probe: impl Probe) -> ProbeResult {
-    let registry = HealthRegistry::builder().add(probe).build().unwrap();
-    let report = registry.run_all().await;
-    report.probes.into_iter().next().unwrap()
-}
+use axum_watch::{ProbeResult, Status};
+use common::{env_or, free_port, redis_url, run, silent_listener};
 
 /// Everything a user or a log could see of a result.
 fn visible(result: &ProbeResult) -> String {
     format!("{result:?} {}", serde_json::to_string(result).unwrap())
-}
-
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A `redis-server` of our own on a free port, stopped on drop.
@@ -38,7 +26,7 @@ struct Throwaway {
 impl Throwaway {
     async fn start(extra: &[&str]) -> Self {
         let port = free_port();
-        let binary = std::env::var("AXUM_WATCH_REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_owned());
+        let binary = env_or("AXUM_WATCH_REDIS_SERVER", "redis-server");
         let child = Command::new(&binary)
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
             .args([
@@ -204,14 +192,7 @@ async fn ping_allowed_but_info_denied_is_healthy_without_details() {
 
 #[tokio::test]
 async fn a_server_that_never_answers_times_out_inside_the_probe() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let hold = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
+    let port = silent_listener().await.port();
 
     let started = Instant::now();
     let probe = RedisProbe::new(format!("redis://127.0.0.1:{port}"))
@@ -229,5 +210,4 @@ async fn a_server_that_never_answers_times_out_inside_the_probe() {
         elapsed >= Duration::from_millis(450) && elapsed < Duration::from_secs(3),
         "{elapsed:?}"
     );
-    hold.abort();
 }

@@ -7,44 +7,35 @@
 //! Fails, never skips, without them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use axum_watch::probes::{SmtpProbe, SmtpTls};
-use axum_watch::{HealthRegistry, Probe, ProbeResult, Status};
+use axum_watch::{ProbeResult, Status};
+use common::{cache_dir, env_or, free_port, host_port, run, silent_listener};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
-fn address(var: &str, default: &str) -> (String, u16) {
-    let addr = std::env::var(var).unwrap_or_else(|_| default.to_owned());
-    let (host, port) = addr.rsplit_once(':').unwrap_or_else(|| panic!("{var} is host:port"));
-    (host.to_owned(), port.parse().unwrap())
-}
-
 fn plain() -> (String, u16) {
-    address("AXUM_WATCH_SMTP_ADDR", "127.0.0.1:8025")
+    host_port("AXUM_WATCH_SMTP_ADDR", "127.0.0.1:8025")
 }
 
 fn starttls() -> (String, u16) {
-    address("AXUM_WATCH_SMTP_TLS_ADDR", "127.0.0.1:8587")
+    host_port("AXUM_WATCH_SMTP_TLS_ADDR", "127.0.0.1:8587")
 }
 
 fn smtps() -> (String, u16) {
-    address("AXUM_WATCH_SMTPS_ADDR", "127.0.0.1:8465")
+    host_port("AXUM_WATCH_SMTPS_ADDR", "127.0.0.1:8465")
 }
 
 fn test_ca() -> Vec<u8> {
-    let path = std::env::var("AXUM_WATCH_SMTP_TLS_CA").unwrap_or_else(|_| {
-        let cache = std::env::var("XDG_CACHE_HOME")
-            .unwrap_or_else(|_| format!("{}/.cache", std::env::var("HOME").unwrap_or_default()));
-        format!("{cache}/axum-watch/test-certs/ca.crt")
-    });
+    let path = env_or(
+        "AXUM_WATCH_SMTP_TLS_CA",
+        &format!("{}/axum-watch/test-certs/ca.crt", cache_dir()),
+    );
     std::fs::read(&path).unwrap_or_else(|e| panic!("test CA {path}: {e}; run scripts/services/smtp.sh"))
-}
-
-async fn run(probe: impl Probe) -> ProbeResult {
-    let registry = HealthRegistry::builder().add(probe).build().unwrap();
-    registry.run_all().await.probes.into_iter().next().unwrap()
 }
 
 fn extensions(result: &ProbeResult) -> Vec<String> {
@@ -156,11 +147,7 @@ async fn implicit_tls_is_healthy() {
 
 #[tokio::test]
 async fn closed_port_is_unhealthy_quickly() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let started = Instant::now();
     let result = run(SmtpProbe::new("127.0.0.1", port)).await;
     assert_eq!(result.status, Status::Unhealthy);
@@ -175,14 +162,7 @@ async fn closed_port_is_unhealthy_quickly() {
 
 #[tokio::test]
 async fn a_server_that_never_answers_times_out_inside_the_probe() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let hold = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
+    let port = silent_listener().await.port();
     for tls in [SmtpTls::None, SmtpTls::Implicit] {
         let started = Instant::now();
         let probe = SmtpProbe::new("127.0.0.1", port)
@@ -202,7 +182,6 @@ async fn a_server_that_never_answers_times_out_inside_the_probe() {
             "{elapsed:?}"
         );
     }
-    hold.abort();
 }
 
 /// A server that sends `banner`, then answers each command line with the

@@ -3,25 +3,15 @@
 //! (`AXUM_WATCH_MYSQL_URL`, default `mysql://root@127.0.0.1:3306/test`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use axum_watch::probes::SqlxProbe;
 use axum_watch::{HealthRegistry, Probe, ProbeExt, Status};
+use common::{free_port, mysql_url, postgres_url};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-
-fn postgres_url() -> String {
-    std::env::var("AXUM_WATCH_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-fn mysql_url() -> String {
-    std::env::var("AXUM_WATCH_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned())
-}
-
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
 
 fn assert_no_secret(text: &str) {
     assert!(!text.contains("s3cret"), "password leaked: {text}");
@@ -105,7 +95,7 @@ async fn mysql_pool_is_healthy_with_pool_details() {
 
 #[tokio::test]
 async fn closed_port_is_unhealthy_within_the_acquire_timeout() {
-    let options = pg_options().host("127.0.0.1").port(closed_port()).password("s3cret-pw");
+    let options = pg_options().host("127.0.0.1").port(free_port()).password("s3cret-pw");
     let pool = PgPoolOptions::new()
         .acquire_timeout(Duration::from_secs(30))
         .connect_lazy_with(options);

@@ -4,16 +4,14 @@
 //! by a TCP proxy in front of the database that starts refusing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
 mod replicas;
 
 use std::time::Duration;
 
 use axum_watch::{Storage, storage::PostgresStorage};
-use replicas::{Factory, Proxy, Tune};
-
-fn url() -> String {
-    std::env::var("AXUM_WATCH_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
+use common::{free_port, get, postgres_url};
+use replicas::{Factory, Tune};
 
 struct Postgres {
     url: String,
@@ -39,13 +37,13 @@ impl Factory for Postgres {
 }
 
 fn postgres() -> Postgres {
-    Postgres { url: url() }
+    Postgres { url: postgres_url() }
 }
 
 async fn client() -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(&url(), tokio_postgres::NoTls)
+    let (client, connection) = tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls)
         .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {} is unreachable: {e}", url()));
+        .unwrap_or_else(|e| panic!("PostgreSQL at {} is unreachable: {e}", postgres_url()));
     tokio::spawn(connection);
     client
 }
@@ -154,24 +152,8 @@ async fn claims_expire_after_the_window() {
 
 #[tokio::test]
 async fn an_outage_loses_nothing_that_fits_the_buffer() {
-    let config: tokio_postgres::Config = url().parse().unwrap();
-    let host = match &config.get_hosts()[0] {
-        tokio_postgres::config::Host::Tcp(host) => host.clone(),
-        #[allow(unreachable_patterns)]
-        _ => "127.0.0.1".to_owned(),
-    };
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    let target = tokio::net::lookup_host((host.as_str(), port))
-        .await
-        .unwrap()
-        .next()
-        .unwrap();
-    let mut proxy = Proxy::start(target).await;
-    let user = config.get_user().unwrap_or("postgres");
-    let db = config.get_dbname().unwrap_or("test");
-    let factory = Postgres {
-        url: format!("postgres://{user}@{}/{db}", proxy.addr),
-    };
+    let (mut proxy, url) = replicas::postgres_proxy(&postgres_url()).await;
+    let factory = Postgres { url };
     let service = replicas::unique_service("outage");
     let reader = postgres().make(&service, "reader", &Tune::default());
     replicas::outage(&factory, &mut proxy, &service, reader).await;
@@ -179,11 +161,7 @@ async fn an_outage_loses_nothing_that_fits_the_buffer() {
 
 #[tokio::test]
 async fn an_unreachable_database_never_fails_an_endpoint() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let factory = Postgres {
         url: format!("postgres://postgres@127.0.0.1:{port}/test"),
     };
@@ -196,7 +174,7 @@ async fn an_unreachable_database_never_fails_an_endpoint() {
         "/health/status?scope=fleet",
         "/health/metrics",
     ] {
-        let reply = replicas::get(&registry, path).await;
+        let reply = get(&registry, path).await;
         assert_eq!(reply.status, http::StatusCode::OK, "{path}: {}", reply.body);
     }
     assert_eq!(store.write_buffer().pending, 1);
@@ -204,11 +182,7 @@ async fn an_unreachable_database_never_fails_an_endpoint() {
 
 #[tokio::test]
 async fn the_password_stays_hidden() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let store = PostgresStorage::builder(format!("postgres://app:hunter2@127.0.0.1:{port}/test"), "secret")
         .operation_timeout(Duration::from_millis(300))
         .build()

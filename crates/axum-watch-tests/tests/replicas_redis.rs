@@ -4,18 +4,16 @@
 //! `redis-server` the test starts, stops and restarts.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
 mod replicas;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use axum_watch::{Storage, storage::RedisStorage};
+use common::{free_port, get, redis_url};
 use redis::AsyncCommands;
 use replicas::{Factory, Outage, Tune};
-
-fn url() -> String {
-    std::env::var("AXUM_WATCH_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
 
 struct Redis {
     url: String,
@@ -41,7 +39,7 @@ impl Factory for Redis {
 }
 
 fn redis() -> Redis {
-    Redis { url: url() }
+    Redis { url: redis_url() }
 }
 
 async fn connection(url: &str) -> redis::aio::MultiplexedConnection {
@@ -82,7 +80,7 @@ async fn one_webhook_per_transition() {
 async fn bounds_and_expiry_hold_in_redis() {
     let service = replicas::unique_service("bounds");
     let (registry, _probe) = replicas::bounds_hold(&redis(), &service).await;
-    let mut c = connection(&url()).await;
+    let mut c = connection(&redis_url()).await;
     let ns = format!("axum-watch:{service}");
     // The store itself holds no more than the bounds, and every key expires.
     let history: usize = c.zcard(format!("{ns}:history:db")).await.unwrap();
@@ -115,7 +113,7 @@ async fn claims_expire_after_the_window() {
         .storage(redis().make(&service, "replica-a", &Tune::default()))
         .build()
         .unwrap();
-    let mut c = connection(&url()).await;
+    let mut c = connection(&redis_url()).await;
     registry.run_all().await;
     probe.set(axum_watch::Status::Unhealthy);
     registry.run_all().await;
@@ -206,14 +204,6 @@ impl Drop for Throwaway {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test]
 async fn an_outage_loses_nothing_that_fits_the_buffer() {
     let mut server = Throwaway {
@@ -243,10 +233,10 @@ async fn an_unreachable_redis_never_fails_an_endpoint() {
         "/health/status?scope=fleet",
         "/health/metrics",
     ] {
-        let reply = replicas::get(&registry, path).await;
+        let reply = get(&registry, path).await;
         assert_eq!(reply.status, http::StatusCode::OK, "{path}: {}", reply.body);
     }
-    let history = replicas::get(&registry, "/health/history").await.json();
+    let history = get(&registry, "/health/history").await.json();
     assert_eq!(replicas::history_of(&history, "db"), [("replica-a".to_owned(), 1)]);
     assert_eq!(store.write_buffer().pending, 1);
 }

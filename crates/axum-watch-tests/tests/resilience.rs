@@ -4,49 +4,23 @@
 //! callbacks. Everything goes through the real router with paused time.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
-use axum_watch::{AlertRecord, HealthRegistry, Outcome, Probe, ProbeError, ProbeExt, probe};
-use http::{Request, StatusCode};
-use http_body_util::BodyExt;
+use axum_watch::{AlertRecord, HealthRegistry, Outcome, Probe, ProbeError, ProbeExt, options::Scheduling, probe};
+use common::{LogBuffer, Reply, get};
+use http::StatusCode;
 use serde_json::{Value, json};
 use tokio::time::Instant;
-use tower::ServiceExt;
 
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
-
-/// A response as the tests look at it.
-#[derive(Debug)]
-struct Reply {
-    status: StatusCode,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-async fn get(app: Router, uri: &str) -> Reply {
-    let request = Request::builder().uri(uri).body(Body::empty()).unwrap();
-    let response = app.oneshot(request).await.unwrap();
-    let status = response.status();
-    let body = response.into_body().collect().await.unwrap().to_bytes().to_vec();
-    Reply { status, body }
-}
 
 /// The result of the probe `name` in a report body.
 fn probe_in<'a>(report: &'a Value, name: &str) -> &'a Value {
@@ -196,35 +170,6 @@ impl Probe for Flip {
         } else {
             Err(ProbeError::msg(format!("{} is down", self.name)))
         }
-    }
-}
-
-/// A `tracing` writer into a shared buffer.
-#[derive(Clone, Default)]
-struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl LogBuffer {
-    fn contents(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-impl io::Write for LogBuffer {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
-    type Writer = Self;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
     }
 }
 
@@ -636,6 +581,8 @@ async fn panicking_sync_callback_does_not_stop_requests_alerts_or_later_callback
     let seen: Seen = Arc::default();
     let registry = HealthRegistry::builder()
         .cache_age(Duration::ZERO)
+        // Probes run when these tests ask, not in the background.
+        .scheduling(Scheduling::WhileWatched)
         .add(db.clone())
         .on_state_change(|alert| panic!("sync callback exploded on {}", alert.probe))
         .on_state_change({
@@ -654,6 +601,8 @@ async fn panicking_async_callback_does_not_stop_requests_alerts_or_later_callbac
     let seen_async: Seen = Arc::default();
     let registry = HealthRegistry::builder()
         .cache_age(Duration::ZERO)
+        // Probes run when these tests ask, not in the background.
+        .scheduling(Scheduling::WhileWatched)
         .add(db.clone())
         .on_state_change_async(|alert: AlertRecord| async move {
             tokio::time::sleep(Duration::from_millis(1)).await;
@@ -681,6 +630,8 @@ async fn sync_and_async_panicking_callbacks_together() {
     let seen: Seen = Arc::default();
     let registry = HealthRegistry::builder()
         .cache_age(Duration::ZERO)
+        // Probes run when these tests ask, not in the background.
+        .scheduling(Scheduling::WhileWatched)
         .add(db.clone())
         .on_state_change(|_| panic!("sync callback exploded"))
         .on_state_change_async(|_alert: AlertRecord| async move {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum_watch::{HealthRegistry, Outcome, ProbeExt, Status, probe};
-use common::{Switch, get};
+use common::{Switch, get, serve};
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::Value;
@@ -336,10 +336,7 @@ async fn a_disconnected_client_is_released_promptly() {
         .poll_interval(Duration::from_secs(1))
         .build()
         .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app: axum::Router = registry.router();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = serve(registry.router()).await;
 
     let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
     socket

@@ -1,6 +1,8 @@
 //! `WebSocketProbe` through a real socket with a real client.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -48,10 +50,7 @@ async fn serve(probes: Probes) -> SocketAddr {
         .route("/echo", get(echo))
         .route("/fail", get(fail))
         .with_state(probes);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
+    common::serve(app).await
 }
 
 async fn details(probe: &WebSocketProbe) -> (Status, Option<String>, Value) {

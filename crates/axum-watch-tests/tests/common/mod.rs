@@ -1,47 +1,111 @@
-//! Helpers shared by the integration tests: requests through the real router
-//! and probes whose status a test can flip.
+//! Helpers shared by the integration tests: requests through the real router,
+//! servers and ports on loopback, the services' addresses, probes whose
+//! status a test can flip and alerters and receivers that record what they
+//! were sent.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Body;
-use axum_watch::{Outcome, Probe, ProbeError, Status};
-use http::{HeaderMap, Method, Request, StatusCode};
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::response::Response;
+use axum_watch::{HealthRegistry, Outcome, Probe, ProbeError, ProbeResult, Status};
+use http::{HeaderMap, Method, Request, StatusCode, Uri};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
+
+// ---------------------------------------------------------------------------
+// Requests through the router
+// ---------------------------------------------------------------------------
+
+/// What a request can be sent to: a router, or a registry's router.
+pub trait App {
+    fn app(&self) -> Router;
+}
+
+impl App for Router {
+    fn app(&self) -> Router {
+        self.clone()
+    }
+}
+
+impl App for HealthRegistry {
+    fn app(&self) -> Router {
+        self.router()
+    }
+}
+
+impl<T: App + ?Sized> App for &T {
+    fn app(&self) -> Router {
+        (**self).app()
+    }
+}
 
 /// A response as the tests look at it.
 #[derive(Debug)]
 pub struct Reply {
     pub status: StatusCode,
     pub headers: HeaderMap,
-    pub body: Vec<u8>,
+    pub body: String,
 }
 
 impl Reply {
+    /// The whole response.
+    pub async fn read(response: Response) -> Self {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        Self {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
+    }
+
+    /// The response with only the first chunk of its body: streams never end.
+    pub async fn first_chunk(response: Response) -> Self {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = match response.into_body().frame().await {
+            Some(Ok(frame)) => frame.into_data().map(|d| d.to_vec()).unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        Self {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
+    }
+
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
 
     pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
+        self.body.clone()
     }
 }
 
-pub async fn send(app: &Router, method: Method, uri: &str) -> Reply {
-    let request = Request::builder().method(method).uri(uri).body(Body::empty()).unwrap();
-    let response = app.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response.into_body().collect().await.unwrap().to_bytes().to_vec();
-    Reply { status, headers, body }
+/// `request` through the router of `app`, with the whole response.
+pub async fn call(app: impl App, request: Request<Body>) -> Reply {
+    Reply::read(app.app().oneshot(request).await.unwrap()).await
 }
 
-pub async fn get(app: &Router, uri: &str) -> Reply {
+pub async fn send(app: impl App, method: Method, uri: &str) -> Reply {
+    call(
+        app,
+        Request::builder().method(method).uri(uri).body(Body::empty()).unwrap(),
+    )
+    .await
+}
+
+pub async fn get(app: impl App, uri: &str) -> Reply {
     send(app, Method::GET, uri).await
 }
 
@@ -110,7 +174,7 @@ pub fn statuses(report: &Value) -> Vec<(String, String)> {
 
 /// The promtool binary: `PROMTOOL`, default `promtool` (the test script installs it).
 pub fn promtool() -> String {
-    std::env::var("PROMTOOL").unwrap_or_else(|_| "promtool".to_owned())
+    env_or("PROMTOOL", "promtool")
 }
 
 /// Runs `promtool check metrics` on `text`; returns the problems it reports
@@ -143,6 +207,10 @@ pub fn promtool_problems(text: &str) -> Vec<String> {
     }
 }
 
+// ---------------------------------------------------------------------------
+// Servers and ports on loopback
+// ---------------------------------------------------------------------------
+
 /// Serves `app` on a fresh loopback port; the server runs until the test ends.
 pub async fn serve(app: Router) -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -171,15 +239,136 @@ pub async fn socket_get(addr: std::net::SocketAddr, path: &str) -> (u16, String,
     (code, body, elapsed)
 }
 
+/// A loopback port nothing listens on: bound, then released.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A TCP listener on 127.0.0.1 that accepts every connection and never
+/// reads or writes a byte: a frozen server. It lives as long as the test's
+/// runtime.
+pub async fn silent_listener() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    addr
+}
+
+// ---------------------------------------------------------------------------
+// The services on loopback
+// ---------------------------------------------------------------------------
+
+/// The environment variable `var`, or `default` when it is unset.
+pub fn env_or(var: &str, default: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| default.to_owned())
+}
+
+/// `host:port` from the environment variable `var`, or from `default`.
+pub fn host_port(var: &str, default: &str) -> (String, u16) {
+    let addr = env_or(var, default);
+    let (host, port) = addr.rsplit_once(':').unwrap_or_else(|| panic!("{var} is host:port"));
+    (host.to_owned(), port.parse().unwrap())
+}
+
+/// Where the service scripts keep what they make (test CAs, virtualenvs):
+/// `$XDG_CACHE_HOME`, else `$HOME/.cache`.
+pub fn cache_dir() -> String {
+    env_or("XDG_CACHE_HOME", &format!("{}/.cache", env_or("HOME", "/root")))
+}
+
+/// The test PostgreSQL server: `AXUM_WATCH_POSTGRES_URL`.
+pub fn postgres_url() -> String {
+    env_or("AXUM_WATCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+}
+
+/// The test MariaDB server: `AXUM_WATCH_MYSQL_URL`.
+pub fn mysql_url() -> String {
+    env_or("AXUM_WATCH_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
+}
+
+/// The test Redis server: `AXUM_WATCH_REDIS_URL`.
+pub fn redis_url() -> String {
+    env_or("AXUM_WATCH_REDIS_URL", "redis://127.0.0.1:6379")
+}
+
+// ---------------------------------------------------------------------------
+// Running one probe
+// ---------------------------------------------------------------------------
+
+/// The result of one run of `probe` in a registry of its own, without the
+/// circuit breaker.
+pub async fn run_one(probe: impl Probe) -> ProbeResult {
+    let registry = HealthRegistry::builder()
+        .add(probe)
+        .circuit_breaker(false)
+        .build()
+        .unwrap();
+    registry.run_all().await.probes.remove(0)
+}
+
+/// The result of one run of `probe` in a registry of its own with the
+/// default settings.
+pub async fn run(probe: impl Probe) -> ProbeResult {
+    let registry = HealthRegistry::builder().add(probe).build().unwrap();
+    registry.run_all().await.probes.remove(0)
+}
+
+/// The error of `result`, empty when there is none.
+pub fn error(result: &ProbeResult) -> &str {
+    result.error.as_deref().unwrap_or_default()
+}
+
+/// A `tracing` writer into a shared buffer.
+#[derive(Clone, Default)]
+pub struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl LogBuffer {
+    pub fn contents(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
+    type Writer = Self;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Alerters and the receiver they send to
+// ---------------------------------------------------------------------------
+
 /// Records what it was sent; fails the first `failures` calls, each call
 /// taking `delay`.
 #[derive(Clone, Default)]
 pub struct Recorder {
-    pub sent: Arc<std::sync::Mutex<Vec<(String, Status, Status)>>>,
+    pub sent: Arc<Mutex<Vec<(String, Status, Status)>>>,
     pub calls: Arc<AtomicUsize>,
     pub failures: usize,
     pub transient: bool,
-    pub delay: std::time::Duration,
+    pub delay: Duration,
     pub panics: bool,
 }
 
@@ -214,5 +403,138 @@ impl axum_watch::Alerter for Recorder {
             .unwrap()
             .push((alert.probe.clone(), alert.old_status, alert.new_status));
         Ok(())
+    }
+}
+
+/// One request as the receiver saw it.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub method: Method,
+    pub path: String,
+    pub headers: HeaderMap,
+    pub raw: String,
+    pub body: Value,
+    pub at: Instant,
+}
+
+/// How the receiver answers one request.
+#[derive(Clone, Copy, Debug)]
+pub enum Behaviour {
+    /// This status with a short body (`ok`, or `invalid_payload` for errors).
+    Answer(u16),
+    /// This status with the request's own path and body echoed back.
+    Echo(u16),
+    /// 200, after this long.
+    Slow(Duration),
+}
+
+#[derive(Clone)]
+struct Shared {
+    requests: Arc<Mutex<Vec<Received>>>,
+    script: Arc<Mutex<VecDeque<Behaviour>>>,
+    default: Arc<Mutex<Behaviour>>,
+}
+
+/// An axum server on 127.0.0.1:0 that records every request and answers as
+/// scripted (then with the default behaviour, 200 at first).
+pub struct Receiver {
+    pub addr: SocketAddr,
+    shared: Shared,
+}
+
+async fn record(
+    State(shared): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, String) {
+    let raw = String::from_utf8_lossy(&body).into_owned();
+    let behaviour = shared
+        .script
+        .lock()
+        .unwrap()
+        .pop_front()
+        .unwrap_or(*shared.default.lock().unwrap());
+    let path = uri.path_and_query().map(ToString::to_string).unwrap_or_default();
+    shared.requests.lock().unwrap().push(Received {
+        method,
+        path: path.clone(),
+        headers,
+        body: serde_json::from_str(&raw).unwrap_or(Value::Null),
+        raw: raw.clone(),
+        at: Instant::now(),
+    });
+    match behaviour {
+        Behaviour::Answer(code) => {
+            let status = StatusCode::from_u16(code).unwrap();
+            let text = if status.is_success() { "ok" } else { "invalid_payload" };
+            (status, text.to_owned())
+        }
+        Behaviour::Echo(code) => (StatusCode::from_u16(code).unwrap(), format!("{path} {raw}")),
+        Behaviour::Slow(delay) => {
+            tokio::time::sleep(delay).await;
+            (StatusCode::OK, "ok".to_owned())
+        }
+    }
+}
+
+impl Receiver {
+    pub async fn start() -> Self {
+        let shared = Shared {
+            requests: Arc::default(),
+            script: Arc::default(),
+            default: Arc::new(Mutex::new(Behaviour::Answer(200))),
+        };
+        let app = Router::new().fallback(record).with_state(shared.clone());
+        let addr = serve(app).await;
+        Self { addr, shared }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Answers the next requests this way, in order.
+    pub fn script(&self, behaviours: impl IntoIterator<Item = Behaviour>) {
+        self.shared.script.lock().unwrap().extend(behaviours);
+    }
+
+    /// Answers every unscripted request this way.
+    pub fn always(&self, behaviour: Behaviour) {
+        *self.shared.default.lock().unwrap() = behaviour;
+    }
+
+    pub fn requests(&self) -> Vec<Received> {
+        self.shared.requests.lock().unwrap().clone()
+    }
+
+    /// Polls until at least `n` requests arrived; panics after 5 s.
+    pub async fn wait_for(&self, n: usize) -> Vec<Received> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let requests = self.requests();
+            if requests.len() >= n {
+                return requests;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "expected {n} requests, got {}: {requests:#?}",
+                requests.len()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Asserts that the count stays at `n` for `quiet` (no late retry).
+    pub async fn stays_at(&self, n: usize, quiet: Duration) -> Vec<Received> {
+        let deadline = Instant::now() + quiet;
+        while Instant::now() < deadline {
+            assert_eq!(self.requests().len(), n, "{:#?}", self.requests());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let requests = self.requests();
+        assert_eq!(requests.len(), n, "{requests:#?}");
+        requests
     }
 }

@@ -5,24 +5,19 @@
 //! Real time with short TTLs and timeouts; every wait is a bounded poll.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../common/mod.rs"]
-mod common;
-
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::body::Body;
+use crate::common::{LogBuffer, get, promtool_problems};
+
 use axum_watch::{
     AlertRecord, Alerter, HealthRegistry, Outcome, Probe, ProbeError, Status, Storage, alert::AlertError,
 };
-use http::{Request, StatusCode};
-use http_body_util::BodyExt;
+use http::StatusCode;
 use serde_json::Value;
-use tower::ServiceExt;
 
 // ---------------------------------------------------------------------------
 // Plumbing
@@ -151,29 +146,6 @@ pub fn registry(store: impl Storage, probe: Runs, alerter: Option<Counter>) -> H
         builder = builder.alerter(alerter);
     }
     builder.build().unwrap()
-}
-
-pub struct Reply {
-    pub status: StatusCode,
-    pub body: String,
-}
-
-impl Reply {
-    pub fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-}
-
-pub async fn get(registry: &HealthRegistry, uri: &str) -> Reply {
-    let app: Router = registry.router();
-    let request = Request::builder().uri(uri).body(Body::empty()).unwrap();
-    let response = app.oneshot(request).await.unwrap();
-    let status = response.status();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    Reply {
-        status,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    }
 }
 
 /// Polls `check` until it holds, for at most `limit`.
@@ -582,7 +554,7 @@ pub async fn outage<F: Factory, O: Outage, R: Storage>(factory: &F, outage: &mut
         metrics.body
     );
 
-    assert_eq!(common::promtool_problems(&metrics.body), Vec::<String>::new());
+    assert_eq!(promtool_problems(&metrics.body), Vec::<String>::new());
 
     // A transition while the store is away: nobody can claim it, so this
     // replica sends it (a duplicate page beats a missed one). Its result and
@@ -697,6 +669,29 @@ impl Proxy {
     }
 }
 
+/// A [`Proxy`] in front of the PostgreSQL server of `url`, and the URL of
+/// the same database through it.
+#[cfg(feature = "postgres-storage")]
+pub async fn postgres_proxy(url: &str) -> (Proxy, String) {
+    let config: tokio_postgres::Config = url.parse().unwrap();
+    let host = match &config.get_hosts()[0] {
+        tokio_postgres::config::Host::Tcp(host) => host.clone(),
+        #[allow(unreachable_patterns)]
+        _ => "127.0.0.1".to_owned(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let target = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .unwrap()
+        .next()
+        .unwrap();
+    let proxy = Proxy::start(target).await;
+    let user = config.get_user().unwrap_or("postgres");
+    let db = config.get_dbname().unwrap_or("test");
+    let through = format!("postgres://{user}@{}/{db}", proxy.addr);
+    (proxy, through)
+}
+
 impl Outage for Proxy {
     async fn down(&mut self) {
         if let Some(accept) = self.accept.take() {
@@ -746,64 +741,17 @@ impl Drop for Proxy {
     }
 }
 
-/// A TCP listener on 127.0.0.1 that accepts every connection and never
-/// reads or writes a byte: a frozen server. It lives as long as the test's
-/// runtime.
-pub async fn silent_listener() -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
-    addr
-}
-
 // ---------------------------------------------------------------------------
-// A webhook receiver, for the end-to-end de-duplication test
+// The real webhook alerter, end to end
 // ---------------------------------------------------------------------------
-
-/// An HTTP server on loopback counting the requests it gets.
-pub struct Receiver {
-    pub addr: SocketAddr,
-    pub hits: Arc<AtomicUsize>,
-    pub bodies: Arc<Mutex<Vec<Value>>>,
-}
-
-impl Receiver {
-    pub async fn start() -> Self {
-        let hits = Arc::new(AtomicUsize::new(0));
-        let bodies = Arc::new(Mutex::new(Vec::new()));
-        let (h, b) = (Arc::clone(&hits), Arc::clone(&bodies));
-        let app = Router::new().route(
-            "/hook",
-            axum::routing::post(move |body: axum::body::Bytes| {
-                let (h, b) = (Arc::clone(&h), Arc::clone(&b));
-                async move {
-                    h.fetch_add(1, Ordering::SeqCst);
-                    if let Ok(v) = serde_json::from_slice::<Value>(&body) {
-                        b.lock().unwrap().push(v);
-                    }
-                    StatusCode::OK
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self { addr, hits, bodies }
-    }
-}
 
 /// Two replicas with the real webhook alerter: one POST per transition.
 #[cfg(feature = "alerts")]
 pub async fn one_webhook_per_transition<F: Factory>(factory: &F) {
-    let receiver = Receiver::start().await;
+    let receiver = crate::common::Receiver::start().await;
     let service = unique_service("webhook");
     let tune = Tune::default();
-    let url = format!("http://{}/hook", receiver.addr);
+    let url = receiver.url("/hook");
     let make = |replica: &str, probe: Runs| {
         HealthRegistry::builder()
             .add(probe)
@@ -821,12 +769,12 @@ pub async fn one_webhook_per_transition<F: Factory>(factory: &F) {
     pb.set(Status::Degraded);
     tokio::join!(a.run_all(), b.run_all());
     eventually(Duration::from_secs(5), "the webhook is called", || async {
-        receiver.hits.load(Ordering::SeqCst) > 0
+        !receiver.requests().is_empty()
     })
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(receiver.hits.load(Ordering::SeqCst), 1);
-    let bodies = receiver.bodies.lock().unwrap().clone();
+    assert_eq!(receiver.requests().len(), 1);
+    let bodies: Vec<Value> = receiver.requests().into_iter().map(|r| r.body).collect();
     assert_eq!(bodies[0]["probe"], "api", "{bodies:?}");
     assert_eq!(bodies[0]["new_status"], "degraded", "{bodies:?}");
 }
@@ -834,35 +782,6 @@ pub async fn one_webhook_per_transition<F: Factory>(factory: &F) {
 // ---------------------------------------------------------------------------
 // Credentials
 // ---------------------------------------------------------------------------
-
-/// Collects what a `tracing` subscriber writes.
-#[derive(Clone, Default)]
-pub struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl LogBuffer {
-    pub fn contents(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-impl std::io::Write for LogBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
-    type Writer = Self;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 /// A store whose URL holds the password `hunter2` and whose server does
 /// not answer: the password shows in no log line, endpoint or `Debug`.
