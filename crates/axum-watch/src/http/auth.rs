@@ -99,6 +99,13 @@ impl Credentials {
         if user.contains(':') {
             return Err("a basic-authentication username cannot contain ':'".to_owned());
         }
+        for (what, secret) in [("username", user), ("password", password)] {
+            if let Some(why) = unusable(secret) {
+                return Err(format!(
+                    "the basic-authentication {what} {why}: nobody could ever present it"
+                ));
+            }
+        }
         Ok(Self::Basic {
             user: digest(user.as_bytes()),
             password: digest(password.as_bytes()),
@@ -108,6 +115,11 @@ impl Credentials {
     pub(crate) fn api_key(header: &str, key: &str) -> Result<Self, String> {
         if key.is_empty() {
             return Err("an API key cannot be empty".to_owned());
+        }
+        if let Some(why) = unusable(key) {
+            return Err(format!(
+                "the API key {why}: HTTP trims header values and cannot carry control characters, so nobody could ever present it"
+            ));
         }
         let header =
             HeaderName::try_from(header).map_err(|e| format!("invalid API key header name {header:?}: {e}"))?;
@@ -168,6 +180,19 @@ impl Credentials {
             }
         };
         (!allowed).then(forbidden)
+    }
+}
+
+/// Why a secret could never be presented, if it could not: whitespace at
+/// either end (trimmed on the way) or a control character (not allowed in a
+/// header). The secret itself is never part of the answer.
+fn unusable(secret: &str) -> Option<&'static str> {
+    if secret.chars().any(char::is_control) {
+        Some("contains a control character")
+    } else if secret.trim() != secret {
+        Some("has whitespace at its start or end")
+    } else {
+        None
     }
 }
 
@@ -291,6 +316,48 @@ mod tests {
         assert!(!basic_matches(&h("other:s3cret"), &user, &password));
         assert!(!basic_matches(&h(":"), &user, &password));
         assert!(!basic_matches(&HeaderMap::new(), &user, &password));
+    }
+
+    #[test]
+    fn secrets_nobody_could_present_are_refused_without_echoing_them() {
+        for key in [
+            " ",
+            "\t",
+            " s3cr3t ",
+            "s3cr3t\n",
+            "s3cr3t ",
+            "\u{7f}s3cr3t",
+            "s3\u{0}cr3t",
+        ] {
+            let err = Credentials::api_key("X-API-Key", key).unwrap_err();
+            assert!(err.starts_with("the API key "), "{key:?}: {err}");
+            assert!(!err.contains("s3cr3t") && !err.contains("cr3t"), "{err}");
+        }
+        let err = Credentials::basic("ops", " ").unwrap_err();
+        assert!(err.contains("password has whitespace"), "{err}");
+        let err = Credentials::basic(" ops", "s3cret").unwrap_err();
+        assert!(err.contains("username has whitespace"), "{err}");
+        assert!(!err.contains("s3cret"), "{err}");
+        assert!(Credentials::basic("ops", "pass word").is_ok(), "inner spaces are fine");
+        assert!(Credentials::api_key("X-API-Key", "k3y-With.Symbols!").is_ok());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn an_accepted_api_key_can_always_be_sent_and_matches(key in "(?s).{0,40}") {
+            if let Ok(Credentials::ApiKey { header, key: digest_of }) = Credentials::api_key("X-API-Key", &key) {
+                // Whatever build accepts survives as a header value, untrimmed.
+                let value = HeaderValue::from_bytes(key.as_bytes());
+                proptest::prop_assert!(value.is_ok(), "{:?}", key);
+                let mut headers = HeaderMap::new();
+                headers.insert(header, value.unwrap());
+                let given = headers.get("x-api-key").unwrap().as_bytes();
+                proptest::prop_assert_eq!(given, key.as_bytes());
+                proptest::prop_assert!(bool::from(digest(given).ct_eq(&digest_of)));
+            } else {
+                proptest::prop_assert!(key.is_empty() || key.trim() != key || key.chars().any(char::is_control));
+            }
+        }
     }
 
     #[test]

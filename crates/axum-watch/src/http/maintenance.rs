@@ -16,8 +16,10 @@ use crate::model::Timestamp;
 
 /// The largest body `POST maintenance` reads.
 pub(crate) const BODY_LIMIT: usize = 1024;
-/// The longest window `minutes` may ask for: one year.
+/// The longest window `minutes` (and `until`) may ask for: one year.
 const MAX_MINUTES: f64 = 525_600.0;
+/// The shortest window: anything less rounds to nothing.
+const MIN_WINDOW: Duration = Duration::from_secs(1);
 
 /// Why a request was refused.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -107,8 +109,14 @@ fn minutes_until(minutes: &Value, now: jiff::Timestamp) -> Result<Timestamp, Ref
             "\"minutes\" must be greater than 0 and at most {MAX_MINUTES}, not {n}"
         )));
     }
-    let span = jiff::SignedDuration::try_from(Duration::from_secs_f64(n * 60.0))
-        .map_err(|e| refuse(format!("\"minutes\" is out of range: {e}")))?;
+    let window = Duration::from_secs_f64(n * 60.0);
+    if window < MIN_WINDOW {
+        return Err(refuse(format!(
+            "\"minutes\" must give a window of at least one second, not {n} minutes"
+        )));
+    }
+    let span =
+        jiff::SignedDuration::try_from(window).map_err(|e| refuse(format!("\"minutes\" is out of range: {e}")))?;
     let end = now
         .checked_add(span)
         .map_err(|e| refuse(format!("\"minutes\" is out of range: {e}")))?;
@@ -123,10 +131,44 @@ fn until_timestamp(until: &Value, now: jiff::Timestamp) -> Result<Timestamp, Ref
         )));
     };
     let end: Timestamp = text.parse().map_err(|e| refuse(format!("\"until\": {e}")))?;
+    if let Err(reason) = rfc3339_offset(text) {
+        return Err(refuse(format!("\"until\": {reason}, not {text:?}")));
+    }
     if end.instant() <= now {
         return Err(refuse(format!("\"until\" must lie in the future, not {text}")));
     }
+    let latest = now
+        .checked_add(jiff::SignedDuration::from_secs(MAX_MINUTES as i64 * 60))
+        .unwrap_or(now);
+    if end.instant() > latest {
+        return Err(refuse(format!(
+            "\"until\" must lie at most one year ahead ({MAX_MINUTES} minutes, as \"minutes\" may), not {text}"
+        )));
+    }
     Ok(end)
+}
+
+/// Whether `text` ends in an offset RFC 3339 allows: `Z` (or `z`), or
+/// `±HH:MM` with hours at most 23 and minutes at most 59 — not `+0100`,
+/// `+24:00` or `+23:59:59`, which some parsers take.
+fn rfc3339_offset(text: &str) -> Result<(), &'static str> {
+    const WANT: &str = "the offset must be Z or ±HH:MM (hours 00-23, minutes 00-59)";
+    if text.ends_with(['Z', 'z']) {
+        return Ok(());
+    }
+    let bytes = text.as_bytes();
+    let Some(tail) = bytes.len().checked_sub(6).map(|at| &bytes[at..]) else {
+        return Err(WANT);
+    };
+    let digits = |a: u8, b: u8| (a.is_ascii_digit() && b.is_ascii_digit()).then(|| (a - b'0') * 10 + (b - b'0'));
+    let well_formed = matches!(tail[0], b'+' | b'-')
+        && tail[3] == b':'
+        && digits(tail[1], tail[2]).is_some_and(|h| h <= 23)
+        && digits(tail[4], tail[5]).is_some_and(|m| m <= 59)
+        // What precedes the offset is the time's last digit (of seconds or a fraction).
+        && bytes.len() > 6
+        && bytes[bytes.len() - 7].is_ascii_digit();
+    if well_formed { Ok(()) } else { Err(WANT) }
 }
 
 pub(super) async fn status(State(face): State<Face>) -> Response {
@@ -317,6 +359,89 @@ mod tests {
         ] {
             let refusal = parse_request(content_type, b"minutes=5", now()).unwrap_err();
             assert_eq!(refusal.code, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        }
+    }
+
+    #[test]
+    fn until_is_held_to_rfc3339_offsets_and_the_one_year_cap() {
+        for bad in [
+            "9981-04-30T19:05:31-23:59",
+            "2027-11-21T00:00:01Z",
+            "2026-12-01T00:00:00+24:00",
+            "2026-12-01T00:00:00+0100",
+            "2026-12-01T00:00:00+23:59:59",
+            "2026-12-01T00:00:00+05:60",
+            "2026-12-01T00:00:00",
+        ] {
+            let refusal = refused(&format!(r#"{{"until": "{bad}"}}"#));
+            assert_eq!(refusal.field, Some("until"), "{bad}");
+            assert_eq!(refusal.code, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        }
+        assert!(
+            refused(r#"{"until": "2027-11-21T00:00:01Z"}"#)
+                .detail
+                .contains("one year")
+        );
+        assert!(
+            refused(r#"{"until": "2026-12-01T00:00:00+0100"}"#)
+                .detail
+                .contains("±HH:MM")
+        );
+        for good in [
+            "2026-12-01T00:00:00Z",
+            "2026-12-01T00:00:00.5-23:59",
+            "2027-11-20T23:59:59+00:00",
+        ] {
+            let body = format!(r#"{{"until": "{good}"}}"#);
+            assert!(parse_request(JSON, body.as_bytes(), now()).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn a_window_that_rounds_to_nothing_is_refused() {
+        for tiny in ["0.0000001", "0.01", "1e-300"] {
+            let refusal = refused(&format!(r#"{{"minutes": {tiny}}}"#));
+            assert!(
+                refusal.detail.contains("at least one second"),
+                "{tiny}: {}",
+                refusal.detail
+            );
+        }
+        assert!(parse_request(JSON, br#"{"minutes": 0.02}"#, now()).is_ok());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_accepted_window_ends_within_a_second_and_a_year(minutes in proptest::prelude::any::<f64>()) {
+            let body = format!(r#"{{"minutes": {minutes}}}"#);
+            if let Ok(Some(end)) = parse_request(JSON, body.as_bytes(), now()) {
+                let span = end.instant().duration_since(now());
+                proptest::prop_assert!(span >= jiff::SignedDuration::from_secs(1));
+                proptest::prop_assert!(span <= jiff::SignedDuration::from_secs(525_600 * 60));
+            }
+        }
+
+        #[test]
+        fn any_accepted_until_is_ahead_by_at_most_a_year_with_a_valid_offset(
+            days in 0_i64..800,
+            hours in -30_i32..30,
+            minutes in 0_i32..70,
+            colon in proptest::prelude::any::<bool>(),
+        ) {
+            let sign = if hours < 0 { '-' } else { '+' };
+            let offset = if colon {
+                format!("{sign}{:02}:{minutes:02}", hours.abs())
+            } else {
+                format!("{sign}{:02}{minutes:02}", hours.abs())
+            };
+            let day = now() + jiff::SignedDuration::from_hours(days * 24);
+            let date = day.strftime("%Y-%m-%dT%H:%M:%S");
+            let body = format!(r#"{{"until": "{date}{offset}"}}"#);
+            if let Ok(Some(end)) = parse_request(JSON, body.as_bytes(), now()) {
+                proptest::prop_assert!(colon && hours.abs() <= 23 && minutes <= 59, "{}", body);
+                proptest::prop_assert!(end.instant() > now());
+                proptest::prop_assert!(end.instant().duration_since(now()) <= jiff::SignedDuration::from_secs(525_600 * 60));
+            }
         }
     }
 
