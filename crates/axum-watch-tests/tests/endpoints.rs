@@ -60,9 +60,16 @@ async fn healthy_degraded_unhealthy_and_non_critical() {
             "error",
             "description",
             "tags",
-            "details"
+            "details",
+            // Each result's own time (fastapi-watch 1.8), after the contract's fields.
+            "checked_at"
         ]
     );
+    assert_eq!(
+        status.json().as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["status", "checked_at", "timezone", "probes", "failing"]
+    );
+    assert_eq!(status.json()["failing"], json!([]));
     assert_eq!(first["critical"], true);
     assert_eq!(status.json()["probes"][1]["critical"], false);
 
@@ -86,6 +93,7 @@ async fn healthy_degraded_unhealthy_and_non_critical() {
     let body = ready.json();
     assert_eq!(body["status"], "unhealthy");
     assert_eq!(body["probes"][0]["error"], "db is down");
+    assert_eq!(body["failing"], json!(["db"]), "the critical unhealthy probe, by name");
     let status = get(&app, "/health/status").await;
     assert_eq!(status.status, StatusCode::MULTI_STATUS);
 
@@ -100,6 +108,11 @@ async fn healthy_degraded_unhealthy_and_non_critical() {
         [("db".into(), "healthy".into()), ("cache".into(), "unhealthy".into())]
     );
     assert_eq!(ready.json()["status"], "healthy");
+    assert_eq!(
+        ready.json()["failing"],
+        json!([]),
+        "a non-critical failure is not listed"
+    );
     assert_eq!(get(&app, "/health/status").await.status, StatusCode::OK);
 }
 

@@ -146,6 +146,10 @@ pub struct ProbeResult {
     /// The circuit breaker's state as of this result, while the breaker is
     /// enabled for the probe; `None` otherwise.
     pub circuit: Option<CircuitState>,
+    /// When this result was produced, in the registry's zone: the registry
+    /// stamps every result it records, so a history can be drawn on a time
+    /// axis. Not serialised while `None`.
+    pub checked_at: Option<Timestamp>,
     /// The replica that produced the result, as a shared storage backend
     /// labels what it keeps; absent (and not serialised) otherwise.
     pub replica: Option<String>,
@@ -204,7 +208,7 @@ impl Serialize for EncodedDetails<'_> {
 impl Serialize for ProbeResult {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let fields = if self.replica.is_some() { 9 } else { 8 };
+        let fields = 8 + usize::from(self.checked_at.is_some()) + usize::from(self.replica.is_some());
         let mut s = serializer.serialize_struct("ProbeResult", fields)?;
         s.serialize_field("name", &self.name)?;
         s.serialize_field("status", &self.status)?;
@@ -222,6 +226,9 @@ impl Serialize for ProbeResult {
                 },
             )?,
             None => s.serialize_field("details", &self.details)?,
+        }
+        if let Some(checked_at) = &self.checked_at {
+            s.serialize_field("checked_at", checked_at)?;
         }
         if let Some(replica) = &self.replica {
             s.serialize_field("replica", replica)?;
@@ -243,6 +250,8 @@ struct WireResult {
     #[serde(default)]
     tags: Vec<String>,
     details: Option<Details>,
+    #[serde(default)]
+    checked_at: Option<Timestamp>,
     #[serde(default)]
     replica: Option<String>,
 }
@@ -270,6 +279,7 @@ impl<'de> Deserialize<'de> for ProbeResult {
             tags: wire.tags,
             details,
             circuit,
+            checked_at: wire.checked_at,
             replica: wire.replica,
         })
     }
@@ -289,6 +299,7 @@ impl ProbeResult {
             tags: Vec::new(),
             details: None,
             circuit: None,
+            checked_at: None,
             replica: None,
         }
     }
@@ -345,6 +356,10 @@ pub struct HealthReport {
     pub timezone: Option<String>,
     /// One result per probe, in registration order.
     pub probes: Vec<ProbeResult>,
+    /// The names of the critical probes that are unhealthy: what makes the
+    /// service unready, in registration order.
+    #[serde(default)]
+    pub failing: Vec<String>,
 }
 
 impl HealthReport {
@@ -352,11 +367,17 @@ impl HealthReport {
     /// [`Status::overall`].
     #[must_use]
     pub fn new(probes: Vec<ProbeResult>, checked_at: Option<Timestamp>, timezone: Option<String>) -> Self {
+        let failing = probes
+            .iter()
+            .filter(|p| p.critical && p.status == Status::Unhealthy)
+            .map(|p| p.name.clone())
+            .collect();
         Self {
             status: Status::overall(&probes),
             checked_at,
             timezone,
             probes,
+            failing,
         }
     }
 

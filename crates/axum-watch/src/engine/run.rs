@@ -190,10 +190,12 @@ impl Engine {
 
     /// Stores fresh results and their transitions, merges them into the
     /// latest report and publishes it.
-    async fn record(self: &Arc<Self>, fresh: Vec<(Arc<Entry>, ProbeResult)>) -> Arc<Snapshot> {
+    async fn record(self: &Arc<Self>, mut fresh: Vec<(Arc<Entry>, ProbeResult)>) -> Arc<Snapshot> {
         let checked_at = Timestamp::now_in(&self.config.zone);
         let mut transitions = Vec::new();
-        for (entry, result) in &fresh {
+        for (entry, result) in &mut fresh {
+            // A circuit-open copy keeps the time of the result it copies.
+            result.checked_at.get_or_insert(checked_at);
             if let Err(e) = self.storage.record(result).await {
                 tracing::warn!(probe = %entry.name, error = %e, "could not store a probe result");
             }
@@ -281,11 +283,11 @@ impl Engine {
     /// Runs the startup probes (timeouts and panic capture, no breaker).
     pub(super) async fn run_startup_probes(&self) -> HealthReport {
         let ttl = self.config.result_ttl;
-        let results = join_all(self.startup.iter().map(|e| e.execute(ttl, &self.executor))).await;
-        HealthReport::new(
-            results,
-            Some(Timestamp::now_in(&self.config.zone)),
-            Some(self.config.zone_name.clone()),
-        )
+        let mut results = join_all(self.startup.iter().map(|e| e.execute(ttl, &self.executor))).await;
+        let now = Timestamp::now_in(&self.config.zone);
+        for result in &mut results {
+            result.checked_at = Some(now);
+        }
+        HealthReport::new(results, Some(now), Some(self.config.zone_name.clone()))
     }
 }

@@ -59,7 +59,7 @@ pub(crate) fn report_json(snapshot: &Snapshot) -> Bytes {
     snapshot.encoded(JSON, |report| {
         Bytes::from(serde_json::to_vec(report).unwrap_or_else(|e| {
             tracing::error!(error = %e, "could not serialise a health report");
-            br#"{"status":"unhealthy","checked_at":null,"timezone":null,"probes":[]}"#.to_vec()
+            br#"{"status":"unhealthy","checked_at":null,"timezone":null,"probes":[],"failing":[]}"#.to_vec()
         }))
     })
 }
