@@ -146,6 +146,10 @@ pub struct ProbeResult {
     /// The circuit breaker's state as of this result, while the breaker is
     /// enabled for the probe; `None` otherwise.
     pub circuit: Option<CircuitState>,
+    /// A status change waiting for its threshold: the probe observed another
+    /// status than the one reported, not yet often enough in a row. Shown as
+    /// the `threshold` object of the details while pending.
+    pub pending: Option<Pending>,
     /// When this result was produced, in the registry's zone: the registry
     /// stamps every result it records, so a history can be drawn on a time
     /// axis. Not serialised while `None`.
@@ -181,26 +185,62 @@ impl CircuitState {
     }
 }
 
+/// A status change a probe's failure or success threshold holds back: the
+/// status observed, how many results in a row have shown it, and how many
+/// it takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Pending {
+    /// The status the probe observed, not reported yet.
+    pub observed: Status,
+    /// Results in a row that observed it.
+    pub consecutive: u32,
+    /// Results in a row it takes to report it.
+    pub needed: u32,
+}
+
+impl Pending {
+    /// A pending change to `observed`, `consecutive` of `needed` results in.
+    #[must_use]
+    pub const fn new(observed: Status, consecutive: u32, needed: u32) -> Self {
+        Self {
+            observed,
+            consecutive,
+            needed,
+        }
+    }
+}
+
 /// The key the circuit state is shown under in a result's details.
 const CIRCUIT_KEY: &str = "circuit_breaker";
+/// The key a pending change is shown under in a result's details.
+const PENDING_KEY: &str = "threshold";
 
-/// `details` as encoded: the probe's own entries, then the circuit state.
-/// A probe detail that happens to be named `circuit_breaker` gives way to the
-/// breaker's own while the breaker is on.
+/// `details` as encoded: the probe's own entries, then a pending change,
+/// then the circuit state. A probe detail that happens to share one of those
+/// names gives way to the registry's own while it is shown.
 struct EncodedDetails<'a> {
     details: Option<&'a Details>,
-    circuit: CircuitState,
+    pending: Option<Pending>,
+    circuit: Option<CircuitState>,
 }
 
 impl Serialize for EncodedDetails<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let own = self.details.into_iter().flatten().filter(|(k, _)| *k != CIRCUIT_KEY);
+        let own = self.details.into_iter().flatten().filter(|(k, _)| {
+            !((self.circuit.is_some() && *k == CIRCUIT_KEY) || (self.pending.is_some() && *k == PENDING_KEY))
+        });
         let mut map = serializer.serialize_map(None)?;
         for (key, value) in own {
             map.serialize_entry(key, value)?;
         }
-        map.serialize_entry(CIRCUIT_KEY, &self.circuit)?;
+        if let Some(pending) = &self.pending {
+            map.serialize_entry(PENDING_KEY, pending)?;
+        }
+        if let Some(circuit) = &self.circuit {
+            map.serialize_entry(CIRCUIT_KEY, circuit)?;
+        }
         map.end()
     }
 }
@@ -217,15 +257,15 @@ impl Serialize for ProbeResult {
         s.serialize_field("error", &self.error)?;
         s.serialize_field("description", &self.description)?;
         s.serialize_field("tags", &self.tags)?;
-        match self.circuit {
-            Some(circuit) => s.serialize_field(
-                "details",
-                &EncodedDetails {
-                    details: self.details.as_ref(),
-                    circuit,
-                },
-            )?,
-            None => s.serialize_field("details", &self.details)?,
+        if self.circuit.is_some() || self.pending.is_some() {
+            let details = EncodedDetails {
+                details: self.details.as_ref(),
+                pending: self.pending,
+                circuit: self.circuit,
+            };
+            s.serialize_field("details", &details)?;
+        } else {
+            s.serialize_field("details", &self.details)?;
         }
         if let Some(checked_at) = &self.checked_at {
             s.serialize_field("checked_at", checked_at)?;
@@ -256,17 +296,23 @@ struct WireResult {
     replica: Option<String>,
 }
 
+/// Takes the registry's own block `key` out of parsed details, when it is there
+/// and has the block's shape.
+fn take<T: serde::de::DeserializeOwned>(details: &mut Option<Details>, key: &str) -> Option<T> {
+    let map = details.as_mut()?;
+    let value = serde_json::from_value::<T>(map.get(key)?.clone()).ok()?;
+    map.shift_remove(key);
+    Some(value)
+}
+
 impl<'de> Deserialize<'de> for ProbeResult {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let wire = WireResult::deserialize(deserializer)?;
         let mut details = wire.details;
-        let circuit = details.as_mut().and_then(|d| {
-            let state = serde_json::from_value::<CircuitState>(d.get(CIRCUIT_KEY)?.clone()).ok()?;
-            d.shift_remove(CIRCUIT_KEY);
-            Some(state)
-        });
-        // The block was the only entry: the probe itself had no details.
-        if circuit.is_some() && details.as_ref().is_some_and(Details::is_empty) {
+        let circuit: Option<CircuitState> = take(&mut details, CIRCUIT_KEY);
+        let pending: Option<Pending> = take(&mut details, PENDING_KEY);
+        // The blocks were the only entries: the probe itself had no details.
+        if (circuit.is_some() || pending.is_some()) && details.as_ref().is_some_and(Details::is_empty) {
             details = None;
         }
         Ok(Self {
@@ -279,6 +325,7 @@ impl<'de> Deserialize<'de> for ProbeResult {
             tags: wire.tags,
             details,
             circuit,
+            pending,
             checked_at: wire.checked_at,
             replica: wire.replica,
         })
@@ -299,6 +346,7 @@ impl ProbeResult {
             tags: Vec::new(),
             details: None,
             circuit: None,
+            pending: None,
             checked_at: None,
             replica: None,
         }

@@ -322,6 +322,12 @@ pub struct ProbeOptions {
     pub circuit_threshold: Option<u32>,
     /// How long the circuit stays open.
     pub circuit_cooldown: Option<Duration>,
+    /// Unhealthy (or degraded) results in a row before the reported status
+    /// worsens; `None` follows the registry (default 1).
+    pub failure_threshold: Option<u32>,
+    /// Better results in a row before the reported status recovers; `None`
+    /// follows the registry (default 1).
+    pub success_threshold: Option<u32>,
     /// Run the check on the application's own runtime rather than the
     /// registry's check runtime: for probes that measure that runtime
     /// itself, such as [`RuntimeProbe`](crate::probes::RuntimeProbe).
@@ -372,6 +378,13 @@ pub trait ProbeExt: Probe + Sized {
     /// Never opens the circuit for this probe.
     fn without_circuit_breaker(self) -> ConfiguredProbe<Self> {
         ConfiguredProbe::new(self).without_circuit_breaker()
+    }
+
+    /// Reports a worse status only after `failures` results in a row show
+    /// it, and a better one only after `successes` (Kubernetes'
+    /// `failureThreshold` / `successThreshold`; each at least 1).
+    fn with_thresholds(self, failures: u32, successes: u32) -> ConfiguredProbe<Self> {
+        ConfiguredProbe::new(self).with_thresholds(failures, successes)
     }
 
     /// Runs the check on the application's own runtime instead of the
@@ -466,6 +479,15 @@ impl<P: Probe> ConfiguredProbe<P> {
     #[must_use]
     pub fn without_circuit_breaker(mut self) -> Self {
         self.options.circuit_breaker = Some(false);
+        self
+    }
+
+    /// Reports a worse status only after `failures` results in a row, a
+    /// better one after `successes`.
+    #[must_use]
+    pub fn with_thresholds(mut self, failures: u32, successes: u32) -> Self {
+        self.options.failure_threshold = Some(failures);
+        self.options.success_threshold = Some(successes);
         self
     }
 

@@ -10,6 +10,7 @@ use tracing::Instrument;
 
 use super::circuit::{Circuit, CircuitPolicy};
 use super::executor::Executor;
+use super::threshold::{Hysteresis, ThresholdPolicy};
 use crate::model::{Details, ProbeResult, Status};
 use crate::probe::{ProbeHandle, panic_message};
 
@@ -29,6 +30,7 @@ pub(crate) struct Entry {
     timeout: Option<Duration>,
     pub(crate) poll_interval: Option<Duration>,
     circuit: Option<CircuitPolicy>,
+    thresholds: ThresholdPolicy,
     /// Whether the check runs on the application's runtime.
     on_caller: bool,
     state: Mutex<EntryState>,
@@ -43,6 +45,7 @@ pub(crate) struct Entry {
 #[derive(Debug, Default)]
 struct EntryState {
     circuit: Circuit,
+    hysteresis: Hysteresis,
     last: Option<(Instant, ProbeResult)>,
     last_status: Option<Status>,
     last_run: Option<Instant>,
@@ -59,6 +62,7 @@ impl Entry {
         timeout: Option<Duration>,
         poll_interval: Option<Duration>,
         circuit: Option<CircuitPolicy>,
+        thresholds: ThresholdPolicy,
     ) -> Self {
         let description = probe.0.description().map(str::to_owned);
         let on_caller = probe.0.options().on_caller_runtime;
@@ -72,6 +76,7 @@ impl Entry {
             timeout,
             poll_interval,
             circuit,
+            thresholds,
             on_caller,
             state: Mutex::new(EntryState::default()),
             running: AtomicBool::new(false),
@@ -170,8 +175,10 @@ impl Entry {
         let _running = Running(&self.running);
         self.state().last_run = Some(Instant::now());
         let Some(policy) = self.circuit else {
-            let result = self.call(executor).await;
-            self.state().last = Some((Instant::now(), result.clone()));
+            let mut result = self.call(executor).await;
+            let mut state = self.state();
+            self.report_as(&mut state, &mut result);
+            state.last = Some((Instant::now(), result.clone()));
             return result;
         };
         let now = Instant::now();
@@ -200,6 +207,7 @@ impl Entry {
         let mut state = self.state();
         state.circuit.record(result.is_passing(), policy, now);
         result.circuit = Some(state.circuit.state(now));
+        self.report_as(&mut state, &mut result);
         if state.circuit.is_open(now) {
             tracing::warn!(
                 probe = %self.name,
@@ -210,6 +218,23 @@ impl Entry {
         }
         state.last = Some((now, result.clone()));
         result
+    }
+
+    /// Gives a real result the status its thresholds let it report (the
+    /// breaker has counted the observed one already).
+    fn report_as(&self, state: &mut EntryState, result: &mut ProbeResult) {
+        let (reported, pending) = state.hysteresis.apply(result.status, self.thresholds);
+        if let Some(pending) = pending {
+            tracing::debug!(
+                probe = %self.name,
+                observed = %pending.observed,
+                consecutive = pending.consecutive,
+                needed = pending.needed,
+                "status change pending its threshold"
+            );
+        }
+        result.status = reported;
+        result.pending = pending;
     }
 
     /// When this probe is next due in the poll loop: never when it has no

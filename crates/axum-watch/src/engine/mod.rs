@@ -18,6 +18,7 @@ mod executor;
 mod maintenance;
 mod poll;
 mod run;
+mod threshold;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -33,6 +34,7 @@ pub(crate) use entry::Entry;
 pub use executor::CheckRuntime;
 pub(crate) use poll::Subscription;
 pub(crate) use run::{Encoding, Snapshot};
+pub(crate) use threshold::ThresholdPolicy;
 
 /// Shutdown's phase as streams watch it.
 pub(crate) type Phases = tokio::sync::watch::Receiver<Phase>;

@@ -12,7 +12,9 @@ use jiff::tz::TimeZone;
 use super::HealthRegistry;
 use super::group::{ProbeGroup, Registration};
 use crate::alert::{Alerter, AlerterHandle, DispatchPolicy, Dispatcher};
-use crate::engine::{Callback, CheckRuntime, CircuitPolicy, Engine, EngineConfig, Entry, Scheduling, clamp_interval};
+use crate::engine::{
+    Callback, CheckRuntime, CircuitPolicy, Engine, EngineConfig, Entry, Scheduling, ThresholdPolicy, clamp_interval,
+};
 use crate::http::HttpConfig;
 use crate::http::auth::{Auth, AuthRequest, Credentials, OpenEndpoint};
 use crate::http::dashboard::{Dashboard, DashboardContext};
@@ -66,6 +68,7 @@ pub struct HealthRegistryBuilder {
     check_runtime: CheckRuntime,
     scheduling: Scheduling,
     drain: super::Drain,
+    thresholds: ThresholdPolicy,
 }
 
 impl fmt::Debug for HealthRegistryBuilder {
@@ -106,6 +109,7 @@ impl Default for HealthRegistryBuilder {
             check_runtime: CheckRuntime::default(),
             scheduling: Scheduling::default(),
             drain: super::Drain::default(),
+            thresholds: ThresholdPolicy::IMMEDIATE,
         }
     }
 }
@@ -190,6 +194,26 @@ impl HealthRegistryBuilder {
     /// rather than ignore them.
     pub fn storage(mut self, storage: impl Storage) -> Self {
         self.storage = Some(Arc::new(storage));
+        self
+    }
+
+    /// Unhealthy (or degraded) results in a row before a probe's reported
+    /// status worsens (default 1: at once), for every probe that does not set
+    /// its own with [`ProbeExt::with_thresholds`](crate::ProbeExt::with_thresholds).
+    /// Kubernetes' `failureThreshold` semantics, applied before transitions
+    /// are recorded, so alerts, callbacks, history and metrics agree; a
+    /// change that waits shows as `details.threshold` (`observed`,
+    /// `consecutive`, `needed`). Separate from the circuit breaker, which
+    /// counts every unhealthy result.
+    pub fn failure_threshold(mut self, results: u32) -> Self {
+        self.thresholds.failures = results;
+        self
+    }
+
+    /// Better results in a row before a probe's reported status recovers
+    /// (default 1), like [`failure_threshold`](Self::failure_threshold).
+    pub fn success_threshold(mut self, results: u32) -> Self {
+        self.thresholds.successes = results;
         self
     }
 
@@ -572,6 +596,8 @@ impl HealthRegistryBuilder {
         let zero = [
             ("circuit_threshold", self.circuit_threshold == 0),
             ("alert_queue", self.dispatch.queue == 0),
+            ("failure_threshold", self.thresholds.failures == 0),
+            ("success_threshold", self.thresholds.successes == 0),
             (
                 "check_runtime threads",
                 self.check_runtime == CheckRuntime::dedicated(0),
@@ -616,12 +642,22 @@ impl HealthRegistryBuilder {
                 ));
             }
             let options = probe.0.options();
-            if options.circuit_threshold == Some(0) {
-                return Err(BuildError::new(
-                    BuildErrorKind::InvalidOption,
-                    format!("probe {name:?}: circuit_threshold must be at least 1"),
-                ));
+            for (option, value) in [
+                ("circuit_threshold", options.circuit_threshold),
+                ("failure_threshold", options.failure_threshold),
+                ("success_threshold", options.success_threshold),
+            ] {
+                if value == Some(0) {
+                    return Err(BuildError::new(
+                        BuildErrorKind::InvalidOption,
+                        format!("probe {name:?}: {option} must be at least 1"),
+                    ));
+                }
             }
+            let thresholds = ThresholdPolicy {
+                failures: options.failure_threshold.unwrap_or(self.thresholds.failures),
+                successes: options.success_threshold.unwrap_or(self.thresholds.successes),
+            };
             let timeout = match options.timeout {
                 ProbeTimeout::Inherit => self.timeout,
                 ProbeTimeout::After(d) => Some(d),
@@ -647,6 +683,7 @@ impl HealthRegistryBuilder {
                 timeout,
                 clamp_interval(options.poll_interval),
                 circuit,
+                thresholds,
             )));
         }
         Ok(entries)
