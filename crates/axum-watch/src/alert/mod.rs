@@ -121,9 +121,117 @@ impl Default for DispatchPolicy {
     }
 }
 
+/// When one alerter is notified: a minimum interval between notifications
+/// for the same probe, a reminder while a probe stays failing, and whether
+/// recoveries are sent. Maintenance and draining still suppress sending, not
+/// recording.
+///
+/// ```
+/// use std::time::Duration;
+/// use axum_watch::alert::NotifyPolicy;
+///
+/// let pager = NotifyPolicy::new()
+///     .min_interval(Duration::from_secs(300))    // at most one page per probe per 5 minutes
+///     .reminder(Duration::from_secs(3600))       // and once an hour while it stays unhealthy
+///     .recoveries(false);                         // no page when it recovers
+/// # drop(pager);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub struct NotifyPolicy {
+    min_interval: Duration,
+    reminder: Option<Duration>,
+    recoveries: bool,
+}
+
+impl Default for NotifyPolicy {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl NotifyPolicy {
+    /// Every transition, recoveries included, no reminders.
+    pub const fn new() -> Self {
+        Self {
+            min_interval: Duration::ZERO,
+            reminder: None,
+            recoveries: true,
+        }
+    }
+
+    /// Notifications for one probe closer together than this are held back
+    /// (logged, never queued; the alert log still records every transition).
+    pub const fn min_interval(mut self, interval: Duration) -> Self {
+        self.min_interval = interval;
+        self
+    }
+
+    /// While a probe stays unhealthy, sends its state again once this long
+    /// has passed since its last notification (a record whose old and new
+    /// status are both `unhealthy`), checked whenever the probe runs.
+    pub const fn reminder(mut self, every: Duration) -> Self {
+        self.reminder = Some(every);
+        self
+    }
+
+    /// Whether transitions to a better status are sent (default yes).
+    pub const fn recoveries(mut self, send: bool) -> Self {
+        self.recoveries = send;
+        self
+    }
+}
+
 struct Worker {
     alerter: Arc<dyn DynAlerter>,
+    notify: NotifyPolicy,
     sender: Mutex<Option<mpsc::Sender<AlertRecord>>>,
+    /// When each probe's last notification was queued.
+    last: Mutex<std::collections::HashMap<String, tokio::time::Instant>>,
+}
+
+impl Worker {
+    /// Whether `alert` may be queued now under this alerter's policy;
+    /// remembers it when it may.
+    fn admits(&self, alert: &AlertRecord) -> Admission {
+        if alert.new_status < alert.old_status && !self.notify.recoveries {
+            return Admission::NotWanted;
+        }
+        let now = tokio::time::Instant::now();
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(at) = last.get(&alert.probe)
+            && !self.notify.min_interval.is_zero()
+            && now.saturating_duration_since(*at) < self.notify.min_interval
+        {
+            return Admission::Throttled;
+        }
+        last.insert(alert.probe.clone(), now);
+        Admission::Queue
+    }
+
+    /// Whether a reminder for `probe` is due, remembering it when it is.
+    fn reminder_due(&self, probe: &str) -> bool {
+        let Some(every) = self.notify.reminder else {
+            return false;
+        };
+        let now = tokio::time::Instant::now();
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        match last.get_mut(probe) {
+            Some(at) if now.saturating_duration_since(*at) >= every => {
+                *at = now;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// What a worker's policy says of one alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Admission {
+    Queue,
+    Throttled,
+    NotWanted,
 }
 
 /// Fans transitions out to the alerters' queues.
@@ -147,11 +255,11 @@ impl fmt::Debug for Dispatcher {
 
 /// A type-erased alerter, as the builder collects them.
 #[derive(Clone)]
-pub(crate) struct AlerterHandle(Arc<dyn DynAlerter>);
+pub(crate) struct AlerterHandle(Arc<dyn DynAlerter>, NotifyPolicy);
 
 impl AlerterHandle {
-    pub(crate) fn new(alerter: impl Alerter) -> Self {
-        Self(Arc::new(alerter))
+    pub(crate) fn new(alerter: impl Alerter, notify: NotifyPolicy) -> Self {
+        Self(Arc::new(alerter), notify)
     }
 }
 
@@ -167,7 +275,9 @@ impl Dispatcher {
             .into_iter()
             .map(|a| Worker {
                 alerter: a.0,
+                notify: a.1,
                 sender: Mutex::new(None),
+                last: Mutex::default(),
             })
             .collect();
         Self {
@@ -205,25 +315,49 @@ impl Dispatcher {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    /// Queues `alert` for every alerter; never waits.
+    /// Queues a reminder for every alerter whose policy says one is due for
+    /// `probe`, which is still `status` (unhealthy) at `timestamp`.
+    pub(crate) fn remind(&self, probe: &str, status: crate::model::Status, timestamp: crate::model::Timestamp) {
+        let reminder = AlertRecord::new(probe, status, status, timestamp);
+        for worker in self.workers.iter().filter(|w| w.reminder_due(probe)) {
+            tracing::info!(alerter = worker.alerter.name(), probe, "still unhealthy: reminder");
+            self.enqueue(worker, &reminder);
+        }
+    }
+
+    /// Queues `alert` for every alerter whose policy admits it; never waits.
     pub(crate) fn dispatch(&self, alert: &AlertRecord) {
         for worker in &self.workers {
-            let mut sender = worker.sender.lock().unwrap_or_else(PoisonError::into_inner);
-            let sender = sender.get_or_insert_with(|| self.start(Arc::clone(&worker.alerter)));
-            self.pending.0.fetch_add(1, Ordering::AcqRel);
-            if let Err(e) = sender.try_send(alert.clone()) {
-                self.done();
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-                let reason = match e {
-                    mpsc::error::TrySendError::Full(_) => "its queue is full",
-                    mpsc::error::TrySendError::Closed(_) => "its worker stopped",
-                };
-                tracing::error!(
-                    alerter = worker.alerter.name(),
-                    probe = %alert.probe,
-                    "alert dropped: {reason}"
-                );
+            match worker.admits(alert) {
+                Admission::Queue => self.enqueue(worker, alert),
+                Admission::Throttled => {
+                    tracing::info!(
+                        alerter = worker.alerter.name(),
+                        probe = %alert.probe,
+                        "notification held back by the alerter's minimum interval"
+                    );
+                }
+                Admission::NotWanted => {}
             }
+        }
+    }
+
+    fn enqueue(&self, worker: &Worker, alert: &AlertRecord) {
+        let mut sender = worker.sender.lock().unwrap_or_else(PoisonError::into_inner);
+        let sender = sender.get_or_insert_with(|| self.start(Arc::clone(&worker.alerter)));
+        self.pending.0.fetch_add(1, Ordering::AcqRel);
+        if let Err(e) = sender.try_send(alert.clone()) {
+            self.done();
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            let reason = match e {
+                mpsc::error::TrySendError::Full(_) => "its queue is full",
+                mpsc::error::TrySendError::Closed(_) => "its worker stopped",
+            };
+            tracing::error!(
+                alerter = worker.alerter.name(),
+                probe = %alert.probe,
+                "alert dropped: {reason}"
+            );
         }
     }
 

@@ -9,7 +9,7 @@ use futures_util::future::{BoxFuture, Shared, join_all};
 use tokio::time::Instant;
 
 use super::{Engine, Entry, MIN_POLL_INTERVAL};
-use crate::model::{AlertRecord, HealthReport, ProbeResult, Timestamp};
+use crate::model::{AlertRecord, HealthReport, ProbeResult, Status, Timestamp};
 
 /// How many encoded forms a face may cache on one snapshot.
 const ENCODINGS: usize = 4;
@@ -199,8 +199,12 @@ impl Engine {
             if let Err(e) = self.storage.record(result).await {
                 tracing::warn!(probe = %entry.name, error = %e, "could not store a probe result");
             }
-            if let Some(old) = entry.observe(result.status) {
-                transitions.push(AlertRecord::new(entry.name.clone(), old, result.status, checked_at));
+            match entry.observe(result.status) {
+                Some(old) => transitions.push(AlertRecord::new(entry.name.clone(), old, result.status, checked_at)),
+                None if result.status == Status::Unhealthy && self.sends_alerts() => {
+                    self.alerts.remind(&entry.name, result.status, checked_at);
+                }
+                None => {}
             }
         }
         for alert in &transitions {
@@ -253,11 +257,17 @@ impl Engine {
         for callback in self.callbacks.iter() {
             callback.invoke(alert);
         }
-        if self.maintenance.is_active() {
-            tracing::info!(probe = %alert.probe, "maintenance: alerters not called");
+        if !self.sends_alerts() {
+            tracing::info!(probe = %alert.probe, "maintenance or draining: alerters not called");
         } else if self.claim(alert).await {
             self.alerts.dispatch(alert);
         }
+    }
+
+    /// Whether alerters are called at all now: not in maintenance, not while
+    /// draining (both still record).
+    fn sends_alerts(&self) -> bool {
+        !self.maintenance.is_active() && self.readiness_gate() != Some(super::Gate::Draining)
     }
 
     /// Whether this replica sends `alert`: always, unless a shared store

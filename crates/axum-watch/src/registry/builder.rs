@@ -11,7 +11,7 @@ use jiff::tz::TimeZone;
 
 use super::HealthRegistry;
 use super::group::{ProbeGroup, Registration};
-use crate::alert::{Alerter, AlerterHandle, DispatchPolicy, Dispatcher};
+use crate::alert::{Alerter, AlerterHandle, DispatchPolicy, Dispatcher, NotifyPolicy};
 use crate::engine::{
     Callback, CheckRuntime, CircuitPolicy, Engine, EngineConfig, Entry, Scheduling, ThresholdPolicy, clamp_interval,
 };
@@ -392,7 +392,33 @@ impl HealthRegistryBuilder {
     /// Calls `alerter` on every transition outside maintenance, from its own
     /// bounded queue so that it never delays a check or another alerter.
     pub fn alerter(mut self, alerter: impl Alerter) -> Self {
-        self.alerters.push(AlerterHandle::new(alerter));
+        self.alerters.push(AlerterHandle::new(alerter, NotifyPolicy::new()));
+        self
+    }
+
+    /// Like [`alerter`](Self::alerter), notified as `policy` says: a minimum
+    /// interval between notifications for the same probe, reminders while a
+    /// probe stays unhealthy, and whether recoveries are sent.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use axum_watch::{AlertRecord, Alerter, HealthRegistry};
+    /// use axum_watch::alert::{AlertError, NotifyPolicy};
+    ///
+    /// struct Pager;
+    /// impl Alerter for Pager {
+    ///     fn name(&self) -> &str { "pager" }
+    ///     async fn notify(&self, _alert: &AlertRecord) -> Result<(), AlertError> { Ok(()) }
+    /// }
+    ///
+    /// let registry = HealthRegistry::builder()
+    ///     .alerter_with(Pager, NotifyPolicy::new().min_interval(Duration::from_secs(300)).recoveries(false))
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(registry);
+    /// ```
+    pub fn alerter_with(mut self, alerter: impl Alerter, policy: NotifyPolicy) -> Self {
+        self.alerters.push(AlerterHandle::new(alerter, policy));
         self
     }
 
@@ -402,7 +428,7 @@ impl HealthRegistryBuilder {
     #[cfg(feature = "alerts")]
     pub fn webhook_url(mut self, url: impl AsRef<str>) -> Self {
         match crate::alert::WebhookAlerter::new(url) {
-            Ok(webhook) => self.alerters.push(AlerterHandle::new(webhook)),
+            Ok(webhook) => self.alerters.push(AlerterHandle::new(webhook, NotifyPolicy::new())),
             Err(e) => {
                 self.invalid
                     .get_or_insert(BuildError::new(BuildErrorKind::InvalidAlerter, e.to_string()));
