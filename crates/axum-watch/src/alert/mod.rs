@@ -134,7 +134,7 @@ impl Default for DispatchPolicy {
 ///     .min_interval(Duration::from_secs(300))    // at most one page per probe per 5 minutes
 ///     .reminder(Duration::from_secs(3600))       // and once an hour while it stays unhealthy
 ///     .recoveries(false);                         // no page when it recovers
-/// # drop(pager);
+/// assert_ne!(pager, NotifyPolicy::new());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use]
