@@ -616,6 +616,12 @@ impl HealthRegistryBuilder {
                 ));
             }
             let options = probe.0.options();
+            if let Some(reason) = options.invalid {
+                return Err(BuildError::new(
+                    BuildErrorKind::InvalidOption,
+                    format!("probe {name:?}: {reason}"),
+                ));
+            }
             if options.circuit_threshold == Some(0) {
                 return Err(BuildError::new(
                     BuildErrorKind::InvalidOption,
