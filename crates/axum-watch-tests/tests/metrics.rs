@@ -71,8 +71,8 @@ async fn promtool_accepts_every_state() {
     let empty = HealthRegistry::builder().build().unwrap();
     let (_, text) = scrape(&empty).await;
     assert_eq!(promtool_problems(&text), Vec::<String>::new(), "{text}");
-    // Six probe families, the overall status, lifecycle, scheduling mode and dropped alerts.
-    assert_eq!(text.matches("# TYPE ").count(), 10);
+    // Seven probe families, the overall status, lifecycle, scheduling mode and dropped alerts.
+    assert_eq!(text.matches("# TYPE ").count(), 11);
 }
 
 #[tokio::test(start_paused = true)]

@@ -11,7 +11,7 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum_watch::passive::{PassiveProbe, RequestMetrics, RouteProbe, StatsConfig, WatchedRouter};
-use axum_watch::{HealthRegistry, Probe, Status};
+use axum_watch::{BuildErrorKind, HealthRegistry, Probe, ProbeExt, Status};
 use common::{get as fetch, serve};
 use futures_util::FutureExt;
 use serde_json::{Value, json};
@@ -45,7 +45,7 @@ async fn route_probe_records_status_codes_and_counts_5xx_as_errors() {
 
     let (state, _, d) = details(&probe).await;
     assert_eq!(state, Status::Healthy);
-    assert_eq!(d, json!({"message": "no requests observed yet"}));
+    assert_eq!(d, json!({"message": "no requests observed yet", "traffic": "none"}));
 
     assert_eq!(fetch(&app, "/ok").await.status, 200);
     assert_eq!(fetch(&app, "/code/404").await.status, 404);
@@ -223,7 +223,7 @@ async fn watch_records_results_errors_and_panics() {
     let probe = PassiveProbe::redis().with_config(StatsConfig::default().min_calls(1));
     assert_eq!(probe.name(), "redis");
     let (_, _, d) = details(&probe).await;
-    assert_eq!(d, json!({"message": "no calls observed yet"}));
+    assert_eq!(d, json!({"message": "no calls observed yet", "traffic": "none"}));
 
     assert_eq!(probe.watch(async { Ok::<_, DbError>(1) }).await.unwrap(), 1);
     assert!(probe.watch(async { Err::<(), _>(DbError) }).await.is_err());
@@ -312,4 +312,92 @@ async fn a_route_probe_layered_on_the_handler_records_the_same() {
     assert_eq!(state, Status::Healthy);
     assert_eq!(d["request_count"], 1);
     assert_eq!(d["last_status_code"], 200);
+}
+
+#[tokio::test]
+async fn a_burst_ages_out_of_the_span_and_readiness_recovers() {
+    let span = Duration::from_millis(300);
+    let checkout = RouteProbe::new("checkout").with_config(StatsConfig::default().min_calls(5).window_span(span));
+    let registry = HealthRegistry::builder()
+        .add(checkout.clone())
+        .cache_age(Duration::ZERO)
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/pay",
+            get(|| async { StatusCode::SERVICE_UNAVAILABLE }).layer(checkout.clone()),
+        )
+        .merge(registry.router());
+    for _ in 0..10 {
+        assert_eq!(fetch(&app, "/pay").await.status, 503);
+    }
+    let ready = fetch(&app, "/health/ready").await;
+    assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE, "{}", ready.text());
+    let metrics = fetch(&app, "/health/metrics").await.text();
+    assert!(
+        metrics.contains("\nprobe_no_data{name=\"checkout\",critical=\"true\"} 0\n"),
+        "{metrics}"
+    );
+
+    // The pod gets no traffic while it is unready. Calls are stamped by the
+    // statistics' own (TSC) clock, which tokio's paused clock does not move,
+    // so the burst ages out in real time.
+    tokio::time::sleep(span + Duration::from_millis(100)).await;
+    let ready = fetch(&app, "/health/ready").await;
+    assert_eq!(ready.status, StatusCode::OK, "{}", ready.text());
+    let body = ready.json();
+    assert_eq!(body["status"], "healthy");
+    let probe = &body["probes"][0];
+    assert_eq!(probe["status"], "healthy");
+    assert_eq!(probe["error"], Value::Null);
+    let d = &probe["details"];
+    assert_eq!(d["traffic"], "none", "{d}");
+    assert_eq!(d["message"], "no recent traffic: no requests in the last 0.3 s");
+    assert!(d["idle_for_s"].as_f64().unwrap() >= 0.3, "{d}");
+    assert_eq!(d["request_count"], 10, "lifetime counts stay: {d}");
+    assert_eq!(d["error_count"], 10);
+    let metrics = fetch(&app, "/health/metrics").await.text();
+    assert!(
+        metrics.contains("\nprobe_no_data{name=\"checkout\",critical=\"true\"} 1\n"),
+        "{metrics}"
+    );
+
+    // Traffic again: judged again, and no longer idle.
+    assert_eq!(fetch(&app, "/pay").await.status, 503);
+    let (state, _, d) = details(&checkout).await;
+    assert_eq!(state, Status::Healthy, "one call is below min_calls: {d}");
+    assert!(d.get("traffic").is_none(), "{d}");
+}
+
+#[test]
+fn a_window_smaller_than_min_calls_is_refused_at_build() {
+    let tiny = RouteProbe::new("tiny").with_config(StatsConfig::default().window_size(3));
+    let err = HealthRegistry::builder().add(tiny).build().unwrap_err();
+    assert_eq!(err.kind(), BuildErrorKind::InvalidOption, "{err}");
+    let message = err.to_string();
+    assert!(message.starts_with("probe \"tiny\": "), "{message}");
+    assert!(
+        message.contains("window_size") && message.contains("min_calls"),
+        "{message}"
+    );
+
+    // The same through a group, a wrapper and the other passive probes.
+    let (_, group) = WatchedRouter::<()>::new()
+        .with_config(StatsConfig::default().window_size(3))
+        .route("/users", get(|| async { "[]" }))
+        .into_parts();
+    let err = HealthRegistry::builder().include(group).build().unwrap_err();
+    assert_eq!(err.kind(), BuildErrorKind::InvalidOption, "{err}");
+    let wrapped = PassiveProbe::redis()
+        .with_config(StatsConfig::default().window_span(Duration::ZERO))
+        .with_timeout(Duration::from_secs(1));
+    let err = HealthRegistry::builder().add(wrapped).build().unwrap_err();
+    assert!(err.to_string().contains("window_span"), "{err}");
+    let metrics = RequestMetrics::new().with_config(StatsConfig::default().window_size(5));
+    assert!(HealthRegistry::builder().add(metrics).build().is_err());
+
+    // Matching settings are fine.
+    let small = RouteProbe::new("small").with_config(StatsConfig::default().window_size(3).min_calls(3));
+    assert!(HealthRegistry::builder().add(small).build().is_ok());
 }

@@ -82,7 +82,7 @@ async fn counts_connections_messages_and_a_clean_close() {
     };
     let addr = serve(probes.clone()).await;
     let (_, _, d) = details(&probes.echo).await;
-    assert_eq!(d, json!({"message": "no connections observed yet"}));
+    assert_eq!(d, json!({"message": "no connections observed yet", "traffic": "none"}));
 
     let (mut client, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/echo"))
         .await
@@ -141,4 +141,44 @@ async fn a_vanished_client_is_a_normal_close_and_an_erroring_handler_is_not() {
         error.as_deref(),
         Some("error rate 100.0% over the last call exceeds threshold 10.0%")
     );
+}
+
+#[tokio::test]
+async fn failed_connections_age_out_into_no_recent_traffic() {
+    let span = Duration::from_millis(300);
+    let config = StatsConfig::default().min_calls(1).window_span(span);
+    let probes = Probes {
+        echo: WebSocketProbe::new("chat").with_config(config),
+        fail: WebSocketProbe::new("fail").with_config(config),
+    };
+    let addr = serve(probes.clone()).await;
+    let (mut client, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/fail"))
+        .await
+        .unwrap();
+    client.send(Frame::text("rm -rf")).await.unwrap();
+    while let Some(Ok(_)) = client.next().await {}
+    let d = settled(&probes.fail, 1).await;
+    assert!(d.get("traffic").is_none(), "{d}");
+    assert_eq!(details(&probes.fail).await.0, Status::Unhealthy);
+
+    // An open connection is recent traffic however old its start.
+    let (mut open, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/echo"))
+        .await
+        .unwrap();
+    open.send(Frame::text("hi")).await.unwrap();
+    assert_eq!(open.next().await.unwrap().unwrap(), Frame::text("hi"));
+
+    // Connections are stamped by the statistics' own clock, which tokio's
+    // paused clock does not move: the failure ages out in real time.
+    tokio::time::sleep(span + Duration::from_millis(100)).await;
+    let (state, error, d) = details(&probes.fail).await;
+    assert_eq!((state, error), (Status::Healthy, None), "{d}");
+    assert_eq!(d["traffic"], "none");
+    assert_eq!(d["message"], "no recent traffic: no connections in the last 0.3 s");
+    assert_eq!(d["total_connections"], 1);
+    assert_eq!(d["error_count"], 1);
+    let (state, _, d) = details(&probes.echo).await;
+    assert_eq!(state, Status::Healthy);
+    assert!(d.get("traffic").is_none(), "one socket is open: {d}");
+    assert_eq!(d["active_connections"], 1);
 }

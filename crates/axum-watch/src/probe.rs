@@ -332,6 +332,11 @@ pub struct ProbeOptions {
     /// registry's check runtime: for probes that measure that runtime
     /// itself, such as [`RuntimeProbe`](crate::probes::RuntimeProbe).
     pub on_caller_runtime: bool,
+    /// Why the probe's own settings cannot work, when they cannot (a passive
+    /// probe's window smaller than its `min_calls`, for example): the
+    /// registry builder then refuses the probe with
+    /// [`BuildErrorKind::InvalidOption`](crate::BuildErrorKind::InvalidOption).
+    pub invalid: Option<&'static str>,
 }
 
 /// Combinators that configure any probe; implemented for every [`Probe`].

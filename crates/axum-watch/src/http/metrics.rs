@@ -143,7 +143,25 @@ pub(crate) const FAMILIES: &[Family] = &[
         float: false,
         value: |r| count(breaker(r).trips_total),
     },
+    Family {
+        name: "probe_no_data",
+        help: "1 if a passive probe saw no traffic within its window span, 0 otherwise",
+        counter: false,
+        float: false,
+        value: |r| flag(no_data(r)),
+    },
 ];
+
+/// Whether a result says its probe saw no recent traffic: passive probes
+/// mark it with `"traffic": "none"` in their details (the status stays
+/// healthy, so the three-state contract holds).
+fn no_data(result: &ProbeResult) -> bool {
+    result
+        .details
+        .as_ref()
+        .and_then(|d| d.get("traffic"))
+        .is_some_and(|v| v == "none")
+}
 
 /// A sample value: integers as `1.0`-style floats are fine for both formats;
 /// special values use the spellings the parsers expect.
@@ -330,6 +348,8 @@ mod tests {
              # TYPE probe_circuit_consecutive_failures gauge\n\
              # HELP probe_circuit_trips_total Total lifetime circuit breaker trips for this probe\n\
              # TYPE probe_circuit_trips_total counter\n\
+             # HELP probe_no_data 1 if a passive probe saw no traffic within its window span, 0 otherwise\n\
+             # TYPE probe_no_data gauge\n\
              # HELP health_status Overall status: 0 unhealthy, 1 degraded, 2 healthy\n\
              # TYPE health_status gauge\n\
              health_status 2\n\
@@ -383,9 +403,32 @@ mod tests {
                 r#"probe_circuit_consecutive_failures{name="cache",critical="false"} 0"#,
                 r#"probe_circuit_trips_total{name="db",critical="true"} 2"#,
                 r#"probe_circuit_trips_total{name="cache",critical="false"} 0"#,
+                r#"probe_no_data{name="db",critical="true"} 0"#,
+                r#"probe_no_data{name="cache",critical="false"} 0"#,
                 "health_status 0",
                 "health_alerts_dropped_total 0",
             ]
+        );
+    }
+
+    #[test]
+    fn no_data_follows_the_traffic_detail() {
+        let mut idle = ProbeResult::new("route:users", Status::Healthy);
+        let mut details = Details::new();
+        details.insert("traffic".into(), "none".into());
+        idle.details = Some(details);
+        let mut busy = ProbeResult::new("api", Status::Healthy);
+        let mut details = Details::new();
+        details.insert("traffic".into(), serde_json::json!({"none": true}));
+        busy.details = Some(details);
+        let text = encode(&report(vec![idle, busy]), &Process::default(), Format::Prometheus);
+        assert!(
+            text.contains("\nprobe_no_data{name=\"route:users\",critical=\"true\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nprobe_no_data{name=\"api\",critical=\"true\"} 0\n"),
+            "{text}"
         );
     }
 

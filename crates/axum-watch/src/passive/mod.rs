@@ -16,7 +16,11 @@
 //! [`StatsConfig`]: the health decision uses the error rate over the recent
 //! window once [`min_calls`](StatsConfig::min_calls) calls have been seen, so
 //! one early failure cannot condemn a probe, and a fresh outage is not hidden
-//! by a long healthy history. Their circuit breaker is off by default: a
+//! by a long healthy history. The window holds only calls that ended within
+//! the [`window_span`](StatsConfig::window_span): with none, a probe reports
+//! no recent traffic (healthy, `"traffic": "none"` in its details), so a pod
+//! taken out of service after a burst of errors becomes ready again once
+//! the burst ages out. Their circuit breaker is off by default: a
 //! passive check only reads counters.
 
 /// `Probe` for a passive probe type with a `core()` (its [`Core`]) and an
@@ -34,7 +38,7 @@ macro_rules! passive_probe {
             }
 
             fn options(&self) -> $crate::probe::ProbeOptions {
-                $crate::passive::passive_options()
+                $crate::passive::passive_options(self.core().stats.config())
             }
 
             async fn check(&self) -> Result<$crate::probe::Outcome, $crate::probe::ProbeError> {
@@ -280,10 +284,12 @@ fn record_panic(stats: &Stats, panic: &(dyn Any + Send)) {
 }
 
 /// A passive check only reads counters: no timeout pressure, and no circuit
-/// breaker (it would freeze the report after traffic recovered).
-pub(crate) fn passive_options() -> ProbeOptions {
+/// breaker (it would freeze the report after traffic recovered). Settings
+/// that cannot work are passed on for the registry builder to refuse.
+pub(crate) fn passive_options(config: &StatsConfig) -> ProbeOptions {
     ProbeOptions {
         circuit_breaker: Some(false),
+        invalid: config.validate().err(),
         ..ProbeOptions::default()
     }
 }

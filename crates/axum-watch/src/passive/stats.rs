@@ -22,11 +22,24 @@ const ERROR_KINDS: usize = 16;
 /// Low bits of a ring slot: bit 0 = error, bits 1..=3 = status class.
 const FLAG_BITS: u32 = 4;
 const ERROR_FLAG: u64 = 1;
+/// How far back a check looks by default. A minute is long enough to hold
+/// the default `min_calls` at a modest rate, and short enough that a pod a
+/// readiness probe took out of service after a burst (and which then gets
+/// no traffic to refill its window) reports ready again a minute after the
+/// burst's last call, rather than never.
+const DEFAULT_SPAN: Duration = Duration::from_secs(60);
 /// Upper bound of a recorded duration (about 18 hours in nanoseconds).
 const MAX_NANOS: u64 = u64::MAX >> FLAG_BITS;
 
 /// The options every passive probe shares: window, smoothing and the
 /// thresholds of its health decision.
+///
+/// The window is the last [`window_size`](Self::window_size) calls that
+/// ended within the last [`window_span`](Self::window_span): a probe judges
+/// recent traffic only, so a burst of errors ages out even when no call
+/// follows it. Settings that cannot work together (a window smaller than
+/// [`min_calls`](Self::min_calls), a zero span) are refused when the
+/// registry is built.
 ///
 /// ```
 /// use std::time::Duration;
@@ -35,13 +48,16 @@ const MAX_NANOS: u64 = u64::MAX >> FLAG_BITS;
 /// let config = StatsConfig::default()
 ///     .max_error_rate(0.05)
 ///     .max_avg_rtt(Duration::from_millis(250))
-///     .min_calls(20);
+///     .min_calls(20)
+///     .window_span(Duration::from_secs(120));
 /// assert_eq!(config.window_size_value(), 100);
+/// assert_eq!(config.window_span_value(), Duration::from_secs(120));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[must_use]
 pub struct StatsConfig {
     pub(crate) window_size: usize,
+    pub(crate) window_span: Duration,
     pub(crate) ema_alpha: f64,
     pub(crate) max_error_rate: f64,
     pub(crate) max_avg_rtt: Option<Duration>,
@@ -54,6 +70,7 @@ impl Default for StatsConfig {
     fn default() -> Self {
         Self {
             window_size: 100,
+            window_span: DEFAULT_SPAN,
             ema_alpha: 0.1,
             max_error_rate: 0.1,
             max_avg_rtt: None,
@@ -69,6 +86,17 @@ impl StatsConfig {
     /// and throughput (default 100, at least 1).
     pub fn window_size(mut self, calls: usize) -> Self {
         self.window_size = calls.max(1);
+        self
+    }
+
+    /// How recently a call must have ended to count in the window (default
+    /// 60 s). The window's error rate, `min_calls`, `max_avg_rtt`,
+    /// `max_consecutive_errors`, percentiles, slow calls and throughput all
+    /// consider only such calls; with none, the probe reports no recent
+    /// traffic (healthy, with `"traffic": "none"` in its details). Zero is
+    /// refused when the registry is built.
+    pub fn window_span(mut self, span: Duration) -> Self {
+        self.window_span = span;
         self
     }
 
@@ -104,8 +132,9 @@ impl StatsConfig {
     }
 
     /// Calls the window must hold before the error-rate and latency
-    /// thresholds apply (default 10), so one early failure cannot condemn a
-    /// probe.
+    /// thresholds apply (default 10, at least 1), so one early failure cannot
+    /// condemn a probe. More than `window_size` is refused when the registry
+    /// is built: the thresholds could never apply.
     pub fn min_calls(mut self, calls: u64) -> Self {
         self.min_calls = calls.max(1);
         self
@@ -121,6 +150,25 @@ impl StatsConfig {
     #[must_use]
     pub fn window_size_value(&self) -> usize {
         self.window_size
+    }
+
+    /// The window span.
+    #[must_use]
+    pub fn window_span_value(&self) -> Duration {
+        self.window_span
+    }
+
+    /// Why these settings cannot work together, if they cannot.
+    pub(crate) fn validate(&self) -> Result<(), &'static str> {
+        if self.window_span.is_zero() {
+            return Err("window_span is zero, so no call would ever count in the window");
+        }
+        if self.min_calls > self.window_size as u64 {
+            return Err(
+                "window_size is smaller than min_calls, so the error-rate and latency thresholds could never apply",
+            );
+        }
+        Ok(())
     }
 }
 
@@ -307,10 +355,7 @@ impl Stats {
         let nanos = u64::try_from(call.elapsed.as_nanos())
             .unwrap_or(MAX_NANOS)
             .min(MAX_NANOS);
-        // Stored as offset + 1 so that zero means "never".
-        let at = u64::try_from(call.at.as_nanos())
-            .unwrap_or(u64::MAX - 1)
-            .saturating_add(1);
+        let at = stamp_nanos(call.at);
         let class = call.status.map_or(0, |code| u64::from(code / 100).min(7));
 
         let shard = &self.shards[thread_shard() & (self.shards.len() - 1)];
@@ -387,9 +432,22 @@ impl Stats {
         self.cache_misses.fetch_add(1, Relaxed);
     }
 
-    /// A consistent-enough copy of everything, with the derived figures: the
-    /// shards' recent calls are merged by end time into one window.
+    /// A consistent-enough copy of everything, with the derived figures, as
+    /// of now.
     pub(crate) fn snapshot(&self) -> Figures {
+        self.snapshot_at(start().saturating_duration_since(self.epoch))
+    }
+
+    /// The snapshot as of `now` (after [`EPOCH`]): the shards' recent calls
+    /// that ended within the window span before `now` are merged by end time
+    /// into one window. Calls stamped after `now` count as recent.
+    pub(crate) fn snapshot_at(&self, now: Duration) -> Figures {
+        let now = stamp_nanos(now);
+        // Stamps are offsets + 1, so a call that ended exactly one span ago
+        // is still in; zero (never) is always out.
+        let cutoff = now
+            .saturating_sub(u64::try_from(self.config.window_span.as_nanos()).unwrap_or(u64::MAX))
+            .max(1);
         // (end time, duration and flags, shard) of every call the rings hold,
         // ordered by end time, then by the order a shard recorded them in.
         let mut recent: Vec<((u64, u64), u64, usize)> = Vec::new();
@@ -407,7 +465,9 @@ impl Stats {
             .into_iter()
             .map(|((at, _), meta, shard)| (at, meta, shard))
             .collect();
-        let window = &recent[recent.len().saturating_sub(self.config.window_size)..];
+        let newest = recent.last().map(|&(at, ..)| at);
+        let live = &recent[recent.partition_point(|&(at, ..)| at < cutoff)..];
+        let window = &live[live.len().saturating_sub(self.config.window_size)..];
 
         let slow_ns = self
             .config
@@ -436,7 +496,14 @@ impl Stats {
 
         let load = |f: fn(&Shard) -> &AtomicU64| self.shards.iter().map(move |s| f(s).load(Relaxed));
         let latest = self.shards.iter().filter_map(Shard::latest).max_by_key(|(at, ..)| *at);
-        // Each shard's moving average, weighted by its share of the window.
+        // Each shard's moving average, weighted by its share of the window;
+        // with no recent call, by its share of all calls, so the last known
+        // average stays visible.
+        if window.is_empty() {
+            for (weight, shard) in weights.iter_mut().zip(self.shards.iter()) {
+                *weight = shard.seq.load(Relaxed);
+            }
+        }
         let (weighted, total) = self
             .shards
             .iter()
@@ -450,8 +517,9 @@ impl Stats {
         Figures {
             calls: load(|s| &s.seq).sum(),
             errors: load(|s| &s.errors).sum(),
-            consecutive: self.consecutive(&recent, last_success),
+            consecutive: self.consecutive(&recent, last_success, cutoff),
             window: window.len() as u64,
+            idle_for: newest.map(|at| Duration::from_nanos(now.saturating_sub(at))),
             window_errors,
             last_ms: latest.map_or(0.0, |(_, meta, _)| nanos_to_ms(meta >> FLAG_BITS)),
             ema_ms: (total > 0).then(|| weighted / total as f64),
@@ -477,16 +545,40 @@ impl Stats {
         }
     }
 
-    /// Errors since the latest success on any shard: the shard of that
-    /// success counts its own run; another shard counts the errors its ring
-    /// holds after that success (or its whole run when the ring is all errors).
-    fn consecutive(&self, recent: &[(u64, u64, usize)], last_success: u64) -> u64 {
+    /// Errors since the latest success on any shard, counting only errors
+    /// that ended at `cutoff` or later. With that success in the span, its
+    /// shard counts its own run and another shard counts the errors its ring
+    /// holds after that success (or its whole run when the ring is all
+    /// errors). Without, every call in the span is an error: a shard counts
+    /// those its ring holds (or its whole run when the ring is all recent
+    /// errors, as older ones are gone from it).
+    fn consecutive(&self, recent: &[(u64, u64, usize)], last_success: u64, cutoff: u64) -> u64 {
+        if last_success < cutoff {
+            return self
+                .shards
+                .iter()
+                .enumerate()
+                .map(|(index, shard)| {
+                    let run = shard.consecutive.load(Relaxed);
+                    let held = recent.iter().filter(|(_, _, s)| *s == index).count() as u64;
+                    let live = recent
+                        .iter()
+                        .filter(|&&(at, meta, s)| s == index && at >= cutoff && meta & ERROR_FLAG != 0)
+                        .count() as u64;
+                    if held > 0 && live == held {
+                        run.max(live)
+                    } else {
+                        live.min(run)
+                    }
+                })
+                .sum();
+        }
         self.shards
             .iter()
             .enumerate()
             .map(|(index, shard)| {
                 let run = shard.consecutive.load(Relaxed);
-                if last_success == 0 || shard.last_success_at.load(Relaxed) == last_success {
+                if shard.last_success_at.load(Relaxed) == last_success {
                     return run;
                 }
                 let held = recent.iter().filter(|(_, _, s)| *s == index).count() as u64;
@@ -527,6 +619,8 @@ pub(crate) struct Figures {
     pub(crate) errors: u64,
     pub(crate) consecutive: u64,
     pub(crate) window: u64,
+    /// Since the newest call ended (`None` before the first call).
+    pub(crate) idle_for: Option<Duration>,
     pub(crate) window_errors: u64,
     pub(crate) last_ms: f64,
     pub(crate) ema_ms: Option<f64>,
@@ -552,19 +646,28 @@ pub(crate) struct Labels {
     pub(crate) count: &'static str,
     /// Shown in details before the first call.
     pub(crate) idle: &'static str,
+    /// What is counted, in the message of a probe with no recent traffic.
+    pub(crate) noun: &'static str,
     /// Whether HTTP status figures are shown.
     pub(crate) http: bool,
 }
 
+/// The details key and value that mark a probe with no recent traffic; the
+/// `probe_no_data` metric and the dashboard read them.
+pub(crate) const TRAFFIC: &str = "traffic";
+pub(crate) const NO_TRAFFIC: &str = "none";
+
 pub(crate) const CALLS: Labels = Labels {
     count: "call_count",
     idle: "no calls observed yet",
+    noun: "calls",
     http: false,
 };
 
 pub(crate) const REQUESTS: Labels = Labels {
     count: "request_count",
     idle: "no requests observed yet",
+    noun: "requests",
     http: true,
 };
 
@@ -577,6 +680,32 @@ impl Figures {
     /// Error rate over the recent window.
     pub(crate) fn window_error_rate(&self) -> f64 {
         ratio(self.window_errors, self.window)
+    }
+
+    /// Whether no call ended within the window span (or none ever did).
+    pub(crate) fn no_recent_traffic(&self) -> bool {
+        self.window == 0
+    }
+
+    /// The details that say a probe saw no recent traffic: a message,
+    /// `"traffic": "none"` and, after a first call, `idle_for_s` (seconds
+    /// since the newest call ended).
+    pub(crate) fn idle_details(&self, config: &StatsConfig, labels: Labels) -> Map<String, Value> {
+        let mut d = Map::new();
+        let message = match self.idle_for {
+            None => labels.idle.to_owned(),
+            Some(_) => format!(
+                "no recent traffic: no {} in the last {} s",
+                labels.noun,
+                config.window_span.as_secs_f64()
+            ),
+        };
+        d.insert("message".into(), message.into());
+        d.insert(TRAFFIC.into(), NO_TRAFFIC.into());
+        if let Some(idle) = self.idle_for {
+            d.insert("idle_for_s".into(), round(idle.as_secs_f64(), 1).into());
+        }
+        d
     }
 
     /// Why the probe is unhealthy, if it is: thresholds apply once the window
@@ -680,8 +809,16 @@ impl Figures {
     pub(crate) fn outcome(&self, config: &StatsConfig, labels: Labels) -> Outcome {
         if self.calls == 0 {
             return Outcome::healthy()
-                .detail("message", labels.idle)
+                .details_from(self.idle_details(config, labels))
                 .latency(Duration::ZERO);
+        }
+        let latency = Duration::from_secs_f64(self.ema_ms.unwrap_or(0.0).max(0.0) / 1000.0);
+        if self.no_recent_traffic() {
+            // Nothing recent to judge: an unready pod that gets no traffic
+            // must not stay unready for want of calls.
+            let mut details = self.idle_details(config, labels);
+            details.extend(self.details(labels));
+            return Outcome::healthy().details_from(details).latency(latency);
         }
         let reasons = self.failures(config);
         let outcome = if reasons.is_empty() {
@@ -689,7 +826,6 @@ impl Figures {
         } else {
             Outcome::unhealthy(reasons.join("; "))
         };
-        let latency = Duration::from_secs_f64(self.ema_ms.unwrap_or(0.0).max(0.0) / 1000.0);
         outcome.details_from(self.details(labels)).latency(latency)
     }
 }
@@ -705,6 +841,12 @@ pub(crate) fn nearest_rank(sorted: &[u64], p: f64) -> Option<u64> {
 
 pub(crate) fn ratio(part: u64, whole: u64) -> f64 {
     if whole == 0 { 0.0 } else { part as f64 / whole as f64 }
+}
+
+/// A time after [`EPOCH`] as stored in a ring: nanoseconds + 1, so that
+/// zero means "never".
+fn stamp_nanos(at: Duration) -> u64 {
+    u64::try_from(at.as_nanos()).unwrap_or(u64::MAX - 1).saturating_add(1)
 }
 
 fn nanos_to_ms(nanos: u64) -> f64 {
@@ -741,6 +883,11 @@ mod tests {
         ZERO.with(|zero| Instant::now() - *zero)
     }
 
+    /// A snapshot as of now on the paused clock.
+    fn snap(stats: &Stats) -> super::Figures {
+        stats.snapshot_at(clock())
+    }
+
     fn call(stats: &Stats, ms: u64, error: bool) {
         stats.record(Call {
             elapsed: Duration::from_millis(ms),
@@ -770,7 +917,7 @@ mod tests {
         for ms in 1..=20 {
             call(&stats, ms * 1000, false);
         }
-        let details = stats.snapshot().details(CALLS);
+        let details = snap(&stats).details(CALLS);
         // The window holds the last ten calls: 11 s … 20 s.
         assert_eq!(details["p50_rtt_ms"], json!(15000.0));
         assert_eq!(details["p95_rtt_ms"], json!(20000.0));
@@ -786,17 +933,17 @@ mod tests {
     async fn average_is_an_exponential_moving_average() {
         let stats = Stats::new(StatsConfig::default().ema_alpha(0.5));
         call(&stats, 10, false);
-        assert_eq!(stats.snapshot().ema_ms, Some(10.0));
+        assert_eq!(snap(&stats).ema_ms, Some(10.0));
         call(&stats, 20, false);
-        assert_eq!(stats.snapshot().ema_ms, Some(15.0));
+        assert_eq!(snap(&stats).ema_ms, Some(15.0));
         call(&stats, 5, false);
-        assert_eq!(stats.snapshot().ema_ms, Some(10.0));
+        assert_eq!(snap(&stats).ema_ms, Some(10.0));
 
         let default_alpha = Stats::new(StatsConfig::default());
         call(&default_alpha, 10, false);
         call(&default_alpha, 20, false);
         // 0.1 × 20 + 0.9 × 10
-        assert_eq!(default_alpha.snapshot().details(CALLS)["avg_rtt_ms"], json!(11.0));
+        assert_eq!(snap(&default_alpha).details(CALLS)["avg_rtt_ms"], json!(11.0));
     }
 
     #[tokio::test(start_paused = true)]
@@ -804,7 +951,7 @@ mod tests {
         let config = StatsConfig::default().window_size(20).min_calls(5);
         let stats = Stats::new(config);
         call(&stats, 1, true);
-        let snapshot = stats.snapshot();
+        let snapshot = snap(&stats);
         assert_eq!(snapshot.error_rate(), 1.0);
         assert!(
             snapshot.failures(&config).is_empty(),
@@ -816,7 +963,7 @@ mod tests {
             call(&stats, 1, false);
         }
         // 1 error in 5 calls: 20 % > 10 %.
-        let outcome = stats.snapshot().outcome(&config, CALLS);
+        let outcome = snap(&stats).outcome(&config, CALLS);
         assert_eq!(outcome.status(), Status::Unhealthy);
         assert_eq!(
             outcome.error(),
@@ -828,7 +975,7 @@ mod tests {
         for _ in 0..20 {
             call(&stats, 1, false);
         }
-        let snapshot = stats.snapshot();
+        let snapshot = snap(&stats);
         assert_eq!(snapshot.outcome(&config, CALLS).status(), Status::Healthy);
         let details = snapshot.details(CALLS);
         assert_eq!(details["error_rate"], json!(0.04));
@@ -845,13 +992,13 @@ mod tests {
         for _ in 0..3 {
             call(&stats, 1, true);
         }
-        let snapshot = stats.snapshot();
+        let snapshot = snap(&stats);
         assert!(snapshot.error_rate() < 0.01);
         assert_eq!(snapshot.window_error_rate(), 0.3);
         assert_eq!(snapshot.outcome(&config, CALLS).status(), Status::Unhealthy);
         assert_eq!(snapshot.consecutive, 3);
         call(&stats, 1, false);
-        assert_eq!(stats.snapshot().consecutive, 0);
+        assert_eq!(snap(&stats).consecutive, 0);
     }
 
     #[tokio::test(start_paused = true)]
@@ -862,22 +1009,19 @@ mod tests {
             .max_consecutive_errors(2);
         let stats = Stats::new(config);
         call(&stats, 100, false);
-        assert!(
-            stats.snapshot().failures(&config).is_empty(),
-            "one call is below min_calls"
-        );
+        assert!(snap(&stats).failures(&config).is_empty(), "one call is below min_calls");
         call(&stats, 100, false);
         assert_eq!(
-            stats.snapshot().failures(&config),
+            snap(&stats).failures(&config),
             ["avg RTT 100.0 ms exceeds threshold 50.0 ms"]
         );
 
         let stats = Stats::new(config.min_calls(100));
         call(&stats, 1, true);
-        assert!(stats.snapshot().failures(&config.min_calls(100)).is_empty());
+        assert!(snap(&stats).failures(&config.min_calls(100)).is_empty());
         call(&stats, 1, true);
         assert_eq!(
-            stats.snapshot().failures(&config.min_calls(100)),
+            snap(&stats).failures(&config.min_calls(100)),
             ["2 consecutive errors (threshold 2)"]
         );
     }
@@ -886,13 +1030,13 @@ mod tests {
     async fn requests_per_minute_spans_the_window() {
         let stats = Stats::new(StatsConfig::default().window_size(5));
         call(&stats, 1, false);
-        assert_eq!(stats.snapshot().requests_per_minute, None, "one call has no rate");
+        assert_eq!(snap(&stats).requests_per_minute, None, "one call has no rate");
         for _ in 0..9 {
             advance(Duration::from_secs(2)).await;
             call(&stats, 1, false);
         }
         // The window holds five calls spread over 8 s: 4 intervals / 8 s.
-        assert_eq!(stats.snapshot().details(CALLS)["requests_per_minute"], json!(30.0));
+        assert_eq!(snap(&stats).details(CALLS)["requests_per_minute"], json!(30.0));
     }
 
     #[tokio::test(start_paused = true)]
@@ -905,7 +1049,7 @@ mod tests {
             Some("std::io::error::Error"),
             "connect to postgres://app:hunter2@db/x failed".into(),
         );
-        let snapshot = stats.snapshot();
+        let snapshot = snap(&stats);
         let (error_at, success_at) = (snapshot.last_error_at.unwrap(), snapshot.last_success_at.unwrap());
         assert_eq!(error_at.duration_since(success_at), jiff::SignedDuration::from_secs(90));
         let details = snapshot.details(CALLS);
@@ -917,11 +1061,13 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn idle_probe_is_healthy_with_a_message() {
         let stats = Stats::new(StatsConfig::default());
-        let outcome = stats.snapshot().outcome(stats.config(), REQUESTS);
+        let outcome = snap(&stats).outcome(stats.config(), REQUESTS);
         assert_eq!(outcome.status(), Status::Healthy);
         assert_eq!(outcome.details()["message"], "no requests observed yet");
+        assert_eq!(outcome.details()["traffic"], "none", "never is not recent either");
+        assert!(!outcome.details().contains_key("idle_for_s"));
         assert_eq!(
-            stats.snapshot().outcome(stats.config(), CALLS).details()["message"],
+            snap(&stats).outcome(stats.config(), CALLS).details()["message"],
             "no calls observed yet"
         );
     }
@@ -941,7 +1087,7 @@ mod tests {
         stats.record_cache_hit();
         stats.record_cache_hit();
         stats.record_cache_miss();
-        let details = stats.snapshot().details(REQUESTS);
+        let details = snap(&stats).details(REQUESTS);
         assert_eq!(details["slow_calls"], 2, "strictly slower than the threshold");
         assert_eq!(details["status_distribution"], json!({"2xx": 2, "4xx": 1, "5xx": 1}));
         assert_eq!(details["last_status_code"], 503);
@@ -976,6 +1122,122 @@ mod tests {
         );
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_ages_out_of_the_span_into_no_recent_traffic() {
+        let config = StatsConfig::default()
+            .window_size(10)
+            .min_calls(5)
+            .max_consecutive_errors(3);
+        let stats = Stats::new(config);
+        for _ in 0..10 {
+            call(&stats, 4, true);
+        }
+        let burst = snap(&stats).outcome(&config, REQUESTS);
+        assert_eq!(burst.status(), Status::Unhealthy);
+        assert!(!burst.details().contains_key("traffic"), "{:?}", burst.details());
+
+        advance(Duration::from_secs(60)).await;
+        assert_eq!(
+            snap(&stats).outcome(&config, REQUESTS).status(),
+            Status::Unhealthy,
+            "a call that ended exactly one span ago still counts"
+        );
+        advance(Duration::from_millis(1500)).await;
+        let figures = snap(&stats);
+        assert!(figures.no_recent_traffic());
+        assert_eq!((figures.window, figures.consecutive), (0, 0));
+        assert!(figures.failures(&config).is_empty());
+        let outcome = figures.outcome(&config, REQUESTS);
+        assert_eq!(outcome.status(), Status::Healthy);
+        assert_eq!(outcome.error(), None);
+        let d = outcome.details();
+        assert_eq!(d["message"], "no recent traffic: no requests in the last 60 s");
+        assert_eq!(d["traffic"], "none");
+        assert_eq!(d["idle_for_s"], json!(61.5));
+        // Lifetime figures and the last known average stay.
+        assert_eq!(d["request_count"], 10);
+        assert_eq!(d["error_count"], 10);
+        assert_eq!(d["window_error_rate"], json!(0.0));
+        assert_eq!(d["avg_rtt_ms"], json!(4.0));
+        assert_eq!(outcome.clone().into_parts().3, Some(Duration::from_millis(4)));
+        assert_eq!(d["p50_rtt_ms"], json!(null));
+        let keys: Vec<&str> = d.keys().map(String::as_str).take(4).collect();
+        assert_eq!(keys, ["message", "traffic", "idle_for_s", "request_count"]);
+
+        // One new call is recent traffic again.
+        call(&stats, 1, false);
+        let outcome = snap(&stats).outcome(&config, REQUESTS);
+        assert_eq!(outcome.status(), Status::Healthy);
+        assert!(!outcome.details().contains_key("traffic"));
+        assert_eq!(outcome.details()["window_error_rate"], json!(0.0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_calls_within_the_span_are_judged() {
+        let config = StatsConfig::default()
+            .window_size(40)
+            .min_calls(10)
+            .window_span(Duration::from_secs(30));
+        let stats = Stats::new(config);
+        for _ in 0..10 {
+            call(&stats, 1, true);
+        }
+        advance(Duration::from_secs(20)).await;
+        for _ in 0..10 {
+            call(&stats, 1, false);
+        }
+        let figures = snap(&stats);
+        assert_eq!((figures.window, figures.window_errors), (20, 10));
+        assert_eq!(figures.outcome(&config, CALLS).status(), Status::Unhealthy);
+
+        // The errors age out; the successes are still recent.
+        advance(Duration::from_secs(15)).await;
+        let figures = snap(&stats);
+        assert_eq!((figures.window, figures.window_errors), (10, 0));
+        assert_eq!(figures.outcome(&config, CALLS).status(), Status::Healthy);
+        assert_eq!(figures.errors, 10, "lifetime counts keep them");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn consecutive_errors_count_within_the_span() {
+        let config = StatsConfig::default().max_consecutive_errors(3);
+        let stats = Stats::new(config);
+        call(&stats, 1, false);
+        call(&stats, 1, true);
+        call(&stats, 1, true);
+        advance(Duration::from_secs(61)).await;
+        call(&stats, 1, true);
+        call(&stats, 1, true);
+        assert_eq!(snap(&stats).consecutive, 2, "the two older errors aged out");
+        assert!(snap(&stats).failures(&config).is_empty());
+        call(&stats, 1, true);
+        assert_eq!(snap(&stats).failures(&config), ["3 consecutive errors (threshold 3)"]);
+
+        // Never a success: only the recent errors count.
+        let never = Stats::new(config);
+        call(&never, 1, true);
+        call(&never, 1, true);
+        advance(Duration::from_secs(61)).await;
+        call(&never, 1, true);
+        assert_eq!(snap(&never).consecutive, 1);
+    }
+
+    #[test]
+    fn impossible_settings_are_reported() {
+        assert_eq!(StatsConfig::default().validate(), Ok(()));
+        assert_eq!(StatsConfig::default().window_size(3).min_calls(3).validate(), Ok(()));
+        let small = StatsConfig::default().window_size(3).validate().unwrap_err();
+        assert!(small.contains("window_size") && small.contains("min_calls"), "{small}");
+        // A zero window is raised to one call, which is below the default min_calls.
+        assert!(StatsConfig::default().window_size(0).validate().is_err());
+        let zero = StatsConfig::default()
+            .window_span(Duration::ZERO)
+            .validate()
+            .unwrap_err();
+        assert!(zero.contains("window_span"), "{zero}");
+        assert_eq!(StatsConfig::default().window_span_value(), Duration::from_secs(60));
+    }
+
     #[test]
     fn error_types_overflow_into_other() {
         const NAMES: [&str; 18] = [
@@ -987,7 +1249,7 @@ mod tests {
             stats.note_error(Some(name), "x".into());
         }
         stats.note_error(Some("a::A"), "x".into());
-        let types = stats.snapshot().error_types;
+        let types = snap(&stats).error_types;
         assert_eq!(types.len(), 17);
         assert_eq!(types[0], ("A".to_owned(), 2));
         assert_eq!(types[16], ("other".to_owned(), 2));
@@ -1014,7 +1276,7 @@ mod tests {
         for thread in threads {
             thread.join().unwrap();
         }
-        let snapshot = stats.snapshot();
+        let snapshot = snap(&stats);
         assert_eq!(snapshot.calls, 40_000);
         assert_eq!(snapshot.errors, 4_000);
         assert_eq!(snapshot.window, 100);
@@ -1035,7 +1297,7 @@ mod tests {
                 });
             }
         });
-        let snapshot = stats.snapshot();
+        let snapshot = snap(&stats);
         assert_eq!((snapshot.calls, snapshot.window, snapshot.errors), (100, 100, 50));
         assert_eq!(snapshot.window_errors, 50);
         assert_eq!(snapshot.percentiles, [Some(1.0), Some(3.0), Some(3.0)]);

@@ -14,7 +14,7 @@ use futures_util::{FutureExt, Sink, Stream};
 use serde_json::{Map, Value};
 
 use super::Core;
-use super::stats::{StatsConfig, ms, start};
+use super::stats::{Labels, NO_TRAFFIC, StatsConfig, TRAFFIC, ms, start};
 use crate::model::round;
 use crate::probe::{Outcome, panic_message};
 
@@ -190,6 +190,14 @@ impl<E: fmt::Display> ConnectionOutcome for Result<(), E> {
     }
 }
 
+/// A connection is a call: it ends when the socket closes.
+const CONNECTIONS: Labels = Labels {
+    count: "total_connections",
+    idle: "no connections observed yet",
+    noun: "connections",
+    http: false,
+};
+
 impl WebSocketProbe {
     fn core(&self) -> &Core {
         &self.inner.core
@@ -201,7 +209,8 @@ impl WebSocketProbe {
         let total = inner.total.load(Relaxed);
         if total == 0 {
             return Outcome::healthy()
-                .detail("message", "no connections observed yet")
+                .detail("message", CONNECTIONS.idle)
+                .detail(TRAFFIC, NO_TRAFFIC)
                 .latency(std::time::Duration::ZERO);
         }
         let stats = &inner.core.stats;
@@ -213,7 +222,13 @@ impl WebSocketProbe {
                 inner.min_active
             ));
         }
-        let mut d = Map::new();
+        // An open connection is traffic; with none open and none ended in
+        // the span, there is nothing recent to judge.
+        let mut d = if active == 0 && s.no_recent_traffic() && reasons.is_empty() {
+            s.idle_details(stats.config(), CONNECTIONS)
+        } else {
+            Map::new()
+        };
         d.insert("active_connections".into(), active.into());
         d.insert("total_connections".into(), total.into());
         d.insert("messages_received".into(), inner.received.load(Relaxed).into());

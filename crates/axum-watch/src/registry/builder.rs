@@ -668,6 +668,12 @@ impl HealthRegistryBuilder {
                 ));
             }
             let options = probe.0.options();
+            if let Some(reason) = options.invalid {
+                return Err(BuildError::new(
+                    BuildErrorKind::InvalidOption,
+                    format!("probe {name:?}: {reason}"),
+                ));
+            }
             for (option, value) in [
                 ("circuit_threshold", options.circuit_threshold),
                 ("failure_threshold", options.failure_threshold),
