@@ -306,6 +306,21 @@ test('the built-in dashboard in headless Chromium', { timeout: 180_000 }, async 
       assert.equal(await streamed.locator('[data-probe]').count(), 0);
       await streamed.close();
 
+      // A status event sent while the service drains shows the shutdown banner.
+      const draining = await open([
+        [
+          '**/health/status/stream',
+          (r) => r.fulfill({
+            contentType: 'text/event-stream',
+            body: 'retry: 60000\ndata: {"status":"healthy","checked_at":null,"timezone":"UTC","probes":[],"failing":[],"lifecycle":"draining"}\n\n',
+          }),
+        ],
+      ]);
+      await draining.locator('#draining-banner').waitFor({ state: 'visible', timeout: 5000 });
+      assert.match(await draining.textContent('#draining-banner'), /Shutting down/);
+      await draining.screenshot({ path: join(SHOTS, 'dashboard-draining.png'), fullPage: true, animations: 'disabled' });
+      await draining.close();
+
       // The stream cannot be reached: the indicator turns grey.
       const live = await page.evaluate(() => getComputedStyle(document.querySelector('#conn .conn-dot')).backgroundColor);
       const cut = await open([['**/health/status/stream', (r) => r.abort()]]);
