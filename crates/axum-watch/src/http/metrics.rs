@@ -9,11 +9,13 @@ use std::fmt::Write;
 use axum::body::Body;
 use axum::extract::State;
 use axum::response::Response;
+use bytes::{Bytes, BytesMut};
 use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, StatusCode};
 
 use super::Face;
-use crate::engine::Scheduling;
+
+use crate::engine::{Encoding, Scheduling};
 use crate::model::Lifecycle;
 use crate::model::{CircuitState, HealthReport, ProbeResult, Status};
 use crate::storage::WriteBufferStats;
@@ -59,8 +61,23 @@ pub(super) async fn metrics(State(face): State<Face>, headers: HeaderMap) -> Res
         lifecycle: engine.lifecycle(),
         scheduling: engine.scheduling(),
     };
-    let body = encode(&snapshot.report, &process, format);
-    let mut response = Response::new(Body::from(body));
+    // The probes' families are encoded once per snapshot and format; only
+    // the process's few lines are written per scrape.
+    let slot = match format {
+        Format::Prometheus => PROMETHEUS,
+        Format::OpenMetrics => OPENMETRICS,
+    };
+    let probes = snapshot.encoded(slot, |report| {
+        let mut out = String::with_capacity(256 + report.probes.len() * 560);
+        encode_probes(&mut out, report, format);
+        Bytes::from(out)
+    });
+    let mut tail = String::with_capacity(1024);
+    encode_process(&mut tail, &process, format);
+    let mut body = BytesMut::with_capacity(probes.len() + tail.len());
+    body.extend_from_slice(&probes);
+    body.extend_from_slice(tail.as_bytes());
+    let mut response = Response::new(Body::from(body.freeze()));
     *response.status_mut() = StatusCode::OK;
     response.headers_mut().insert(CONTENT_TYPE, format.content_type());
     response
@@ -80,11 +97,20 @@ pub(crate) struct Family {
 }
 
 impl Family {
-    fn text(&self, result: &ProbeResult) -> String {
+    /// Writes the sample's value for `result`.
+    fn write_value(&self, out: &mut String, result: &ProbeResult) {
         let v = (self.value)(result);
-        if self.float { float(v) } else { format!("{v}") }
+        if self.float {
+            write_float(out, v);
+        } else {
+            let _ = write!(out, "{v}");
+        }
     }
 }
+
+/// The slots of a snapshot's encoded metrics, one per format.
+const PROMETHEUS: Encoding = Encoding(2);
+const OPENMETRICS: Encoding = Encoding(3);
 
 fn flag(on: bool) -> f64 {
     if on { 1.0 } else { 0.0 }
@@ -165,28 +191,48 @@ fn no_data(result: &ProbeResult) -> bool {
 
 /// A sample value: integers as `1.0`-style floats are fine for both formats;
 /// special values use the spellings the parsers expect.
+#[cfg(test)]
 pub(crate) fn float(v: f64) -> String {
+    let mut out = String::new();
+    write_float(&mut out, v);
+    out
+}
+
+/// Writes a sample value: special values in the spellings the parsers expect.
+fn write_float(out: &mut String, v: f64) {
     if v.is_nan() {
-        "NaN".to_owned()
+        out.push_str("NaN");
     } else if v.is_infinite() {
-        if v > 0.0 { "+Inf" } else { "-Inf" }.to_owned()
+        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
     } else {
-        format!("{v:?}")
+        let _ = write!(out, "{v:?}");
     }
 }
 
 /// Escapes a label value: `\` → `\\`, `"` → `\"`, newline → `\n`.
+#[cfg(test)]
 pub(crate) fn escape_label(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
+    write_label(&mut out, value);
     out
+}
+
+/// Writes a label value escaped, without allocating: runs of plain
+/// characters are copied whole.
+fn write_label(out: &mut String, value: &str) {
+    let mut plain = 0;
+    for (at, c) in value.char_indices() {
+        let escaped = match c {
+            '\\' => "\\\\",
+            '"' => "\\\"",
+            '\n' => "\\n",
+            _ => continue,
+        };
+        out.push_str(&value[plain..at]);
+        out.push_str(escaped);
+        plain = at + 1;
+    }
+    out.push_str(&value[plain..]);
 }
 
 /// `health_status`: 0 unhealthy, 1 degraded, 2 healthy.
@@ -231,8 +277,17 @@ const LIFECYCLE: [Lifecycle; 4] = [
 const SCHEDULING: [Scheduling; 3] = [Scheduling::Background, Scheduling::WhileWatched, Scheduling::OnRequest];
 
 /// The whole exposition for `report` and the process's state.
+#[cfg(test)]
 pub(crate) fn encode(report: &HealthReport, process: &Process<'_>, format: Format) -> String {
-    let mut out = String::with_capacity(256 + report.probes.len() * 400);
+    let mut out = String::with_capacity(256 + report.probes.len() * 560);
+    encode_probes(&mut out, report, format);
+    encode_process(&mut out, process, format);
+    out
+}
+
+/// Every probe family and the overall status: what depends on the report
+/// alone, so it is encoded once per snapshot.
+fn encode_probes(out: &mut String, report: &HealthReport, format: Format) {
     for family in FAMILIES {
         // OpenMetrics names a counter family without its `_total` suffix.
         let family_name = match format {
@@ -243,20 +298,27 @@ pub(crate) fn encode(report: &HealthReport, process: &Process<'_>, format: Forma
         let _ = writeln!(out, "# HELP {family_name} {}", family.help);
         let _ = writeln!(out, "# TYPE {family_name} {kind}");
         for result in &report.probes {
-            let _ = writeln!(
-                out,
-                "{}{{name=\"{}\",critical=\"{}\"}} {}",
-                family.name,
-                escape_label(&result.name),
-                result.critical,
-                family.text(result)
-            );
+            out.push_str(family.name);
+            out.push_str("{name=\"");
+            write_label(out, &result.name);
+            out.push_str(if result.critical {
+                "\",critical=\"true\"} "
+            } else {
+                "\",critical=\"false\"} "
+            });
+            family.write_value(out, result);
+            out.push('\n');
         }
     }
     let overall = overall_value(report.status);
     out.push_str("# HELP health_status Overall status: 0 unhealthy, 1 degraded, 2 healthy\n");
     out.push_str("# TYPE health_status gauge\n");
     let _ = writeln!(out, "health_status {overall}");
+}
+
+/// The process's own state, written per scrape: lifecycle, scheduling,
+/// dropped alerts and the shared store's buffer.
+fn encode_process(out: &mut String, process: &Process<'_>, format: Format) {
     out.push_str(
         "# HELP health_lifecycle 1 for the service's lifecycle state: starting, serving, draining or stopped\n",
     );
@@ -284,12 +346,11 @@ pub(crate) fn encode(report: &HealthReport, process: &Process<'_>, format: Forma
     let _ = writeln!(out, "# TYPE {dropped_family} counter");
     let _ = writeln!(out, "health_alerts_dropped_total {}", process.alerts_dropped);
     if let Some((replica, buffer)) = process.storage {
-        encode_write_buffer(&mut out, replica, buffer, format);
+        encode_write_buffer(out, replica, buffer, format);
     }
     if format == Format::OpenMetrics {
         out.push_str("# EOF\n");
     }
-    out
 }
 
 /// The shared storage's write buffer: what waits and what was lost.
@@ -298,7 +359,9 @@ fn encode_write_buffer(out: &mut String, replica: &str, buffer: WriteBufferStats
         Format::Prometheus => "health_storage_writes_dropped_total",
         Format::OpenMetrics => "health_storage_writes_dropped",
     };
-    let replica = escape_label(replica);
+    let mut label = String::with_capacity(replica.len() + 8);
+    write_label(&mut label, replica);
+    let replica = label;
     let _ = writeln!(
         out,
         "# HELP {dropped_family} Writes to the shared storage dropped because its buffer was full"
