@@ -25,6 +25,7 @@ def shift(body):
 def fix_links(t):
     t = t.replace('](#writing-a-probe)', '](crate::guide::probes)')
     t = t.replace('](#production-lifecycle)', '](crate::guide::resilience)')
+    t = t.replace('[`MemoryStorage`]', '[`MemoryStorage`](crate::storage::MemoryStorage)')
     return t
 
 pages = {

@@ -256,7 +256,7 @@ impl HealthRegistry {
         self.engine.stop(self.drain.timeout).await;
     }
 
-    /// A future for [`axum::serve`]'s `with_graceful_shutdown`: waits for
+    /// A future for [`axum::serve()`]'s `with_graceful_shutdown`: waits for
     /// `signal`, then [drains](Self::drain). With
     /// [`shutdown_signal`](crate::shutdown_signal) it answers SIGTERM (what
     /// Kubernetes sends) and Ctrl-C.
