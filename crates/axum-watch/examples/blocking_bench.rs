@@ -158,7 +158,7 @@ fn report(path: &str, samples: &[Sample]) {
     );
     // The five slowest, with when they were sent, to tell one stall from many.
     let mut slowest: Vec<&Sample> = samples.iter().collect();
-    slowest.sort_by(|a, b| b.latency.cmp(&a.latency));
+    slowest.sort_by_key(|s| std::cmp::Reverse(s.latency));
     let shown: Vec<String> = slowest
         .iter()
         .take(5)
