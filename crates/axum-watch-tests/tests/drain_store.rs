@@ -81,16 +81,7 @@ async fn drain_flushes_writes_buffered_while_the_store_was_frozen() {
         "drain returned before the buffer was flushed"
     );
     let history = reader.history().await.unwrap();
-    let runs: Vec<u64> = history
-        .iter()
-        .find(|(name, _)| name == "db")
-        .map(|(_, results)| {
-            results
-                .iter()
-                .map(|r| r.details.as_ref().unwrap()["run"].as_u64().unwrap())
-                .collect()
-        })
-        .unwrap_or_default();
+    let runs = replicas::stored_runs(&history, "db");
     assert_eq!(runs, [1, 2, 3]);
     assert_eq!(reader.alerts().await.unwrap().len(), 1);
 }

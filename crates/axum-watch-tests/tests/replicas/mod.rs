@@ -172,6 +172,20 @@ pub async fn settle<S: Storage>(stores: &[&S]) {
 }
 
 /// `(replica, run)` of each result of `probe` in a `/history` body.
+/// The `run` detail of each of `probe`'s results in a store's history, oldest first.
+pub fn stored_runs(history: &axum_watch::storage::History, probe: &str) -> Vec<u64> {
+    history
+        .iter()
+        .find(|(name, _)| name == probe)
+        .map(|(_, results)| {
+            results
+                .iter()
+                .map(|r| r.details.as_ref().unwrap()["run"].as_u64().unwrap())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub fn history_of(body: &Value, probe: &str) -> Vec<(String, u64)> {
     body["probes"][probe]
         .as_array()
@@ -576,16 +590,7 @@ pub async fn outage<F: Factory, O: Outage, R: Storage>(factory: &F, outage: &mut
     .await;
     assert_eq!(store.write_buffer().dropped, 4);
     let stored = reader.history().await.unwrap();
-    let runs: Vec<u64> = stored
-        .iter()
-        .find(|(name, _)| name == "db")
-        .map(|(_, results)| {
-            results
-                .iter()
-                .map(|r| r.details.as_ref().unwrap()["run"].as_u64().unwrap())
-                .collect()
-        })
-        .unwrap_or_default();
+    let runs = stored_runs(&stored, "db");
     // Runs 3 to 6 did not fit; 7, 8 and the recovery's record were flushed in order.
     assert!(runs.ends_with(&[7, 8]), "stored runs {runs:?}");
     assert!(runs.iter().all(|r| !(3..=6).contains(r)), "stored runs {runs:?}");

@@ -13,7 +13,8 @@ use tokio::task::JoinHandle;
 /// [`HealthRegistryBuilder::check_runtime`](crate::HealthRegistryBuilder::check_runtime).
 ///
 /// ```
-/// use axum_watch::{HealthRegistry, options::CheckRuntime};
+/// # extern crate axum_watch as watch;
+/// use watch::{HealthRegistry, options::CheckRuntime};
 ///
 /// // Checks on two threads of their own, whatever runtime asks.
 /// let isolated = HealthRegistry::builder().check_runtime(CheckRuntime::dedicated(2)).build().unwrap();
