@@ -49,7 +49,7 @@ fn slack_expected(a: &AlertRecord, channel: Option<&str>, username: &str) -> Str
     }
     message.insert(
         "text".into(),
-        format!("{emoji} *{}* is now {} (was {})", a.probe, a.new_status, a.old_status).into(),
+        format!("{emoji} {} is now {} (was {})", a.probe, a.new_status, a.old_status).into(),
     );
     message.insert(
         "attachments".into(),
@@ -57,6 +57,7 @@ fn slack_expected(a: &AlertRecord, channel: Option<&str>, username: &str) -> Str
             {"title": "Probe", "value": a.probe, "short": true},
             {"title": "Status", "value": a.new_status, "short": true},
             {"title": "Previous", "value": a.old_status, "short": true},
+            {"title": "Critical", "value": "yes", "short": true},
             {"title": "Time", "value": a.timestamp.to_string(), "short": true},
         ]}]),
     );
@@ -75,11 +76,12 @@ fn teams_expected(a: &AlertRecord) -> String {
         "themeColor": theme,
         "summary": format!("{} is now {} (was {})", a.probe, a.new_status, a.old_status),
         "sections": [{
-            "activityTitle": format!("**{}** is now {} (was {})", a.probe, a.new_status, a.old_status),
+            "activityTitle": format!("{} is now {} (was {})", a.probe, a.new_status, a.old_status),
             "facts": [
                 {"name": "Probe", "value": a.probe},
                 {"name": "Status", "value": a.new_status},
                 {"name": "Previous", "value": a.old_status},
+                {"name": "Critical", "value": "yes"},
                 {"name": "Time", "value": a.timestamp.to_string()},
             ],
         }],
@@ -112,6 +114,7 @@ fn adaptive_expected(a: &AlertRecord) -> String {
                         {"title": "Probe", "value": a.probe},
                         {"title": "Status", "value": a.new_status},
                         {"title": "Previous", "value": a.old_status},
+                        {"title": "Critical", "value": "yes"},
                         {"title": "Time", "value": a.timestamp.to_string()},
                     ]},
                 ],
@@ -128,18 +131,22 @@ fn pagerduty_expected(a: &AlertRecord, source: &str) -> String {
             return json!({"routing_key": KEY, "event_action": "resolve", "dedup_key": dedup_key}).to_string();
         }
         Status::Degraded => "warning",
-        Status::Unhealthy => "error",
+        Status::Unhealthy => "critical",
     };
     json!({
         "routing_key": KEY,
         "event_action": "trigger",
         "dedup_key": dedup_key,
         "payload": {
-            "summary": format!("{} is {} (was {})", a.probe, a.new_status, a.old_status),
+            "summary": format!("{} is now {} (was {})", a.probe, a.new_status, a.old_status),
             "source": source,
             "severity": severity,
             "timestamp": a.timestamp.to_string(),
-            "custom_details": {"probe": a.probe, "old_status": a.old_status, "new_status": a.new_status},
+            "component": a.probe,
+            "custom_details": {
+                "probe": a.probe, "old_status": a.old_status, "new_status": a.new_status,
+                "timestamp": a.timestamp.to_string(), "critical": true,
+            },
         },
     })
     .to_string()
@@ -177,7 +184,7 @@ async fn webhook_posts_the_alert_record_itself() {
     }
     assert_eq!(
         requests[1].raw,
-        r#"{"probe":"db","old_status":"degraded","new_status":"unhealthy","timestamp":"2026-03-29T14:22:01.843000Z"}"#
+        r#"{"probe":"db","old_status":"degraded","new_status":"unhealthy","timestamp":"2026-03-29T14:22:01.843000Z","critical":true}"#
     );
 }
 
@@ -238,7 +245,7 @@ async fn slack_sends_incoming_webhook_messages() {
     }
     assert_eq!(
         requests[1].body["text"],
-        ":rotating_light: *db* is now unhealthy (was degraded)"
+        ":rotating_light: db is now unhealthy (was degraded)"
     );
     assert_eq!(requests[2].body["attachments"][0]["color"], "#2eb886");
 
@@ -297,13 +304,13 @@ async fn pagerduty_triggers_and_resolves_events() {
         assert_eq!(r.raw, pagerduty_expected(&a, "web-1"));
     }
     assert_eq!(requests[0].body["payload"]["severity"], "warning");
-    assert_eq!(requests[1].body["payload"]["severity"], "error");
+    assert_eq!(requests[1].body["payload"]["severity"], "critical");
     assert_eq!(
         requests[2].raw,
         format!(r#"{{"routing_key":"{KEY}","event_action":"resolve","dedup_key":"axum-watch:db"}}"#)
     );
 
-    // The default source is the host's name, never empty.
+    // The default source is the record's replica, else the host's name.
     let default = PagerDutyAlerter::new(KEY).events_url(receiver.url("/v2/enqueue"));
     default
         .notify(&alert(Status::Healthy, Status::Unhealthy))
@@ -365,20 +372,33 @@ async fn every_alerter_delivers_through_a_registry() {
     assert_json_post(&r, "/hook");
     assert_eq!((a.old_status, a.new_status), (Status::Healthy, Status::Unhealthy));
     assert_eq!(r.raw, serde_json::to_string(&a).unwrap());
+    assert_eq!(r.headers["idempotency-key"], a.id.as_str());
 
     let receiver = Receiver::start().await;
     let slack = SlackAlerter::new(receiver.url("/slack")).unwrap().channel("#ops");
     let (r, a) = flip_once(&receiver, slack).await;
-    assert_eq!(r.raw, slack_expected(&a, Some("#ops"), "axum-watch"));
+    assert_eq!(r.body["channel"], "#ops");
+    let service = a.service.clone().unwrap();
+    assert_eq!(
+        r.body["text"],
+        format!(":rotating_light: {service}/db is now unhealthy (was healthy): db is down")
+    );
 
     let receiver = Receiver::start().await;
-    let (r, a) = flip_once(&receiver, TeamsAlerter::new(receiver.url("/teams")).unwrap()).await;
-    assert_eq!(r.raw, teams_expected(&a));
+    let (r, _) = flip_once(&receiver, TeamsAlerter::new(receiver.url("/teams")).unwrap()).await;
+    assert_eq!(r.body["@type"], "MessageCard");
+    assert_eq!(
+        r.body["summary"],
+        format!("{service}/db is now unhealthy (was healthy)")
+    );
 
     let receiver = Receiver::start().await;
     let adaptive = TeamsAlerter::new(receiver.url("/teams")).unwrap().adaptive_card();
-    let (r, a) = flip_once(&receiver, adaptive).await;
-    assert_eq!(r.raw, adaptive_expected(&a));
+    let (r, _) = flip_once(&receiver, adaptive).await;
+    assert_eq!(
+        r.body["attachments"][0]["content"]["body"][0]["text"],
+        format!("{service}/db is now unhealthy (was healthy)")
+    );
 
     let receiver = Receiver::start().await;
     receiver.always(Behaviour::Answer(202));
@@ -386,7 +406,9 @@ async fn every_alerter_delivers_through_a_registry() {
         .events_url(receiver.url("/v2/enqueue"))
         .source("web-1");
     let (r, a) = flip_once(&receiver, pagerduty).await;
-    assert_eq!(r.raw, pagerduty_expected(&a, "web-1"));
+    assert_eq!(r.body["dedup_key"], format!("axum-watch:{service}:db"));
+    assert_eq!(r.body["payload"]["source"], "web-1");
+    assert_eq!(r.body["payload"]["custom_details"], serde_json::to_value(&a).unwrap());
 }
 
 #[tokio::test]
@@ -671,7 +693,7 @@ async fn debug_output_hides_urls_keys_and_header_values() {
     }
     assert_eq!(
         shown[0],
-        r#"WebhookAlerter { url: "<redacted>", headers: ["authorization"] }"#
+        r#"WebhookAlerter { url: "<redacted>", headers: ["authorization"], custom_body: false }"#
     );
     assert_eq!(
         shown[1],
@@ -684,7 +706,7 @@ async fn debug_output_hides_urls_keys_and_header_values() {
     );
     assert_eq!(
         shown[4],
-        r#"PagerDutyAlerter { source: "web-1", routing_key: "<redacted>", events_url: "<redacted>" }"#
+        r#"PagerDutyAlerter { source: Some("web-1"), routing_key: "<redacted>", events_url: "<redacted>" }"#
     );
 
     // Nor does the registry show more than the alerters' names.

@@ -32,13 +32,18 @@ async fn settle(by: Duration) {
 }
 
 #[tokio::test(start_paused = true)]
-async fn each_transition_is_sent_once_and_first_observations_never() {
+async fn each_transition_is_sent_once_and_a_first_unhealthy_observation_too() {
     let db = Switch::new("db", Status::Unhealthy);
     let recorder = Recorder::default();
     let app = registry(&db, vec![recorder.clone()], 16).router();
     get(&app, "/health/status").await;
     settle(Duration::from_secs(1)).await;
-    assert!(recorder.sent().is_empty(), "a first observation never alerts");
+    let went_down = ("db".to_owned(), Status::Healthy, Status::Unhealthy);
+    assert_eq!(
+        recorder.sent(),
+        std::slice::from_ref(&went_down),
+        "a service that starts with a dependency down pages"
+    );
     for s in [Status::Healthy, Status::Healthy, Status::Degraded] {
         db.set(s);
         get(&app, "/health/status").await;
@@ -47,10 +52,24 @@ async fn each_transition_is_sent_once_and_first_observations_never() {
     assert_eq!(
         recorder.sent(),
         [
+            went_down,
             ("db".to_owned(), Status::Unhealthy, Status::Healthy),
             ("db".to_owned(), Status::Healthy, Status::Degraded)
         ]
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_first_healthy_or_degraded_observation_is_no_transition() {
+    for first in [Status::Healthy, Status::Degraded] {
+        let db = Switch::new("db", first);
+        let recorder = Recorder::default();
+        let app = registry(&db, vec![recorder.clone()], 16).router();
+        get(&app, "/health/status").await;
+        settle(Duration::from_secs(1)).await;
+        assert!(recorder.sent().is_empty(), "{first:?}: {:?}", recorder.sent());
+        assert_eq!(get(&app, "/health/alerts").await.text(), r#"{"alerts":[]}"#);
+    }
 }
 
 #[tokio::test(start_paused = true)]

@@ -433,11 +433,14 @@ async fn alerts_record_transitions_capped_and_expire() {
         .unwrap();
     let app = app(&registry);
     get(&app, "/health/status").await;
+    let first = get(&app, "/health/alerts").await.json();
+    let list = first["alerts"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "a probe first seen unhealthy is recorded: {first}");
     assert_eq!(
-        get(&app, "/health/alerts").await.text(),
-        r#"{"alerts":[]}"#,
-        "a first observation never alerts"
+        (&list[0]["old_status"], &list[0]["new_status"]),
+        (&"healthy".into(), &"unhealthy".into())
     );
+    assert_eq!(list[0]["error"], "db is down");
 
     for status in [Status::Healthy, Status::Degraded, Status::Degraded, Status::Unhealthy] {
         db.set(status);

@@ -32,7 +32,7 @@ use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 
 use crate::engine::Engine;
-use crate::http::metrics::{FAMILIES, overall_value};
+use crate::http::metrics::{DELIVERIES_HELP, FAMILIES, QUEUE_HELP, delivery_outcomes, overall_value};
 
 /// A `prometheus-client` [`Collector`] of the registry's metrics; made by
 /// [`HealthRegistry::metrics_collector`](crate::HealthRegistry::metrics_collector).
@@ -91,6 +91,25 @@ impl Collector for MetricsCollector {
             MetricType::Counter,
         )?;
         dropped.encode_counter::<NoLabelSet, _, u64>(&self.engine.alerts_dropped(), None)?;
+        let deliveries = self.engine.deliveries();
+        if !deliveries.is_empty() {
+            let mut metric =
+                encoder.encode_descriptor("health_alert_deliveries", DELIVERIES_HELP, None, MetricType::Counter)?;
+            for alerter in &deliveries {
+                for (outcome, value) in delivery_outcomes(alerter) {
+                    let labels = [("alerter", alerter.alerter.as_str()), ("outcome", outcome)];
+                    metric
+                        .encode_family(&labels)?
+                        .encode_counter::<NoLabelSet, _, u64>(&value, None)?;
+                }
+            }
+            let mut metric = encoder.encode_descriptor("health_alert_queue", QUEUE_HELP, None, MetricType::Gauge)?;
+            for alerter in &deliveries {
+                let labels = [("alerter", alerter.alerter.as_str())];
+                let waiting = i64::try_from(alerter.waiting).unwrap_or(i64::MAX);
+                metric.encode_family(&labels)?.encode_gauge(&waiting)?;
+            }
+        }
         Ok(())
     }
 }

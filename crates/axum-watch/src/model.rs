@@ -436,7 +436,31 @@ impl HealthReport {
     }
 }
 
-/// A recorded change of one probe's status.
+/// A recorded change of one probe's status, with what on-call needs to act
+/// on it: which service and replica, whether the probe is critical, its
+/// tags, the (redacted) error of the new result, since when the previous
+/// state held, a stable id and, when a public URL is configured, a link to
+/// the dashboard.
+///
+/// The first four fields are the original contract; the others are added
+/// by the registry when it records a transition (a record made with
+/// [`new`](Self::new) has none of them) and are left out of the JSON while
+/// unset.
+///
+/// ```
+/// use axum_watch::{AlertRecord, Status, model::Timestamp};
+///
+/// let at: Timestamp = "2026-03-29T14:22:01.843000Z".parse().unwrap();
+/// let alert = AlertRecord::new("db", Status::Healthy, Status::Unhealthy, at).with_replica("web-1");
+/// assert!(alert.is_worse());
+/// assert_eq!(
+///     serde_json::to_value(&alert).unwrap(),
+///     serde_json::json!({
+///         "probe": "db", "old_status": "healthy", "new_status": "unhealthy",
+///         "timestamp": "2026-03-29T14:22:01.843000Z", "replica": "web-1", "critical": true,
+///     })
+/// );
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct AlertRecord {
@@ -444,18 +468,51 @@ pub struct AlertRecord {
     pub probe: String,
     /// The status before the change.
     pub old_status: Status,
-    /// The status after the change.
+    /// The status after the change; equal to `old_status` in a reminder
+    /// that a probe is still unhealthy.
     pub new_status: Status,
     /// When the change was observed, in the registry's zone.
     pub timestamp: Timestamp,
-    /// The replica that observed the change, as a shared storage backend
-    /// labels what it keeps; absent (and not serialised) otherwise.
+    /// The replica that observed the change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replica: Option<String>,
+    /// A stable id: the same in the alert log, in every delivery and
+    /// redelivery (webhooks send it as the `Idempotency-Key` header), and
+    /// different for every other record.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
+    /// The service the registry watches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// Whether the probe counts towards readiness.
+    #[serde(default = "critical_default")]
+    pub critical: bool,
+    /// The probe's tags.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// The error of the new result, redacted; absent on a recovery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// When the previous state began (or when the registry started, for a
+    /// probe's first state).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<Timestamp>,
+    /// How long the previous state lasted, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// A link to the dashboard, when the registry knows its public URL
+    /// ([`HealthRegistryBuilder::public_url`](crate::HealthRegistryBuilder::public_url)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dashboard_url: Option<String>,
+}
+
+fn critical_default() -> bool {
+    true
 }
 
 impl AlertRecord {
-    /// A record of `probe` going from `old_status` to `new_status` at `timestamp`.
+    /// A record of `probe` going from `old_status` to `new_status` at
+    /// `timestamp`, critical, with no other field set.
     #[must_use]
     pub fn new(probe: impl Into<String>, old_status: Status, new_status: Status, timestamp: Timestamp) -> Self {
         Self {
@@ -464,6 +521,14 @@ impl AlertRecord {
             new_status,
             timestamp,
             replica: None,
+            id: String::new(),
+            service: None,
+            critical: true,
+            tags: Vec::new(),
+            error: None,
+            since: None,
+            duration_ms: None,
+            dashboard_url: None,
         }
     }
 
@@ -472,6 +537,45 @@ impl AlertRecord {
     pub fn with_replica(mut self, replica: impl Into<String>) -> Self {
         self.replica = Some(replica.into());
         self
+    }
+
+    /// Whether the probe got worse (a reminder is neither worse nor better).
+    #[must_use]
+    pub fn is_worse(&self) -> bool {
+        self.new_status > self.old_status
+    }
+
+    /// Whether the probe recovered, fully or partly.
+    #[must_use]
+    pub fn is_recovery(&self) -> bool {
+        self.new_status < self.old_status
+    }
+
+    /// Whether this is a reminder that the probe is still in its state.
+    #[must_use]
+    pub fn is_reminder(&self) -> bool {
+        self.new_status == self.old_status
+    }
+
+    /// One line for people: `checkout/db is unhealthy (was healthy): connection refused`.
+    #[must_use]
+    pub fn summary(&self) -> String {
+        let mut line = String::new();
+        if let Some(service) = &self.service {
+            line.push_str(service);
+            line.push('/');
+        }
+        line.push_str(&self.probe);
+        if self.is_reminder() {
+            line.push_str(&format!(" is still {}", self.new_status));
+        } else {
+            line.push_str(&format!(" is {} (was {})", self.new_status, self.old_status));
+        }
+        if let Some(error) = &self.error {
+            line.push_str(": ");
+            line.push_str(error);
+        }
+        line
     }
 }
 
@@ -723,7 +827,13 @@ mod tests {
         let a = AlertRecord::new("redis", Status::Healthy, Status::Unhealthy, t);
         assert_eq!(
             serde_json::to_string(&a).unwrap(),
-            r#"{"probe":"redis","old_status":"healthy","new_status":"unhealthy","timestamp":"2026-03-29T14:22:01.843000Z"}"#
+            r#"{"probe":"redis","old_status":"healthy","new_status":"unhealthy","timestamp":"2026-03-29T14:22:01.843000Z","critical":true}"#
         );
+        // A record written before the on-call fields existed reads back.
+        let old: AlertRecord = serde_json::from_str(
+            r#"{"probe":"redis","old_status":"healthy","new_status":"unhealthy","timestamp":"2026-03-29T14:22:01.843000Z"}"#,
+        )
+        .unwrap();
+        assert_eq!(old, a);
     }
 }

@@ -73,6 +73,17 @@ impl Endpoint {
         Ok(Self { url })
     }
 
+    /// This endpoint with `segments` appended to its path, each
+    /// percent-encoded, and `query` as its query string.
+    pub(super) fn with_path(&self, segments: &[&str], query: Option<&str>) -> Self {
+        let mut url = self.url.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        url.set_query(query);
+        Self { url }
+    }
+
     /// The parts of the URL that may hold a token, to scrub from error text.
     fn secrets(&self) -> [&str; 4] {
         [

@@ -6,23 +6,30 @@ use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
 use super::client::{Endpoint, post_json};
-use super::{AlertError, Alerter};
+use super::{AlertError, Alerter, facts};
 use crate::model::{AlertRecord, Status};
 
 /// Posts every transition to a Slack
 /// [incoming webhook](https://api.slack.com/messaging/webhooks): a line of
-/// text and a coloured attachment (green for a recovery to healthy, amber
-/// for degraded, red for unhealthy) with the probe, both statuses and the
-/// time.
+/// text (service, probe, both statuses, the error and a dashboard link) and
+/// a coloured attachment (green for a recovery to healthy, amber for
+/// degraded, red for unhealthy) with every field of the record.
 ///
 /// ```json
 /// {"username":"axum-watch","channel":"#ops",
-///  "text":":rotating_light: *db* is now unhealthy (was healthy)",
-///  "attachments":[{"color":"#a30200","fields":[
+///  "text":":rotating_light: checkout/db is now unhealthy (was healthy): connection refused <https://checkout.example.com/health/dashboard|dashboard>",
+///  "attachments":[{"color":"#a30200","title":"Open the dashboard","title_link":"https://checkout.example.com/health/dashboard",
+///   "fields":[
+///    {"title":"Service","value":"checkout","short":true},
+///    {"title":"Replica","value":"web-1","short":true},
 ///    {"title":"Probe","value":"db","short":true},
 ///    {"title":"Status","value":"unhealthy","short":true},
 ///    {"title":"Previous","value":"healthy","short":true},
-///    {"title":"Time","value":"2026-03-29T14:22:01.843000Z","short":true}]}]}
+///    {"title":"Error","value":"connection refused","short":false},
+///    {"title":"Critical","value":"yes","short":true},
+///    {"title":"Previous since","value":"2026-03-29T09:00:00.000000Z (for 5h 22m 1s)","short":true},
+///    {"title":"Time","value":"2026-03-29T14:22:01.843000Z","short":true},
+///    {"title":"Alert id","value":"019d3a…","short":true}]}]}
 /// ```
 ///
 /// The webhook URL is the credential: it never appears in `Debug` or in
@@ -88,33 +95,33 @@ impl SlackAlerter {
             Status::Degraded => (":warning:", "#daa038"),
             Status::Unhealthy => (":rotating_light:", "#a30200"),
         };
-        let probe = escape(&alert.probe);
-        let field = |title: &str, value: String| json!({"title": title, "value": value, "short": true});
+        let mut text = format!("{emoji} {}", escape(&facts::headline(alert)));
+        if let Some(error) = &alert.error {
+            text.push_str(": ");
+            text.push_str(&escape(error));
+        }
+        if let Some(url) = &alert.dashboard_url {
+            text.push_str(&format!(" <{}|dashboard>", escape(url)));
+        }
+        let fields: Vec<Value> = facts::facts(alert)
+            .into_iter()
+            .map(|(title, value)| {
+                let short = !matches!(title, "Error" | "Tags");
+                json!({"title": title, "value": escape(&value), "short": short})
+            })
+            .collect();
         let mut message = serde_json::Map::new();
         message.insert("username".into(), self.username.clone().into());
         if let Some(channel) = &self.channel {
             message.insert("channel".into(), channel.clone().into());
         }
-        message.insert(
-            "text".into(),
-            format!(
-                "{emoji} *{probe}* is now {} (was {})",
-                alert.new_status, alert.old_status
-            )
-            .into(),
-        );
-        message.insert(
-            "attachments".into(),
-            json!([{
-                "color": color,
-                "fields": [
-                    field("Probe", probe.clone()),
-                    field("Status", alert.new_status.to_string()),
-                    field("Previous", alert.old_status.to_string()),
-                    field("Time", alert.timestamp.to_string()),
-                ],
-            }]),
-        );
+        message.insert("text".into(), text.into());
+        let mut attachment = json!({"color": color, "fields": fields});
+        if let Some(url) = &alert.dashboard_url {
+            attachment["title"] = "Open the dashboard".into();
+            attachment["title_link"] = url.clone().into();
+        }
+        message.insert("attachments".into(), json!([attachment]));
         Value::Object(message)
     }
 }

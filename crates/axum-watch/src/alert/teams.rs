@@ -6,7 +6,7 @@ use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
 use super::client::{Endpoint, post_json};
-use super::{AlertError, Alerter};
+use super::{AlertError, Alerter, facts};
 use crate::model::{AlertRecord, Status};
 
 /// Posts every transition to a Microsoft Teams webhook.
@@ -15,11 +15,20 @@ use crate::model::{AlertRecord, Status};
 ///
 /// ```json
 /// {"@type":"MessageCard","@context":"https://schema.org/extensions","themeColor":"A30200",
-///  "summary":"db is now unhealthy (was healthy)",
-///  "sections":[{"activityTitle":"**db** is now unhealthy (was healthy)","facts":[
+///  "summary":"checkout/db is now unhealthy (was healthy)",
+///  "sections":[{"activityTitle":"checkout/db is now unhealthy (was healthy)","facts":[
+///    {"name":"Service","value":"checkout"},{"name":"Replica","value":"web-1"},
 ///    {"name":"Probe","value":"db"},{"name":"Status","value":"unhealthy"},
-///    {"name":"Previous","value":"healthy"},{"name":"Time","value":"2026-03-29T14:22:01.843000Z"}]}]}
+///    {"name":"Previous","value":"healthy"},{"name":"Error","value":"connection refused"},
+///    {"name":"Critical","value":"yes"},{"name":"Previous since","value":"2026-03-29T09:00:00.000000Z (for 5h 22m 1s)"},
+///    {"name":"Time","value":"2026-03-29T14:22:01.843000Z"},{"name":"Alert id","value":"019d3a…"}]}],
+///  "potentialAction":[{"@type":"OpenUri","name":"Open the dashboard",
+///    "targets":[{"os":"default","uri":"https://checkout.example.com/health/dashboard"}]}]}
 /// ```
+///
+/// The facts are every field of the [`AlertRecord`] that is set; the
+/// dashboard action appears when the registry has a
+/// [`public_url`](crate::HealthRegistryBuilder::public_url).
 ///
 /// With [`adaptive_card`](Self::adaptive_card) it sends the message a Teams
 /// Workflows ("Post to a channel when a webhook request is received") webhook
@@ -71,13 +80,8 @@ impl TeamsAlerter {
 
     /// The message for `alert`, in the configured format.
     fn payload(&self, alert: &AlertRecord) -> Value {
-        let headline = format!("{} is now {} (was {})", alert.probe, alert.new_status, alert.old_status);
-        let facts = [
-            ("Probe", alert.probe.clone()),
-            ("Status", alert.new_status.to_string()),
-            ("Previous", alert.old_status.to_string()),
-            ("Time", alert.timestamp.to_string()),
-        ];
+        let headline = facts::headline(alert);
+        let facts = facts::facts(alert);
         if self.adaptive {
             let color = match alert.new_status {
                 Status::Healthy => "Good",
@@ -88,18 +92,22 @@ impl TeamsAlerter {
                 .into_iter()
                 .map(|(title, value)| json!({"title": title, "value": value}))
                 .collect();
+            let mut card = json!({
+                "type": "AdaptiveCard",
+                "version": "1.4",
+                "body": [
+                    {"type": "TextBlock", "text": headline, "weight": "Bolder", "color": color, "wrap": true},
+                    {"type": "FactSet", "facts": facts},
+                ],
+            });
+            if let Some(url) = &alert.dashboard_url {
+                card["actions"] = json!([{"type": "Action.OpenUrl", "title": "Open the dashboard", "url": url}]);
+            }
             json!({
                 "type": "message",
                 "attachments": [{
                     "contentType": "application/vnd.microsoft.card.adaptive",
-                    "content": {
-                        "type": "AdaptiveCard",
-                        "version": "1.4",
-                        "body": [
-                            {"type": "TextBlock", "text": headline, "weight": "Bolder", "color": color, "wrap": true},
-                            {"type": "FactSet", "facts": facts},
-                        ],
-                    },
+                    "content": card,
                 }],
             })
         } else {
@@ -112,19 +120,24 @@ impl TeamsAlerter {
                 .into_iter()
                 .map(|(name, value)| json!({"name": name, "value": value}))
                 .collect();
-            json!({
+            let mut card = json!({
                 "@type": "MessageCard",
                 "@context": "https://schema.org/extensions",
                 "themeColor": theme,
                 "summary": headline,
                 "sections": [{
-                    "activityTitle": format!(
-                        "**{}** is now {} (was {})",
-                        alert.probe, alert.new_status, alert.old_status
-                    ),
+                    "activityTitle": headline,
                     "facts": facts,
                 }],
-            })
+            });
+            if let Some(url) = &alert.dashboard_url {
+                card["potentialAction"] = json!([{
+                    "@type": "OpenUri",
+                    "name": "Open the dashboard",
+                    "targets": [{"os": "default", "uri": url}],
+                }]);
+            }
+            card
         }
     }
 }

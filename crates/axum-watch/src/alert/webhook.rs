@@ -1,8 +1,10 @@
 //! [`WebhookAlerter`]: every transition as JSON to a URL of your own.
 
 use std::fmt;
+use std::sync::Arc;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::Value;
 
 use super::client::{Endpoint, post_json};
 use super::{AlertError, Alerter};
@@ -11,8 +13,15 @@ use crate::model::AlertRecord;
 /// Posts every transition to a URL as the JSON of its [`AlertRecord`]:
 ///
 /// ```json
-/// {"probe":"db","old_status":"healthy","new_status":"unhealthy","timestamp":"2026-03-29T14:22:01.843000Z"}
+/// {"probe":"db","old_status":"healthy","new_status":"unhealthy","timestamp":"2026-03-29T14:22:01.843000Z",
+///  "replica":"web-1","id":"019d3a0c4d2b000000a1b2c3d4","service":"checkout","critical":true,
+///  "tags":["infra"],"error":"connection refused","since":"2026-03-29T09:00:00.000000Z",
+///  "duration_ms":19321843,"dashboard_url":"https://checkout.example.com/health/dashboard"}
 /// ```
+///
+/// or as whatever [`body`](Self::body) makes of it. Every request carries
+/// the record's id in an `Idempotency-Key` header: a retry after a timeout
+/// and a redelivery send the same key, so a receiver can drop the duplicate.
 ///
 /// Any 2xx answer is success; connection errors, timeouts, 5xx, 408 and 429
 /// are retried by the dispatcher, other answers are not. Redirects are not
@@ -38,6 +47,7 @@ use crate::model::AlertRecord;
 pub struct WebhookAlerter {
     endpoint: Endpoint,
     headers: HeaderMap,
+    body: Option<Body>,
     /// The first invalid [`header`](Self::header), reported by every send.
     invalid_header: Option<AlertError>,
 }
@@ -54,6 +64,7 @@ impl WebhookAlerter {
         Ok(Self {
             endpoint: Endpoint::parse(url.as_ref(), "webhook")?,
             headers: HeaderMap::new(),
+            body: None,
             invalid_header: None,
         })
     }
@@ -87,12 +98,43 @@ impl WebhookAlerter {
     }
 }
 
+type Body = Arc<dyn Fn(&AlertRecord) -> Value + Send + Sync>;
+
+impl WebhookAlerter {
+    /// Sends what `make` returns for each record instead of the record
+    /// itself: the shape a receiver expects (an incident tool's own API, a
+    /// chat service without a built-in alerter).
+    ///
+    /// ```
+    /// use axum_watch::alert::WebhookAlerter;
+    /// use serde_json::json;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let webhook = WebhookAlerter::new("https://chat.example.com/hooks/ops")?.body(|alert| {
+    ///     json!({
+    ///         "text": alert.summary(),
+    ///         "severity": if alert.is_worse() { "high" } else { "info" },
+    ///         "link": alert.dashboard_url,
+    ///     })
+    /// });
+    /// # drop(webhook);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn body(mut self, make: impl Fn(&AlertRecord) -> Value + Send + Sync + 'static) -> Self {
+        self.body = Some(Arc::new(make));
+        self
+    }
+}
+
 impl fmt::Debug for WebhookAlerter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names: Vec<&str> = self.headers.keys().map(HeaderName::as_str).collect();
         f.debug_struct("WebhookAlerter")
             .field("url", &"<redacted>")
             .field("headers", &names)
+            .field("custom_body", &self.body.is_some())
             .finish()
     }
 }
@@ -106,6 +148,15 @@ impl Alerter for WebhookAlerter {
         if let Some(e) = &self.invalid_header {
             return Err(e.clone());
         }
-        post_json("webhook", &self.endpoint, &self.headers, alert, &[]).await
+        let mut headers = self.headers.clone();
+        if let Ok(key) = HeaderValue::from_str(&alert.id)
+            && !alert.id.is_empty()
+        {
+            headers.insert(HeaderName::from_static("idempotency-key"), key);
+        }
+        match &self.body {
+            Some(make) => post_json("webhook", &self.endpoint, &headers, &make(alert), &[]).await,
+            None => post_json("webhook", &self.endpoint, &headers, alert, &[]).await,
+        }
     }
 }

@@ -11,7 +11,7 @@ use tracing::Instrument;
 use super::circuit::{Circuit, CircuitPolicy};
 use super::executor::Executor;
 use super::threshold::{Hysteresis, ThresholdPolicy};
-use crate::model::{Details, ProbeResult, Status};
+use crate::model::{Details, ProbeResult, Status, Timestamp};
 use crate::probe::{ProbeHandle, panic_message};
 
 /// The error of a probe whose circuit is open and that has no recent result.
@@ -47,8 +47,17 @@ struct EntryState {
     circuit: Circuit,
     hysteresis: Hysteresis,
     last: Option<(Instant, ProbeResult)>,
-    last_status: Option<Status>,
+    /// The reported status and when it began.
+    last_status: Option<(Status, Timestamp)>,
     last_run: Option<Instant>,
+}
+
+/// A change of an entry's reported status.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Change {
+    pub(crate) old: Status,
+    /// When the old status began.
+    pub(crate) since: Timestamp,
 }
 
 impl Entry {
@@ -254,12 +263,31 @@ impl Entry {
         self.running.load(Ordering::Acquire)
     }
 
-    /// Remembers `status` and reports a change from the previous one; the
-    /// first status seeds the state and is no change.
-    pub(super) fn observe(&self, status: Status) -> Option<Status> {
+    /// Remembers `status`, observed `at`, and reports a change from the
+    /// previous one. The first status seeds the state: healthy or degraded
+    /// is no change; unhealthy is a change from healthy since `started`, so
+    /// a service that starts with a dependency down is alerted on.
+    pub(super) fn observe(&self, status: Status, at: Timestamp, started: Timestamp) -> Option<Change> {
         let mut state = self.state();
-        let previous = state.last_status.replace(status);
-        previous.filter(|old| *old != status)
+        match state.last_status {
+            Some((old, _)) if old == status => None,
+            Some((old, since)) => {
+                state.last_status = Some((status, at));
+                Some(Change { old, since })
+            }
+            None => {
+                state.last_status = Some((status, at));
+                (status == Status::Unhealthy).then_some(Change {
+                    old: Status::Healthy,
+                    since: started,
+                })
+            }
+        }
+    }
+
+    /// Since when the reported status has held.
+    pub(super) fn status_since(&self) -> Option<Timestamp> {
+        self.state().last_status.map(|(_, since)| since)
     }
 }
 

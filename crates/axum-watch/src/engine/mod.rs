@@ -68,6 +68,16 @@ pub(crate) struct EngineConfig {
     pub(crate) check_runtime: CheckRuntime,
     /// Resolved: never `Auto`.
     pub(crate) scheduling: Scheduling,
+    /// Who alert records say they come from.
+    pub(crate) identity: Identity,
+}
+
+/// What every alert record carries about where it comes from.
+#[derive(Debug, Clone)]
+pub(crate) struct Identity {
+    pub(crate) service: String,
+    pub(crate) replica: String,
+    pub(crate) dashboard_url: Option<String>,
 }
 
 /// Why readiness is decided before any probe runs.
@@ -146,6 +156,39 @@ pub(crate) struct Engine {
     phase: tokio::sync::watch::Sender<Phase>,
     started: AtomicBool,
     created: Instant,
+    /// When the engine was made, in its zone: the start of every probe's
+    /// first state.
+    created_at: Timestamp,
+    alert_ids: AlertIds,
+}
+
+/// Makes alert ids: the time in milliseconds, a sequence number and a
+/// random salt per engine, in hexadecimal (26 characters), unique across
+/// replicas and restarts.
+#[derive(Debug)]
+struct AlertIds {
+    next: std::sync::atomic::AtomicU64,
+    salt: u32,
+}
+
+impl AlertIds {
+    fn new() -> Self {
+        use std::hash::{BuildHasher, Hasher};
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u32(std::process::id());
+        #[allow(clippy::cast_possible_truncation)] // the low half is random enough
+        let salt = hasher.finish() as u32;
+        Self {
+            next: std::sync::atomic::AtomicU64::new(0),
+            salt,
+        }
+    }
+
+    fn next(&self, at: Timestamp) -> String {
+        let seq = self.next.fetch_add(1, Ordering::Relaxed) & 0xff_ffff;
+        let millis = u64::try_from(at.instant().as_millisecond()).unwrap_or_default() & 0xffff_ffff_ffff;
+        format!("{millis:012x}{seq:06x}{:08x}", self.salt)
+    }
 }
 
 impl Engine {
@@ -159,6 +202,7 @@ impl Engine {
     ) -> Self {
         let interval = tokio::sync::watch::Sender::new(config.poll_interval);
         let executor = executor::Executor::new(config.check_runtime);
+        let created_at = Timestamp::now_in(&config.zone);
         Self {
             executor,
             phase: tokio::sync::watch::Sender::new(Phase::Running),
@@ -178,6 +222,8 @@ impl Engine {
             flight: Mutex::new(None),
             started: AtomicBool::new(false),
             created: Instant::now(),
+            created_at,
+            alert_ids: AlertIds::new(),
         }
     }
 
@@ -340,8 +386,13 @@ impl Engine {
         self.storage.write_buffer()
     }
 
-    /// Alerts dropped because an alerter's queue was full or its retries ran out.
+    /// Alerts pushed out of a full alerter queue.
     pub(crate) fn alerts_dropped(&self) -> u64 {
         self.alerts.dropped()
+    }
+
+    /// What each alerter did with its alerts.
+    pub(crate) fn deliveries(&self) -> Vec<crate::alert::AlerterDeliveries> {
+        self.alerts.deliveries()
     }
 }

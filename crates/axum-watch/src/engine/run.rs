@@ -199,10 +199,15 @@ impl Engine {
             if let Err(e) = self.storage.record(result).await {
                 tracing::warn!(probe = %entry.name, error = %e, "could not store a probe result");
             }
-            match entry.observe(result.status) {
-                Some(old) => transitions.push(AlertRecord::new(entry.name.clone(), old, result.status, checked_at)),
+            match entry.observe(result.status, checked_at, self.created_at) {
+                Some(change) => {
+                    transitions.push(self.alert_record(entry, result, change.old, change.since, checked_at));
+                }
                 None if result.status == Status::Unhealthy && self.sends_alerts() => {
-                    self.alerts.remind(&entry.name, result.status, checked_at);
+                    let since = entry.status_since().unwrap_or(self.created_at);
+                    self.alerts.remind(&entry.name, || {
+                        self.alert_record(entry, result, result.status, since, checked_at)
+                    });
                 }
                 None => {}
             }
@@ -243,6 +248,31 @@ impl Engine {
         self.snapshot.store(Some(Arc::clone(&snapshot)));
         self.reports.send_replace(Some(Arc::clone(&snapshot)));
         snapshot
+    }
+
+    /// The record of `entry` going from `old` (held since `since`) to
+    /// `result`'s status at `at`, with everything on-call needs.
+    fn alert_record(
+        &self,
+        entry: &Entry,
+        result: &ProbeResult,
+        old: Status,
+        since: Timestamp,
+        at: Timestamp,
+    ) -> AlertRecord {
+        let identity = &self.config.identity;
+        let mut alert = AlertRecord::new(entry.name.clone(), old, result.status, at);
+        alert.id = self.alert_ids.next(at);
+        alert.replica = Some(identity.replica.clone());
+        alert.service = Some(identity.service.clone());
+        alert.critical = entry.critical;
+        alert.tags.clone_from(&entry.tags);
+        alert.error = result.error.as_deref().map(|e| crate::redact(e).into_owned());
+        alert.since = Some(since);
+        let lasted = at.instant().duration_since(since.instant());
+        alert.duration_ms = Some(u64::try_from(lasted.as_millis()).unwrap_or_default());
+        alert.dashboard_url.clone_from(&identity.dashboard_url);
+        alert
     }
 
     async fn transition(&self, alert: &AlertRecord) {

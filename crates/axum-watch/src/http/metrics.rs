@@ -15,6 +15,7 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 
 use super::Face;
 
+use crate::alert::AlerterDeliveries;
 use crate::engine::{Encoding, Scheduling};
 use crate::model::Lifecycle;
 use crate::model::{CircuitState, HealthReport, ProbeResult, Status};
@@ -55,8 +56,10 @@ pub(super) async fn metrics(State(face): State<Face>, headers: HeaderMap) -> Res
     let format = Format::from_accept(&headers);
     let engine = &face.engine;
     let snapshot = engine.report().await;
+    let deliveries = engine.deliveries();
     let process = Process {
         alerts_dropped: engine.alerts_dropped(),
+        deliveries: &deliveries,
         storage: engine.replica().map(|replica| (replica, engine.write_buffer())),
         lifecycle: engine.lifecycle(),
         scheduling: engine.scheduling(),
@@ -248,6 +251,8 @@ pub(crate) fn overall_value(status: Status) -> u8 {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Process<'a> {
     pub(crate) alerts_dropped: u64,
+    /// What each alerter did with its alerts.
+    pub(crate) deliveries: &'a [AlerterDeliveries],
     /// This replica's id and the shared storage's write buffer, when one is configured.
     pub(crate) storage: Option<(&'a str, WriteBufferStats)>,
     pub(crate) lifecycle: Lifecycle,
@@ -258,6 +263,7 @@ impl Default for Process<'_> {
     fn default() -> Self {
         Self {
             alerts_dropped: 0,
+            deliveries: &[],
             storage: None,
             lifecycle: Lifecycle::Serving,
             scheduling: Scheduling::WhileWatched,
@@ -345,12 +351,58 @@ fn encode_process(out: &mut String, process: &Process<'_>, format: Format) {
     );
     let _ = writeln!(out, "# TYPE {dropped_family} counter");
     let _ = writeln!(out, "health_alerts_dropped_total {}", process.alerts_dropped);
+    if !process.deliveries.is_empty() {
+        encode_deliveries(out, process.deliveries, format);
+    }
     if let Some((replica, buffer)) = process.storage {
         encode_write_buffer(out, replica, buffer, format);
     }
     if format == Format::OpenMetrics {
         out.push_str("# EOF\n");
     }
+}
+
+/// Each alerter's delivery outcomes and queue.
+fn encode_deliveries(out: &mut String, deliveries: &[AlerterDeliveries], format: Format) {
+    let family = match format {
+        Format::Prometheus => "health_alert_deliveries_total",
+        Format::OpenMetrics => "health_alert_deliveries",
+    };
+    let _ = writeln!(out, "# HELP {family} {DELIVERIES_HELP}");
+    let _ = writeln!(out, "# TYPE {family} counter");
+    let mut name = String::new();
+    for alerter in deliveries {
+        name.clear();
+        write_label(&mut name, &alerter.alerter);
+        for (outcome, value) in delivery_outcomes(alerter) {
+            let _ = writeln!(
+                out,
+                "health_alert_deliveries_total{{alerter=\"{name}\",outcome=\"{outcome}\"}} {value}"
+            );
+        }
+    }
+    let _ = writeln!(out, "# HELP health_alert_queue {QUEUE_HELP}");
+    out.push_str("# TYPE health_alert_queue gauge\n");
+    for alerter in deliveries {
+        name.clear();
+        write_label(&mut name, &alerter.alerter);
+        let _ = writeln!(out, "health_alert_queue{{alerter=\"{name}\"}} {}", alerter.waiting);
+    }
+}
+
+/// The help texts of the delivery families, shared with the exporter.
+pub(crate) const DELIVERIES_HELP: &str = "Alerts per alerter and outcome: sent (redelivered: sent after its retries ran out once), failed (retries ran out; kept for redelivery), rejected (a permanent error), dropped (pushed out of a full queue)";
+pub(crate) const QUEUE_HELP: &str = "Alerts waiting per alerter: queued, or kept for redelivery";
+
+/// Each outcome an alerter counts, with its count.
+pub(crate) fn delivery_outcomes(alerter: &AlerterDeliveries) -> [(&'static str, u64); 5] {
+    [
+        ("sent", alerter.sent),
+        ("redelivered", alerter.redelivered),
+        ("failed", alerter.failed),
+        ("rejected", alerter.rejected),
+        ("dropped", alerter.dropped),
+    ]
 }
 
 /// The shared storage's write buffer: what waits and what was lost.

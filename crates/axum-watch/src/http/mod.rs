@@ -96,6 +96,7 @@ where
     let mut closed = Router::new()
         .route(&format!("{p}/history"), get(history))
         .route(&format!("{p}/alerts"), get(alerts))
+        .route(&format!("{p}/alerts/deliveries"), get(deliveries))
         .route(&format!("{p}/metrics"), get(metrics::metrics))
         .route(
             &format!("{p}/maintenance"),
@@ -340,6 +341,19 @@ async fn alerts(State(face): Shared) -> Response {
     }
     let alerts = face.engine.alerts().await;
     json(StatusCode::OK, &Body { alerts })
+}
+
+async fn deliveries(State(face): Shared) -> Response {
+    #[derive(Serialize)]
+    struct Body {
+        alerters: Vec<crate::alert::AlerterDeliveries>,
+    }
+    json(
+        StatusCode::OK,
+        &Body {
+            alerters: face.engine.deliveries(),
+        },
+    )
 }
 
 async fn startup(State(face): Shared, reduced: Reduced) -> Response {

@@ -13,7 +13,8 @@ use super::HealthRegistry;
 use super::group::{ProbeGroup, Registration};
 use crate::alert::{Alerter, AlerterHandle, DispatchPolicy, Dispatcher, NotifyPolicy};
 use crate::engine::{
-    Callback, CheckRuntime, CircuitPolicy, Engine, EngineConfig, Entry, Scheduling, ThresholdPolicy, clamp_interval,
+    Callback, CheckRuntime, CircuitPolicy, Engine, EngineConfig, Entry, Identity, Scheduling, ThresholdPolicy,
+    clamp_interval,
 };
 use crate::http::HttpConfig;
 use crate::http::auth::{Auth, AuthRequest, Credentials, OpenEndpoint};
@@ -64,6 +65,8 @@ pub struct HealthRegistryBuilder {
     invalid: Option<BuildError>,
     dispatch: DispatchPolicy,
     open_endpoints: Vec<OpenEndpoint>,
+    service_name: Option<String>,
+    public_url: Option<String>,
     alert_dedup_window: Duration,
     check_runtime: CheckRuntime,
     scheduling: Scheduling,
@@ -106,6 +109,8 @@ impl Default for HealthRegistryBuilder {
             dispatch: DispatchPolicy::default(),
             open_endpoints: Vec::new(),
             alert_dedup_window: Duration::from_secs(60),
+            service_name: None,
+            public_url: None,
             check_runtime: CheckRuntime::default(),
             scheduling: Scheduling::default(),
             drain: super::Drain::default(),
@@ -437,8 +442,8 @@ impl HealthRegistryBuilder {
         self
     }
 
-    /// Alerts each alerter's queue holds before new ones are dropped
-    /// (default 256, at least 1).
+    /// Alerts each alerter's queue holds, waiting ones included (default
+    /// 256, at least 1); when it is full, the oldest is dropped and counted.
     pub fn alert_queue(mut self, size: usize) -> Self {
         self.dispatch.queue = size;
         self
@@ -455,6 +460,43 @@ impl HealthRegistryBuilder {
     pub fn alert_retries(mut self, retries: u32, backoff: Duration) -> Self {
         self.dispatch.retries = retries;
         self.dispatch.backoff = backoff;
+        self
+    }
+
+    /// The service name alert records and payloads carry (default: the
+    /// shared storage's service, else the executable's name).
+    pub fn service_name(mut self, name: impl Into<String>) -> Self {
+        self.service_name = Some(name.into());
+        self
+    }
+
+    /// The address people reach this service at, such as
+    /// `https://checkout.example.com`: alert records then carry a link to
+    /// the dashboard (`<url><prefix>/dashboard`). Must be `http` or `https`;
+    /// [`build`](Self::build) refuses anything else.
+    ///
+    /// ```
+    /// use axum_watch::HealthRegistry;
+    ///
+    /// let registry = HealthRegistry::builder()
+    ///     .service_name("checkout")
+    ///     .public_url("https://checkout.example.com")
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(registry);
+    /// assert!(HealthRegistry::builder().public_url("checkout.example.com").build().is_err());
+    /// ```
+    pub fn public_url(mut self, url: impl Into<String>) -> Self {
+        self.public_url = Some(url.into());
+        self
+    }
+
+    /// How long an alert whose retries ran out waits before it is sent
+    /// again (default 30 s). It stays first in its alerter's line, so later
+    /// alerts wait behind it and a receiver gets every alert in order;
+    /// draining redelivers at once.
+    pub fn alert_redelivery(mut self, interval: Duration) -> Self {
+        self.dispatch.redelivery = interval;
         self
     }
 
@@ -535,6 +577,7 @@ impl HealthRegistryBuilder {
             return Err(error);
         }
         self.validate_counts()?;
+        self.validate_identity()?;
         let auth = match self.credentials.clone() {
             None if !self.open_endpoints.is_empty() => {
                 return Err(BuildError::new(
@@ -575,6 +618,22 @@ impl HealthRegistryBuilder {
             }
             None => Arc::new(limits.memory_storage()),
         };
+        let identity = Identity {
+            service: self
+                .service_name
+                .clone()
+                .or_else(|| storage.service().map(str::to_owned))
+                .unwrap_or_else(executable_name),
+            replica: storage
+                .replica()
+                .map_or_else(crate::storage::default_replica_id, str::to_owned),
+            dashboard_url: match (&self.public_url, &self.dashboard) {
+                (Some(url), dashboard) if !matches!(dashboard, Dashboard::Disabled) => {
+                    Some(format!("{}{}/dashboard", url.trim_end_matches('/'), self.prefix))
+                }
+                _ => None,
+            },
+        };
         let config = EngineConfig {
             poll_interval: clamp_interval(self.poll_interval),
             cache_age: self.cache_age,
@@ -584,6 +643,7 @@ impl HealthRegistryBuilder {
             zone,
             zone_name: self.timezone,
             check_runtime: self.check_runtime,
+            identity,
             scheduling: match self.scheduling {
                 Scheduling::Auto
                     if !self.alerters.is_empty() || !self.callbacks.is_empty() || storage.replica().is_some() =>
@@ -617,11 +677,39 @@ impl HealthRegistryBuilder {
         })
     }
 
+    /// Refuses a public URL that is not an absolute `http(s)` URL, and an
+    /// empty service name.
+    fn validate_identity(&self) -> Result<(), BuildError> {
+        if let Some(url) = &self.public_url {
+            let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+            let host = rest.and_then(|r| r.split('/').next()).unwrap_or_default();
+            if host.is_empty() || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(BuildError::new(
+                    BuildErrorKind::InvalidOption,
+                    format!("public_url {url:?} must be an absolute http:// or https:// URL with a host"),
+                ));
+            }
+        }
+        if let Some(name) = &self.service_name
+            && (name.trim().is_empty() || name.chars().any(char::is_control))
+        {
+            return Err(BuildError::new(
+                BuildErrorKind::InvalidOption,
+                "service_name must not be empty or hold control characters",
+            ));
+        }
+        Ok(())
+    }
+
     /// Refuses counts that must be at least one instead of raising them.
     fn validate_counts(&self) -> Result<(), BuildError> {
         let zero = [
             ("circuit_threshold", self.circuit_threshold == 0),
             ("alert_queue", self.dispatch.queue == 0),
+            (
+                "alert_redelivery (in milliseconds)",
+                self.dispatch.redelivery.as_millis() == 0,
+            ),
             ("failure_threshold", self.thresholds.failures == 0),
             ("success_threshold", self.thresholds.successes == 0),
             (
@@ -842,6 +930,15 @@ impl BuildError {
     pub fn kind(&self) -> BuildErrorKind {
         self.kind
     }
+}
+
+/// The running executable's file name without extension, else `axum-watch`.
+fn executable_name() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|path| path.file_stem().map(|stem| stem.to_string_lossy().into_owned()))
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "axum-watch".to_owned())
 }
 
 #[cfg(test)]

@@ -127,6 +127,14 @@ pub trait Storage: Send + Sync + 'static {
         None
     }
 
+    /// The service whose entries the store keeps, when it is shared (alert
+    /// records then carry it, unless
+    /// [`service_name`](crate::HealthRegistryBuilder::service_name) says
+    /// otherwise); `None` by default.
+    fn service(&self) -> Option<&str> {
+        None
+    }
+
     /// The latest results of every replica that reported within the result
     /// TTL, one entry per replica. Only shared stores have a fleet; the
     /// default is empty.
@@ -229,6 +237,7 @@ pub(crate) trait DynStorage: Send + Sync + 'static {
     fn append_alert<'a>(&'a self, alert: &'a AlertRecord) -> BoxFuture<'a, Result<(), StorageError>>;
     fn alerts(&self) -> BoxFuture<'_, Result<Vec<AlertRecord>, StorageError>>;
     fn replica(&self) -> Option<&str>;
+    fn service(&self) -> Option<&str>;
     fn fleet(&self) -> BoxFuture<'_, Result<Vec<ReplicaReport>, StorageError>>;
     fn claim_alert<'a>(&'a self, alert: &'a AlertRecord, window: Duration)
     -> BoxFuture<'a, Result<bool, StorageError>>;
@@ -261,6 +270,10 @@ impl<S: Storage> DynStorage for S {
         Storage::replica(self)
     }
 
+    fn service(&self) -> Option<&str> {
+        Storage::service(self)
+    }
+
     fn fleet(&self) -> BoxFuture<'_, Result<Vec<ReplicaReport>, StorageError>> {
         Box::pin(Storage::fleet(self))
     }
@@ -280,6 +293,18 @@ impl<S: Storage> DynStorage for S {
     fn flush(&self, deadline: Duration) -> BoxFuture<'_, Result<(), StorageError>> {
         Box::pin(Storage::flush(self, deadline))
     }
+}
+
+/// The id a replica gets unless one is configured: `<hostname>-<pid>`.
+pub(crate) fn default_replica_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()))
+        .or_else(|| std::env::var("COMPUTERNAME").ok().filter(|h| !h.is_empty()))
+        .unwrap_or_else(|| "localhost".to_owned());
+    format!("{host}-{}", std::process::id())
 }
 
 impl fmt::Debug for dyn DynStorage {

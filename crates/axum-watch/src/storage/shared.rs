@@ -61,6 +61,10 @@ macro_rules! delegate_storage {
                 self.inner.replica()
             }
 
+            fn service(&self) -> Option<&str> {
+                self.inner.service()
+            }
+
             async fn fleet(&self) -> Result<Vec<$crate::storage::ReplicaReport>, $crate::storage::StorageError> {
                 self.inner.fleet().await
             }
@@ -85,18 +89,6 @@ macro_rules! delegate_storage {
 }
 pub(super) use delegate_storage;
 
-/// The id a replica gets unless one is configured: `<hostname>-<pid>`.
-pub(crate) fn default_replica_id() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()))
-        .or_else(|| std::env::var("COMPUTERNAME").ok().filter(|h| !h.is_empty()))
-        .unwrap_or_else(|| "localhost".to_owned());
-    format!("{host}-{}", std::process::id())
-}
-
 /// Options every shared backend takes.
 #[derive(Debug, Clone)]
 pub(crate) struct Options {
@@ -118,7 +110,7 @@ impl Options {
     pub(crate) fn new(service: String) -> Self {
         Self {
             service,
-            replica: default_replica_id(),
+            replica: super::default_replica_id(),
             history_size: MemoryStorage::DEFAULT_HISTORY_SIZE,
             result_ttl: MemoryStorage::DEFAULT_RESULT_TTL,
             max_alerts: MemoryStorage::DEFAULT_MAX_ALERTS,
@@ -679,6 +671,10 @@ impl<B: Backend> Storage for Replicated<B> {
         Some(&self.core.options.replica)
     }
 
+    fn service(&self) -> Option<&str> {
+        Some(&self.core.options.service)
+    }
+
     async fn fleet(&self) -> Result<Vec<ReplicaReport>, StorageError> {
         if self.is_down() {
             return Err(StorageError::new("shared storage unreachable"));
@@ -817,7 +813,7 @@ mod tests {
 
     #[test]
     fn the_default_replica_id_ends_with_the_pid() {
-        let id = default_replica_id();
+        let id = crate::storage::default_replica_id();
         assert!(id.ends_with(&format!("-{}", std::process::id())), "{id}");
         assert!(!id.contains(char::is_whitespace));
     }
