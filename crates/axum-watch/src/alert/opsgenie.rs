@@ -30,7 +30,7 @@ const ALIAS_LIMIT: usize = 512;
 ///  "description":"connection refused\n\nhttps://checkout.example.com/health/dashboard",
 ///  "tags":["infra"],"entity":"checkout","source":"web-1","priority":"P2",
 ///  "details":{"Service":"checkout","Replica":"web-1","Probe":"db","Status":"unhealthy", "…":"…"}}
-/// POST /v2/alerts/axum-watch%3Acheckout%3Adb/close?identifierType=alias
+/// POST /v2/alerts/axum-watch:checkout:db/close?identifierType=alias
 /// {"source":"web-1","note":"checkout/db is now healthy (was unhealthy)"}
 /// ```
 ///
