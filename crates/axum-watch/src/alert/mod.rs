@@ -288,8 +288,10 @@ struct Line {
 #[derive(Default)]
 struct LineState {
     queue: std::collections::VecDeque<Queued>,
-    /// The alert being delivered, out of the queue meanwhile.
-    sending: Option<Undelivered>,
+    /// Whether an alert is being delivered (out of the queue meanwhile).
+    in_flight: bool,
+    /// That alert, when it is a redelivery.
+    redelivering: Option<Undelivered>,
     recent: std::collections::VecDeque<Undelivered>,
     /// Set when the dispatcher is dropped: the worker ends.
     closed: bool,
@@ -372,7 +374,7 @@ impl Worker {
     fn deliveries(&self) -> AlerterDeliveries {
         let line = &self.line;
         let state = line.state();
-        let mut undelivered: Vec<Undelivered> = state.sending.iter().cloned().collect();
+        let mut undelivered: Vec<Undelivered> = state.redelivering.iter().cloned().collect();
         undelivered.extend(
             state
                 .queue
@@ -381,7 +383,7 @@ impl Worker {
                 .map(|q| q.report(DeliveryState::Waiting)),
         );
         undelivered.extend(state.recent.iter().cloned());
-        let waiting = state.queue.len() + usize::from(state.sending.is_some());
+        let waiting = state.queue.len() + usize::from(state.in_flight);
         AlerterDeliveries {
             alerter: self.alerter.name().to_owned(),
             sent: line.sent.load(Ordering::Relaxed),
@@ -584,7 +586,8 @@ impl Dispatcher {
                 next.attempts = next.attempts.saturating_add(attempts);
                 let redeliver = {
                     let mut state = line.state();
-                    state.sending = None;
+                    state.in_flight = false;
+                    state.redelivering = None;
                     settle(&line, &mut state, next, outcome, alerter.name(), policy)
                 };
                 if redeliver {
@@ -655,7 +658,8 @@ async fn next_alert(line: &Line) -> Option<Queued> {
                 return None;
             }
             if let Some(next) = state.queue.pop_front() {
-                state.sending = Some(next.report(DeliveryState::Waiting));
+                state.in_flight = true;
+                state.redelivering = (next.rounds > 0).then(|| next.report(DeliveryState::Waiting));
                 return Some(next);
             }
         }
