@@ -114,6 +114,13 @@ impl HealthRegistry {
         self.engine.probe_names()
     }
 
+    /// Every registered probe's configuration, in registration order, as
+    /// `GET probes` lists it; runs nothing. See [`ProbeInfo`](crate::model::ProbeInfo).
+    #[must_use]
+    pub fn probes(&self) -> Vec<crate::model::ProbeInfo> {
+        self.engine.probe_infos().0
+    }
+
     /// The latest stored result of every probe that is still within the
     /// result TTL, as the storage backend holds them.
     ///
