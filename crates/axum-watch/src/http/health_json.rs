@@ -148,7 +148,11 @@ impl Serialize for Checks<'_> {
                     .then(|| probe.error.as_deref().map(|e| crate::redact(e).into_owned()))
                     .flatten(),
             };
-            map.serialize_entry(&format!("{}:responseTime", probe.name), &[check])?;
+            // The key's colon separates component and measurement, so a
+            // colon in a probe's name becomes `_` there (`componentId`
+            // keeps the name as it is).
+            let component = probe.name.replace(':', "_");
+            map.serialize_entry(&format!("{component}:responseTime"), &[check])?;
         }
         map.end()
     }
