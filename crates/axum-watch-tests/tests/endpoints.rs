@@ -499,7 +499,12 @@ async fn tag_filters_apply_before_the_overall_status() {
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     assert_eq!(
         unknown.json(),
-        json!({"detail": "no probe has the tag \"nope\"", "unknown_tags": ["nope"]})
+        json!({
+            "error": "unknown tag",
+            "unknown_probes": [],
+            "unknown_tags": ["nope"],
+            "detail": "no probe has the tag \"nope\"",
+        })
     );
     assert_eq!(get(&app, "/health/ready?tag=nope").await.status, StatusCode::NOT_FOUND);
 }

@@ -1,6 +1,8 @@
 //! The health router merged into an application: authentication guards the
 //! health routes only, never the application's own routes or its fallback,
-//! in either merge order; request metrics count the application's 404s.
+//! in either merge order; trailing slashes reach the health endpoints and
+//! leave the application's routes as it wrote them; request metrics count
+//! the application's 404s.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -24,6 +26,7 @@ fn app() -> Router {
     Router::new()
         .route("/", get(|| async { "home" }))
         .route("/users/{id}", get(|| async { "user" }))
+        .route("/about/", get(|| async { "about, with its slash" }))
         .fallback(|| async { (StatusCode::NOT_FOUND, "the app's own 404") })
 }
 
@@ -41,6 +44,36 @@ async fn assert_untouched(app: &Router) {
     let guarded = fetch(app, "/health/status").await;
     assert_eq!(guarded.status, StatusCode::UNAUTHORIZED);
     assert!(guarded.headers.contains_key("www-authenticate"));
+}
+
+/// The application's routes with and without a trailing slash answer as
+/// the application wrote them, while the health paths take one.
+async fn assert_slashes_untouched(app: &Router) {
+    let about = fetch(app, "/about/").await;
+    assert_eq!(
+        (about.status, about.text().as_str()),
+        (StatusCode::OK, "about, with its slash")
+    );
+    for unknown in ["/about", "/users/7/", "/health/", "/health/nope/"] {
+        let reply = fetch(app, unknown).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{unknown}");
+        assert_eq!(reply.text(), "the app's own 404", "{unknown}");
+        assert!(!reply.headers.contains_key("location"), "{unknown}: not redirected");
+    }
+    for health in [
+        "/health/status/",
+        "/health/ready/",
+        "/health/live/",
+        "/health/ready/db/",
+    ] {
+        assert_eq!(fetch(app, health).await.status, StatusCode::UNAUTHORIZED, "{health}");
+    }
+}
+
+#[tokio::test]
+async fn trailing_slashes_leave_the_applications_routes_alone_in_either_merge_order() {
+    assert_slashes_untouched(&app().merge(registry().router())).await;
+    assert_slashes_untouched(&registry().router().merge(app())).await;
 }
 
 #[tokio::test]

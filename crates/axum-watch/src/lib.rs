@@ -36,9 +36,10 @@ pub use storage::Storage;
 
 /// The types the builder's options take: where checks run, when they run,
 /// which endpoints stay open, what a custom authentication check or a
-/// custom dashboard is given.
+/// custom dashboard is given, what health+json answers say of the service.
 pub mod options {
     pub use crate::engine::{CheckRuntime, MIN_POLL_INTERVAL, Scheduling};
     pub use crate::http::auth::{AuthRequest, OpenEndpoint};
     pub use crate::http::dashboard::DashboardContext;
+    pub use crate::http::health_json::ServiceInfo;
 }

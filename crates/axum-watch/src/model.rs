@@ -19,6 +19,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use jiff::fmt::temporal::{DateTimePrinter, Pieces, PiecesOffset};
 use jiff::tz::{Offset, TimeZone};
@@ -433,6 +434,124 @@ impl HealthReport {
     #[must_use]
     pub fn probe(&self, name: &str) -> Option<&ProbeResult> {
         self.probes.iter().find(|p| p.name == name)
+    }
+}
+
+/// A registered probe's configuration as the registry resolved it from the
+/// probe's own options and the registry's defaults: what `GET probes` lists
+/// (and [`HealthRegistry::probes`](crate::HealthRegistry::probes) returns)
+/// without running any probe.
+///
+/// Durations are shown in milliseconds; `null` where there is none (no
+/// timeout, polled on demand only, the breaker off).
+///
+/// ```
+/// use std::time::Duration;
+/// use axum_watch::{probe, HealthRegistry, Outcome, ProbeExt};
+/// use axum_watch::model::ProbeKind;
+///
+/// let registry = HealthRegistry::builder()
+///     .add(probe::from_fn("db", || async { Ok(Outcome::healthy()) }).with_timeout(Duration::from_secs(2)))
+///     .build()
+///     .unwrap();
+/// let db = &registry.probes()[0];
+/// assert_eq!((db.kind, db.timeout), (ProbeKind::Active, Some(Duration::from_secs(2))));
+/// assert_eq!(
+///     serde_json::to_value(db).unwrap(),
+///     serde_json::json!({
+///         "name": "db", "kind": "active", "critical": true, "description": null, "tags": [],
+///         "timeout_ms": 2000, "poll_interval_ms": 60000,
+///         "circuit_breaker": {"enabled": true, "threshold": 5, "cooldown_ms": 600000},
+///         "failure_threshold": 1, "success_threshold": 1,
+///     })
+/// );
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProbeInfo {
+    /// The probe's registered name.
+    pub name: String,
+    /// Whether it makes calls of its own or reads the application's traffic.
+    pub kind: ProbeKind,
+    /// Whether it counts towards the overall status.
+    pub critical: bool,
+    /// Its description.
+    pub description: Option<String>,
+    /// Its tags.
+    pub tags: Vec<String>,
+    /// How long one check may take; `None` for no limit.
+    pub timeout: Option<Duration>,
+    /// How often the poll loop runs it: its own interval, else the
+    /// registry's; `None` when it runs on request only.
+    pub poll_interval: Option<Duration>,
+    /// The circuit breaker's settings; `None` while the breaker is off.
+    pub circuit_breaker: Option<CircuitSettings>,
+    /// Results in a row before its reported status worsens.
+    pub failure_threshold: u32,
+    /// Results in a row before its reported status recovers.
+    pub success_threshold: u32,
+}
+
+/// Whether a probe calls its dependency or reads the application's traffic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum ProbeKind {
+    /// It makes a call of its own on every check.
+    Active,
+    /// It reads statistics of calls and requests the application serves
+    /// (see [`passive`](crate::passive)).
+    Passive,
+}
+
+/// A probe's circuit breaker settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CircuitSettings {
+    /// Unhealthy results in a row that open the circuit.
+    pub threshold: u32,
+    /// How long the circuit stays open before one trial call.
+    pub cooldown: Duration,
+}
+
+impl CircuitSettings {
+    /// Settings with this threshold and cooldown.
+    #[must_use]
+    pub const fn new(threshold: u32, cooldown: Duration) -> Self {
+        Self { threshold, cooldown }
+    }
+}
+
+fn millis(duration: Option<Duration>) -> Option<u64> {
+    duration.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl Serialize for ProbeInfo {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        #[derive(Serialize)]
+        struct Breaker {
+            enabled: bool,
+            threshold: Option<u32>,
+            cooldown_ms: Option<u64>,
+        }
+        let breaker = Breaker {
+            enabled: self.circuit_breaker.is_some(),
+            threshold: self.circuit_breaker.map(|c| c.threshold),
+            cooldown_ms: millis(self.circuit_breaker.map(|c| c.cooldown)),
+        };
+        let mut s = serializer.serialize_struct("ProbeInfo", 10)?;
+        s.serialize_field("name", &self.name)?;
+        s.serialize_field("kind", &self.kind)?;
+        s.serialize_field("critical", &self.critical)?;
+        s.serialize_field("description", &self.description)?;
+        s.serialize_field("tags", &self.tags)?;
+        s.serialize_field("timeout_ms", &millis(self.timeout))?;
+        s.serialize_field("poll_interval_ms", &millis(self.poll_interval))?;
+        s.serialize_field("circuit_breaker", &breaker)?;
+        s.serialize_field("failure_threshold", &self.failure_threshold)?;
+        s.serialize_field("success_threshold", &self.success_threshold)?;
+        s.end()
     }
 }
 

@@ -332,6 +332,10 @@ pub struct ProbeOptions {
     /// registry's check runtime: for probes that measure that runtime
     /// itself, such as [`RuntimeProbe`](crate::probes::RuntimeProbe).
     pub on_caller_runtime: bool,
+    /// Whether the probe is passive: it reads statistics of traffic the
+    /// application serves rather than making a call of its own. Shown as
+    /// `"kind": "passive"` in `GET probes`; set by every passive probe.
+    pub passive: bool,
     /// Why the probe's own settings cannot work, when they cannot (a passive
     /// probe's window smaller than its `min_calls`, for example): the
     /// registry builder then refuses the probe with

@@ -20,6 +20,8 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
 
+pub mod states;
+
 // ---------------------------------------------------------------------------
 // Requests through the router
 // ---------------------------------------------------------------------------

@@ -11,7 +11,7 @@ use tracing::Instrument;
 use super::circuit::{Circuit, CircuitPolicy};
 use super::executor::Executor;
 use super::threshold::{Hysteresis, ThresholdPolicy};
-use crate::model::{Details, ProbeResult, Status, Timestamp};
+use crate::model::{CircuitSettings, Details, ProbeInfo, ProbeKind, ProbeResult, Status, Timestamp};
 use crate::probe::{ProbeHandle, panic_message};
 
 /// The error of a probe whose circuit is open and that has no recent result.
@@ -33,6 +33,8 @@ pub(crate) struct Entry {
     thresholds: ThresholdPolicy,
     /// Whether the check runs on the application's runtime.
     on_caller: bool,
+    /// Whether the probe reads traffic rather than calling out.
+    passive: bool,
     state: Mutex<EntryState>,
     running: AtomicBool,
     /// Since when the probe's check has been executing: set before its task
@@ -74,7 +76,8 @@ impl Entry {
         thresholds: ThresholdPolicy,
     ) -> Self {
         let description = probe.0.description().map(str::to_owned);
-        let on_caller = probe.0.options().on_caller_runtime;
+        let options = probe.0.options();
+        let (on_caller, passive) = (options.on_caller_runtime, options.passive);
         Self {
             index,
             probe,
@@ -87,6 +90,7 @@ impl Entry {
             circuit,
             thresholds,
             on_caller,
+            passive,
             state: Mutex::new(EntryState::default()),
             running: AtomicBool::new(false),
             executing: Arc::default(),
@@ -244,6 +248,27 @@ impl Entry {
         }
         result.status = reported;
         result.pending = pending;
+    }
+
+    /// This probe's resolved configuration; `registry_interval` is the
+    /// registry's poll interval now, which a probe without its own follows.
+    pub(crate) fn info(&self, registry_interval: Option<Duration>) -> ProbeInfo {
+        ProbeInfo {
+            name: self.name.clone(),
+            kind: if self.passive {
+                ProbeKind::Passive
+            } else {
+                ProbeKind::Active
+            },
+            critical: self.critical,
+            description: self.description.clone(),
+            tags: self.tags.clone(),
+            timeout: self.timeout,
+            poll_interval: self.poll_interval.or(registry_interval),
+            circuit_breaker: self.circuit.map(|c| CircuitSettings::new(c.threshold, c.cooldown)),
+            failure_threshold: self.thresholds.failures,
+            success_threshold: self.thresholds.successes,
+        }
     }
 
     /// When this probe is next due in the poll loop: never when it has no

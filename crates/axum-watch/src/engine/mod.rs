@@ -40,7 +40,7 @@ pub(crate) use threshold::ThresholdPolicy;
 pub(crate) type Phases = tokio::sync::watch::Receiver<Phase>;
 
 use crate::alert::Dispatcher;
-use crate::model::{AlertRecord, HealthReport, Lifecycle, MaintenanceStatus, ProbeResult, Timestamp};
+use crate::model::{AlertRecord, HealthReport, Lifecycle, MaintenanceStatus, ProbeInfo, ProbeResult, Timestamp};
 use crate::storage::{DynStorage, History, ReplicaReport, WriteBufferStats};
 use poll::Poller;
 use run::Flight;
@@ -234,6 +234,22 @@ impl Engine {
     /// The names of the registered probes, in registration order.
     pub(crate) fn probe_names(&self) -> Vec<String> {
         self.entries.iter().map(|e| e.name.clone()).collect()
+    }
+
+    /// Every registered probe's configuration, in registration order, and
+    /// the startup probes' after them; nothing runs.
+    pub(crate) fn probe_infos(&self) -> (Vec<ProbeInfo>, Vec<ProbeInfo>) {
+        let interval = self.poll_interval();
+        (
+            self.entries.iter().map(|e| e.info(interval)).collect(),
+            // Startup probes run on request only, without a breaker.
+            self.startup.iter().map(|e| e.info(None)).collect(),
+        )
+    }
+
+    /// Whether a probe is called `name`.
+    pub(crate) fn has_probe(&self, name: &str) -> bool {
+        self.entries.iter().any(|e| e.name == name)
     }
 
     /// Whether any probe carries `tag`.

@@ -87,6 +87,12 @@ pub enum OpenEndpoint {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct StatusOnly;
 
+/// Marks a request whose caller presented valid credentials: `?verbose`
+/// answers then say why a check failed. Without authentication
+/// configured, nobody is authenticated.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Authenticated;
+
 fn digest(secret: &[u8]) -> [u8; 32] {
     Sha256::digest(secret).into()
 }
@@ -250,8 +256,8 @@ impl Guard {
     }
 }
 
-/// Lets authenticated requests through; on an open route, lets an
-/// unauthenticated caller through marked [`StatusOnly`].
+/// Lets authenticated requests through marked [`Authenticated`]; on an
+/// open route, lets an unauthenticated caller through marked [`StatusOnly`].
 pub(crate) async fn require(State(guard): State<Guard>, mut request: Request, next: Next) -> Response {
     let refusal = guard
         .auth
@@ -259,7 +265,10 @@ pub(crate) async fn require(State(guard): State<Guard>, mut request: Request, ne
         .check(request.method(), request.uri(), request.headers())
         .await;
     match refusal {
-        None => next.run(request).await,
+        None => {
+            request.extensions_mut().insert(Authenticated);
+            next.run(request).await
+        }
         Some(_) if guard.open => {
             request.extensions_mut().insert(StatusOnly);
             next.run(request).await

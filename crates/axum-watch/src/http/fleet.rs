@@ -10,7 +10,7 @@ use axum::response::Response;
 use http::StatusCode;
 use serde::Serialize;
 
-use super::{Face, error, filtered, json, query, status_code, status_only, unknown_tags};
+use super::{Endpoint, Face, error, filtered, json, query, status_only, unknown};
 use crate::model::{ProbeResult, Status, Timestamp};
 
 #[derive(Serialize)]
@@ -35,10 +35,12 @@ struct Replica {
     probes: Vec<ProbeResult>,
 }
 
-pub(super) async fn status(face: &Face, scope: &str, query: Option<&str>, reduced: bool) -> Response {
+/// `status?scope=…`: this replica's report (`replica`, or empty), or the
+/// fleet's, always as JSON.
+pub(super) async fn status(face: &Face, scope: &str, query: Option<&str>, reduced: bool, health: bool) -> Response {
     match scope {
         "fleet" => {}
-        "" | "replica" => return super::report_response(face, query, status_code, reduced).await,
+        "" | "replica" => return super::report_response(face, query, Endpoint::Status, reduced, health).await,
         other => {
             return error(
                 StatusCode::BAD_REQUEST,
@@ -53,19 +55,17 @@ pub(super) async fn status(face: &Face, scope: &str, query: Option<&str>, reduce
             "the fleet view needs a storage shared by the replicas (RedisStorage or PostgresStorage)",
         );
     };
-    let tags = query::tags(query);
-    if !tags.is_empty()
-        && let Some(refusal) = unknown_tags(engine, &tags)
-    {
+    let filter = query::Filter::parse(query);
+    if let Some(refusal) = unknown(engine, &filter) {
         return refusal;
     }
-    let keep = |p: &ProbeResult| tags.is_empty() || p.tags.iter().any(|t| tags.contains(t));
+    let keep = |p: &ProbeResult| filter.keeps(p);
 
     let snapshot = engine.report().await;
-    let own = if tags.is_empty() {
+    let own = if filter.is_empty() {
         snapshot.report.clone()
     } else {
-        filtered(&snapshot, &tags)
+        filtered(&snapshot, &filter)
     };
     let (zone, zone_name) = engine.zone();
     let mut replicas = vec![Replica {
@@ -120,8 +120,9 @@ pub(super) async fn status(face: &Face, scope: &str, query: Option<&str>, reduce
         store,
         replicas,
     };
+    let code = face.config.codes.of(Endpoint::Status, status);
     if reduced {
-        return status_only(status_code(status), status.as_str());
+        return status_only(code, status.as_str());
     }
-    json(status_code(status), &body)
+    json(code, &body)
 }

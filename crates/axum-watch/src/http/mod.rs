@@ -1,32 +1,37 @@
 //! The `/health/*` endpoints as an [`axum::Router`].
 //!
 //! Handlers only read and format: the engine decides statuses, this module
-//! maps them to HTTP codes in exactly one place ([`ready_code`],
-//! [`status_code`]).
+//! maps them to HTTP codes in exactly one place ([`Codes`], configurable on
+//! the builder, and [`gate_body`]).
 
 pub(crate) mod auth;
 pub(crate) mod dashboard;
 mod fleet;
+pub(crate) mod health_json;
+mod kube;
 mod maintenance;
 pub(crate) mod metrics;
+mod probes;
 mod query;
 pub(crate) mod sse;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 use axum::{Extension, Router};
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use http::{HeaderValue, StatusCode};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION};
+use http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
-use auth::{Auth, OpenEndpoint, StatusOnly};
+use auth::{Auth, Authenticated, OpenEndpoint, StatusOnly};
 use dashboard::Dashboard;
+use query::Filter;
 
 use crate::engine::{Encoding, Engine, Gate, Snapshot};
 use crate::model::Lifecycle;
@@ -40,6 +45,61 @@ pub(crate) struct HttpConfig {
     pub(crate) dashboard: Dashboard,
     pub(crate) allow_unauthenticated_maintenance: bool,
     pub(crate) auth: Option<Arc<Auth>>,
+    pub(crate) codes: Codes,
+    pub(crate) service: health_json::Service,
+}
+
+/// The endpoints whose HTTP code follows the report's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    /// `ready` and `ready/<name>`.
+    Ready,
+    /// `status` and `status/<name>`.
+    Status,
+}
+
+/// The one place a status becomes an HTTP code on `ready` and `status`:
+/// by default `ready` is 200 unless unhealthy (503) and `status` 200 only
+/// when healthy (207 otherwise); each can be changed on the builder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Codes {
+    ready: [StatusCode; 3],
+    status: [StatusCode; 3],
+}
+
+impl Default for Codes {
+    fn default() -> Self {
+        Self {
+            ready: [StatusCode::OK, StatusCode::OK, StatusCode::SERVICE_UNAVAILABLE],
+            status: [StatusCode::OK, StatusCode::MULTI_STATUS, StatusCode::MULTI_STATUS],
+        }
+    }
+}
+
+const fn slot(status: Status) -> usize {
+    match status {
+        Status::Healthy => 0,
+        Status::Degraded => 1,
+        Status::Unhealthy => 2,
+    }
+}
+
+impl Codes {
+    /// Answers `code` on `endpoint` when the report is `status`.
+    pub(crate) fn set(&mut self, endpoint: Endpoint, status: Status, code: StatusCode) {
+        match endpoint {
+            Endpoint::Ready => self.ready[slot(status)] = code,
+            Endpoint::Status => self.status[slot(status)] = code,
+        }
+    }
+
+    /// The code `endpoint` answers for `status`.
+    pub(crate) fn of(&self, endpoint: Endpoint, status: Status) -> StatusCode {
+        match endpoint {
+            Endpoint::Ready => self.ready[slot(status)],
+            Endpoint::Status => self.status[slot(status)],
+        }
+    }
 }
 
 /// What every handler reads: the engine and the HTTP options.
@@ -80,11 +140,14 @@ where
     };
     let p = &config.prefix;
     let open = |endpoint: OpenEndpoint| config.auth.as_ref().is_some_and(|a| a.open.contains(&endpoint));
-    // Routes whose answer can be reduced to a status, and may be left open.
+    // Routes whose answer can be reduced to a status, and may be left open;
+    // a probe's own path is open when its endpoint is.
     let openable = [
         (OpenEndpoint::Live, "live", get(live)),
         (OpenEndpoint::Ready, "ready", get(ready)),
+        (OpenEndpoint::Ready, "ready/{name}", get(kube::ready_probe)),
         (OpenEndpoint::Status, "status", get(status)),
+        (OpenEndpoint::Status, "status/{name}", get(kube::status_probe)),
         (OpenEndpoint::Startup, "startup", get(startup)),
     ];
     let guard = |open: bool| {
@@ -93,25 +156,31 @@ where
             .as_ref()
             .map(|auth| axum::middleware::from_fn_with_state(auth::Guard::new(Arc::clone(auth), open), auth::require))
     };
-    let mut closed = Router::new()
-        .route(&format!("{p}/history"), get(history))
-        .route(&format!("{p}/alerts"), get(alerts))
-        .route(&format!("{p}/alerts/deliveries"), get(deliveries))
-        .route(&format!("{p}/metrics"), get(metrics::metrics))
-        .route(
-            &format!("{p}/maintenance"),
+    let closed_routes = [
+        ("history", get(history)),
+        ("alerts", get(alerts)),
+        ("alerts/deliveries", get(deliveries)),
+        ("probes", get(probes::list)),
+        ("metrics", get(metrics::metrics)),
+        (
+            "maintenance",
             get(maintenance::status)
                 .post(maintenance::start)
                 .delete(maintenance::end),
-        )
-        .route(&format!("{p}/status/stream"), get(sse::status_stream))
-        .route(&format!("{p}/ready/stream"), get(sse::ready_stream));
+        ),
+        ("status/stream", get(sse::status_stream)),
+        ("ready/stream", get(sse::ready_stream)),
+    ];
+    let mut closed = Router::new();
+    for (path, handler) in closed_routes {
+        closed = with_slash(closed, &format!("{p}/{path}"), handler);
+    }
     let mut opened = Router::new();
     for (endpoint, path, handler) in openable {
         let path = format!("{p}/{path}");
         match guard(true) {
-            Some(layer) if open(endpoint) => opened = opened.route(&path, handler.route_layer(layer)),
-            _ => closed = closed.route(&path, handler),
+            Some(layer) if open(endpoint) => opened = with_slash(opened, &path, handler.route_layer(layer)),
+            _ => closed = with_slash(closed, &path, handler),
         }
     }
     let page = format!("{p}/dashboard");
@@ -126,6 +195,11 @@ where
         ),
         Dashboard::Disabled => closed,
     };
+    if !matches!(config.dashboard, Dashboard::Disabled) {
+        // The page's links are relative to it, so its slashed path is sent
+        // to the page itself rather than served in its place.
+        closed = closed.route(&format!("{page}/"), get(without_slash));
+    }
     let router = match guard(false) {
         Some(layer) => closed.route_layer(layer),
         None => closed,
@@ -134,20 +208,29 @@ where
     router.method_not_allowed_fallback(method_not_allowed).with_state(face)
 }
 
-/// `/ready`'s code: only an unhealthy service is unready.
-pub(crate) fn ready_code(status: Status) -> StatusCode {
-    match status {
-        Status::Healthy | Status::Degraded => StatusCode::OK,
-        Status::Unhealthy => StatusCode::SERVICE_UNAVAILABLE,
-    }
+/// `handler` at `path` and at `path/`: a trailing slash, easy to write in
+/// a probe's configuration, reaches the same endpoint. Only the health
+/// routes get the second path; the application's own are left as they are.
+fn with_slash<S>(router: Router<S>, path: &str, handler: MethodRouter<S>) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    router.route(&format!("{path}/"), handler.clone()).route(path, handler)
 }
 
-/// `/status`'s code: anything short of healthy is a multi-status.
-pub(crate) fn status_code(status: Status) -> StatusCode {
-    match status {
-        Status::Healthy => StatusCode::OK,
-        Status::Degraded | Status::Unhealthy => StatusCode::MULTI_STATUS,
+/// 308 to the same path without its trailing slash, the query kept.
+async fn without_slash(uri: Uri) -> Response {
+    let path = uri.path().trim_end_matches('/');
+    let target = match uri.query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_owned(),
+    };
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::PERMANENT_REDIRECT;
+    if let Ok(location) = HeaderValue::from_str(&target) {
+        response.headers_mut().insert(LOCATION, location);
     }
+    response
 }
 
 pub(crate) fn json_bytes(code: StatusCode, body: Bytes) -> Response {
@@ -228,83 +311,144 @@ fn status_only(code: StatusCode, status: &str) -> Response {
 }
 
 type Reduced = Option<Extension<StatusOnly>>;
+type Authed = Option<Extension<Authenticated>>;
 
-async fn live() -> Response {
+async fn live(RawQuery(query): RawQuery) -> Response {
+    if query::verbose(query.as_deref()) {
+        return kube::live_verbose(&Filter::parse(query.as_deref()));
+    }
     json_bytes(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#))
 }
 
-async fn ready(State(face): Shared, reduced: Reduced, RawQuery(query): RawQuery) -> Response {
+async fn ready(
+    State(face): Shared,
+    reduced: Reduced,
+    authed: Authed,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let query = query.as_deref();
+    if query::verbose(query) {
+        return kube::ready_verbose(&face, &Filter::parse(query), authed.is_some()).await;
+    }
+    let health = health_json::wanted(&headers);
     if let Some(gate) = face.engine.readiness_gate() {
+        if health {
+            return health_json::gate(&face, gate, reduced.is_some());
+        }
         let (code, body) = gate_body(gate);
         return json_bytes(code, Bytes::from_static(body));
     }
-    report_response(&face, query.as_deref(), ready_code, reduced.is_some()).await
+    report_response(&face, query, Endpoint::Ready, reduced.is_some(), health).await
 }
 
-async fn status(State(face): Shared, reduced: Reduced, RawQuery(query): RawQuery) -> Response {
+async fn status(State(face): Shared, reduced: Reduced, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    let health = health_json::wanted(&headers);
     if let Some(scope) = query::scope(query.as_deref()) {
-        return fleet::status(&face, &scope, query.as_deref(), reduced.is_some()).await;
+        return fleet::status(&face, &scope, query.as_deref(), reduced.is_some(), health).await;
     }
-    report_response(&face, query.as_deref(), status_code, reduced.is_some()).await
+    report_response(&face, query.as_deref(), Endpoint::Status, reduced.is_some(), health).await
 }
 
-/// The report, whole or filtered by `?tag=`, with the code `code_of` gives;
-/// only its status when `reduced`.
+/// The report, whole or filtered by `?tag=`, `?probe=` and `?exclude=`,
+/// with the code `endpoint` answers for its status (in
+/// `application/health+json` when `health`); only its status when `reduced`.
 async fn report_response(
     face: &Face,
     query: Option<&str>,
-    code_of: fn(Status) -> StatusCode,
+    endpoint: Endpoint,
     reduced: bool,
+    health: bool,
 ) -> Response {
-    let tags = query::tags(query);
-    if let Some(refusal) = unknown_tags(&face.engine, &tags) {
+    let filter = Filter::parse(query);
+    if let Some(refusal) = unknown(&face.engine, &filter) {
         return refusal;
     }
     let snapshot = face.engine.report().await;
     let lifecycle = face.engine.lifecycle();
-    if tags.is_empty() {
-        let code = code_of(snapshot.report.status);
+    if health {
+        let report = if filter.is_empty() {
+            Cow::Borrowed(&snapshot.report)
+        } else {
+            Cow::Owned(filtered(&snapshot, &filter))
+        };
+        return health_json::report(face, &report, reduced);
+    }
+    let codes = &face.config.codes;
+    if filter.is_empty() {
+        let code = codes.of(endpoint, snapshot.report.status);
         if reduced {
             return status_only(code, snapshot.report.status.as_str());
         }
         return json_bytes(code, with_lifecycle(report_json(&snapshot), lifecycle));
     }
-    let report = filtered(&snapshot, &tags);
-    let code = code_of(report.status);
+    let report = filtered(&snapshot, &filter);
+    let code = codes.of(endpoint, report.status);
     if reduced {
         return status_only(code, report.status.as_str());
     }
     json_bytes(code, with_lifecycle(to_json(&report), lifecycle))
 }
 
-/// 404 naming the requested tags that no probe has, if any.
-pub(crate) fn unknown_tags(engine: &Engine, tags: &[String]) -> Option<Response> {
-    #[derive(Serialize)]
-    struct UnknownTags<'a> {
-        detail: String,
-        unknown_tags: &'a [&'a str],
-    }
-    let unknown: Vec<&str> = tags.iter().map(String::as_str).filter(|t| !engine.has_tag(t)).collect();
-    if unknown.is_empty() {
-        return None;
-    }
-    let names: Vec<String> = unknown.iter().map(|t| format!("{t:?}")).collect();
-    let detail = format!("no probe has the tag {}", names.join(", "));
-    Some(json(
-        StatusCode::NOT_FOUND,
-        &UnknownTags {
-            detail,
-            unknown_tags: &unknown,
-        },
-    ))
+/// 404 naming the requested probes and tags that do not exist, if any
+/// (`?exclude=` names are not checked: excluding what is not there is no
+/// error, as on the Kubernetes API server).
+fn unknown(engine: &Engine, filter: &Filter) -> Option<Response> {
+    let probes: Vec<&str> = filter
+        .probes
+        .iter()
+        .map(String::as_str)
+        .filter(|p| !engine.has_probe(p))
+        .collect();
+    let tags: Vec<&str> = filter
+        .tags
+        .iter()
+        .map(String::as_str)
+        .filter(|t| !engine.has_tag(t))
+        .collect();
+    (!probes.is_empty() || !tags.is_empty()).then(|| not_found(&probes, &tags))
 }
 
-fn filtered(snapshot: &Snapshot, tags: &[String]) -> HealthReport {
+/// The one shape of every "no such probe or tag" answer:
+/// `{"error", "unknown_probes", "unknown_tags", "detail"}`, 404.
+pub(crate) fn not_found(probes: &[&str], tags: &[&str]) -> Response {
+    #[derive(Serialize)]
+    struct Unknown<'a> {
+        error: &'static str,
+        unknown_probes: &'a [&'a str],
+        unknown_tags: &'a [&'a str],
+        detail: String,
+    }
+    let quoted = |names: &[&str]| names.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", ");
+    let mut detail = Vec::new();
+    if !probes.is_empty() {
+        detail.push(format!("no probe is named {}", quoted(probes)));
+    }
+    if !tags.is_empty() {
+        detail.push(format!("no probe has the tag {}", quoted(tags)));
+    }
+    let error = match (probes.is_empty(), tags.is_empty()) {
+        (false, true) => "unknown probe",
+        (true, false) => "unknown tag",
+        _ => "unknown probe and tag",
+    };
+    json(
+        StatusCode::NOT_FOUND,
+        &Unknown {
+            error,
+            unknown_probes: probes,
+            unknown_tags: tags,
+            detail: detail.join("; "),
+        },
+    )
+}
+
+fn filtered(snapshot: &Snapshot, filter: &Filter) -> HealthReport {
     let probes: Vec<ProbeResult> = snapshot
         .report
         .probes
         .iter()
-        .filter(|p| p.tags.iter().any(|t| tags.contains(t)))
+        .filter(|p| filter.keeps(p))
         .cloned()
         .collect();
     HealthReport::new(probes, snapshot.report.checked_at, snapshot.report.timezone.clone())

@@ -19,7 +19,7 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderName, HeaderValue, StatusCode};
 use tokio::sync::watch;
 
-use super::{Face, gate_body, query, report_json, unknown_tags, with_lifecycle};
+use super::{Face, gate_body, query, report_json, unknown, with_lifecycle};
 use crate::engine::{Encoding, Engine, Phase, Phases, Snapshot, Subscription};
 use crate::model::Lifecycle;
 
@@ -57,7 +57,7 @@ pub(super) async fn ready_stream(State(face): State<Face>, RawQuery(query): RawQ
 struct Client {
     engine: Arc<Engine>,
     kind: Kind,
-    tags: Vec<String>,
+    filter: query::Filter,
     reports: watch::Receiver<Option<Arc<Snapshot>>>,
     last: Option<Arc<Snapshot>>,
     first: Option<Bytes>,
@@ -76,13 +76,13 @@ impl Client {
             return frame(gate_body(gate).1);
         }
         let lifecycle = self.engine.lifecycle();
-        if self.tags.is_empty() {
+        if self.filter.is_empty() {
             if matches!(lifecycle, Lifecycle::Serving | Lifecycle::Starting) {
                 return snapshot.encoded(EVENT, |_| frame(&report_json(snapshot)));
             }
             return frame(&with_lifecycle(report_json(snapshot), lifecycle));
         }
-        let report = super::filtered(snapshot, &self.tags);
+        let report = super::filtered(snapshot, &self.filter);
         frame(&serde_json::to_vec(&report).unwrap_or_default())
     }
 
@@ -127,8 +127,8 @@ impl Client {
 }
 
 async fn open(engine: Arc<Engine>, query: Option<&str>, kind: Kind) -> Response {
-    let tags = query::tags(query);
-    if let Some(refusal) = unknown_tags(&engine, &tags) {
+    let filter = query::Filter::parse(query);
+    if let Some(refusal) = unknown(&engine, &filter) {
         return refusal;
     }
     // Listen before reading the first report so that no report published in
@@ -145,7 +145,7 @@ async fn open(engine: Arc<Engine>, query: Option<&str>, kind: Kind) -> Response 
         phases,
         engine,
         kind,
-        tags,
+        filter,
         reports,
         last: None,
         first: None,

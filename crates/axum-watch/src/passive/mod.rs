@@ -289,6 +289,7 @@ fn record_panic(stats: &Stats, panic: &(dyn Any + Send)) {
 pub(crate) fn passive_options(config: &StatsConfig) -> ProbeOptions {
     ProbeOptions {
         circuit_breaker: Some(false),
+        passive: true,
         invalid: config.validate().err(),
         ..ProbeOptions::default()
     }

@@ -16,10 +16,11 @@ use crate::engine::{
     Callback, CheckRuntime, CircuitPolicy, Engine, EngineConfig, Entry, Identity, Scheduling, ThresholdPolicy,
     clamp_interval,
 };
-use crate::http::HttpConfig;
 use crate::http::auth::{Auth, AuthRequest, Credentials, OpenEndpoint};
 use crate::http::dashboard::{Dashboard, DashboardContext};
-use crate::model::AlertRecord;
+use crate::http::health_json::{Service, ServiceInfo};
+use crate::http::{Codes, Endpoint, HttpConfig};
+use crate::model::{AlertRecord, Status};
 use crate::probe::{ProbeHandle, ProbeTimeout};
 use crate::storage::{DynStorage, MemoryStorage, Storage};
 
@@ -66,6 +67,8 @@ pub struct HealthRegistryBuilder {
     dispatch: DispatchPolicy,
     open_endpoints: Vec<OpenEndpoint>,
     service_name: Option<String>,
+    service_info: ServiceInfo,
+    codes: Codes,
     public_url: Option<String>,
     alert_dedup_window: Duration,
     check_runtime: CheckRuntime,
@@ -110,6 +113,8 @@ impl Default for HealthRegistryBuilder {
             open_endpoints: Vec::new(),
             alert_dedup_window: Duration::from_secs(60),
             service_name: None,
+            service_info: ServiceInfo::new(),
+            codes: Codes::default(),
             public_url: None,
             check_runtime: CheckRuntime::default(),
             scheduling: Scheduling::default(),
@@ -470,6 +475,65 @@ impl HealthRegistryBuilder {
         self
     }
 
+    /// What `application/health+json` answers say about the service beside
+    /// its [name](Self::service_name) (their `serviceId`): its API version,
+    /// its release and a description. See [`ServiceInfo`].
+    pub fn service_info(mut self, info: ServiceInfo) -> Self {
+        self.service_info = info;
+        self
+    }
+
+    /// The HTTP code `ready` (and `ready/<name>`) answers when the report
+    /// is `status`, like Spring Boot's `status.http-mapping`. By default
+    /// healthy and degraded are 200 and unhealthy 503.
+    ///
+    /// Some load balancers count any 2xx as up, 207 included; to take a
+    /// degraded service out of rotation, map degraded to 503 here (and on
+    /// [`status_code`](Self::status_code) when the balancer checks
+    /// `status`). Codes outside 200–599 are refused by
+    /// [`build`](Self::build). `application/health+json` answers keep the
+    /// draft's codes: 503 for `fail` only.
+    ///
+    /// ```
+    /// use axum::http::StatusCode;
+    /// use axum_watch::{HealthRegistry, Status};
+    ///
+    /// let registry = HealthRegistry::builder()
+    ///     .ready_code(Status::Degraded, StatusCode::SERVICE_UNAVAILABLE)
+    ///     .status_code(Status::Unhealthy, StatusCode::SERVICE_UNAVAILABLE)
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(registry);
+    /// assert!(HealthRegistry::builder().ready_code(Status::Healthy, StatusCode::CONTINUE).build().is_err());
+    /// ```
+    pub fn ready_code(self, status: Status, code: http::StatusCode) -> Self {
+        self.map_code(Endpoint::Ready, status, code)
+    }
+
+    /// The HTTP code `status` (and `status/<name>`) answers when the report
+    /// is `status`; by default 200 when healthy and 207 otherwise. See
+    /// [`ready_code`](Self::ready_code).
+    pub fn status_code(self, status: Status, code: http::StatusCode) -> Self {
+        self.map_code(Endpoint::Status, status, code)
+    }
+
+    fn map_code(mut self, endpoint: Endpoint, status: Status, code: http::StatusCode) -> Self {
+        if (200..=599).contains(&code.as_u16()) {
+            self.codes.set(endpoint, status, code);
+        } else {
+            let which = if endpoint == Endpoint::Ready {
+                "ready_code"
+            } else {
+                "status_code"
+            };
+            self.invalid.get_or_insert(BuildError::new(
+                BuildErrorKind::InvalidOption,
+                format!("{which} for {status}: {code} is not a final answer; use a code from 200 to 599"),
+            ));
+        }
+        self
+    }
+
     /// The address people reach this service at, such as
     /// `https://checkout.example.com`: alert records then carry a link to
     /// the dashboard (`<url><prefix>/dashboard`). Must be `http` or `https`;
@@ -618,12 +682,13 @@ impl HealthRegistryBuilder {
             }
             None => Arc::new(limits.memory_storage()),
         };
+        let service_id = self
+            .service_name
+            .clone()
+            .or_else(|| storage.service().map(str::to_owned))
+            .unwrap_or_else(executable_name);
         let identity = Identity {
-            service: self
-                .service_name
-                .clone()
-                .or_else(|| storage.service().map(str::to_owned))
-                .unwrap_or_else(executable_name),
+            service: service_id.clone(),
             replica: storage
                 .replica()
                 .map_or_else(crate::storage::default_replica_id, str::to_owned),
@@ -659,6 +724,11 @@ impl HealthRegistryBuilder {
             dashboard: self.dashboard,
             allow_unauthenticated_maintenance: self.allow_unauthenticated_maintenance,
             auth,
+            codes: self.codes,
+            service: Service {
+                id: service_id,
+                info: self.service_info,
+            },
         };
         let engine = Engine::new(
             config,

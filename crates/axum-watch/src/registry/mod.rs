@@ -114,6 +114,13 @@ impl HealthRegistry {
         self.engine.probe_names()
     }
 
+    /// Every registered probe's configuration, in registration order, as
+    /// `GET probes` lists it; runs nothing. See [`ProbeInfo`](crate::model::ProbeInfo).
+    #[must_use]
+    pub fn probes(&self) -> Vec<crate::model::ProbeInfo> {
+        self.engine.probe_infos().0
+    }
+
     /// The latest stored result of every probe that is still within the
     /// result TTL, as the storage backend holds them.
     ///
@@ -191,7 +198,9 @@ impl HealthRegistry {
     /// | --- | --- |
     /// | `GET live` | always 200 `{"status":"ok"}`; never runs probes |
     /// | `GET ready` | 200 healthy or degraded, 503 unhealthy; 503 `{"status":"starting"}` in the grace period, 200 `{"status":"maintenance"}` in maintenance |
+    /// | `GET ready/<name>`, `GET status/<name>` | one probe's result, the code from its status |
     /// | `GET status` | the full report; 200 healthy, 207 otherwise |
+    /// | `GET probes` | every probe's configuration, running none |
     /// | `GET history` | `{"probes":{name:[results, oldest first]}}` |
     /// | `GET alerts` | `{"alerts":[records, oldest first]}` |
     /// | `GET metrics` | Prometheus text 0.0.4 (OpenMetrics when `Accept` asks for it) |
@@ -200,10 +209,15 @@ impl HealthRegistry {
     /// | `GET dashboard` | the live HTML dashboard (unless turned off or replaced) |
     /// | `GET startup` | 503 `starting` until [`set_started`](crate::HealthRegistry::set_started), then 200 `started` if every startup probe passes, else 503 with their report |
     ///
-    /// `ready` and `status` take `?tag=a,b` (any tag matches). With a storage
+    /// `ready`, `status` and both streams take `?tag=a,b` (any tag matches),
+    /// `?probe=a,b` and `?exclude=a,b`, combined by AND; `live` and `ready` take
+    /// `?verbose` (the Kubernetes API server's text); `ready` and `status`
+    /// answer `application/health+json` when `Accept` asks for it. The codes
+    /// follow [`ready_code`](HealthRegistryBuilder::ready_code) and
+    /// [`status_code`](HealthRegistryBuilder::status_code). With a storage
     /// several replicas share, `status?scope=fleet` answers with the latest report
-    /// of every replica. `HEAD` works wherever `GET` does; other methods get 405
-    /// with an `Allow` header.
+    /// of every replica. A trailing slash reaches the same endpoint. `HEAD`
+    /// works wherever `GET` does; other methods get 405 with an `Allow` header.
     ///
     /// Authentication, when configured, guards exactly these routes (a
     /// `route_layer`): the application's own routes and its fallback are never
