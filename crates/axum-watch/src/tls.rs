@@ -38,7 +38,7 @@
 //! # }
 //! ```
 // The internal `_tls` feature alone builds the type with no client to use
-// its connection half.
+// its connection half; mysql_async makes its own connections.
 #![cfg_attr(
     not(any(
         feature = "postgres",
@@ -46,7 +46,6 @@
         feature = "redis",
         feature = "redis-storage",
         feature = "celery",
-        feature = "mysql",
         feature = "smtp",
         feature = "kafka"
     )),
@@ -72,6 +71,11 @@ use tokio_rustls::rustls::{
 };
 
 use crate::probes::{ConfigError, ConfigErrorKind};
+
+#[cfg(feature = "mysql")]
+pub(crate) mod mysql;
+#[cfg(any(feature = "postgres", feature = "postgres-storage"))]
+pub(crate) mod postgres;
 
 /// What a [`ConfigError`] from these options names as its source.
 const OPTIONS: &str = "TlsOptions";
@@ -403,6 +407,7 @@ pub(crate) enum Verification {
     /// The chain to a trusted root and the server's name (`verify-full`).
     Full = 0,
     /// The chain to a trusted root, any name (`verify-ca`).
+    #[cfg_attr(not(any(feature = "postgres", feature = "postgres-storage")), allow(dead_code))]
     CaOnly = 1,
     /// Nothing: encryption only (`require`, `prefer`).
     None = 2,
@@ -722,6 +727,70 @@ impl ServerCertVerifier for AnyName {
     }
 }
 
+/// `url` without the query parameters named in `keys`, and those
+/// parameters' names and values, percent-decoded.
+#[cfg_attr(
+    not(any(feature = "postgres", feature = "postgres-storage", feature = "mysql")),
+    allow(dead_code)
+)]
+pub(crate) fn take_query_params(url: &str, keys: &[&str]) -> (String, Vec<(String, String)>) {
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_owned(), Vec::new());
+    };
+    let mut kept = Vec::new();
+    let mut taken = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let name = percent_decode(name);
+        if keys.contains(&name.as_str()) {
+            taken.push((name, percent_decode(value)));
+        } else {
+            kept.push(pair);
+        }
+    }
+    let rest = if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    (rest, taken)
+}
+
+#[cfg_attr(
+    not(any(feature = "postgres", feature = "postgres-storage", feature = "mysql")),
+    allow(dead_code)
+)]
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(high), Some(low)) => {
+                    // Both digits are below 16: the byte fits.
+                    out.push(u8::try_from(high * 16 + low).unwrap_or(b'?'));
+                    i += 3;
+                }
+                _ => {
+                    out.push(b'%');
+                    i += 1;
+                }
+            },
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            byte => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -821,5 +890,15 @@ mod tests {
             assert!(text.starts_with(want), "{text}");
         }
         assert!(explain_chain(&std::io::Error::other("refused"), None).is_none());
+    }
+
+    #[test]
+    fn query_parameters_are_taken_out_decoded() {
+        let (rest, taken) = take_query_params("mysql://u:p@h/db?a=1&ssl-ca=%2Ftmp%2fca.pem&b=2", &["ssl-ca"]);
+        assert_eq!(rest, "mysql://u:p@h/db?a=1&b=2");
+        assert_eq!(taken, [("ssl-ca".to_owned(), "/tmp/ca.pem".to_owned())]);
+        let (rest, _) = take_query_params("mysql://h/db?ssl-mode=REQUIRED", &["ssl-mode"]);
+        assert_eq!(rest, "mysql://h/db");
+        assert_eq!(percent_decode("%2Ftmp%2fca.pem+x%zz%"), "/tmp/ca.pem x%zz%");
     }
 }
