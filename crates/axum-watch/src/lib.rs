@@ -22,6 +22,8 @@ pub mod passive;
 pub mod probe;
 pub mod probes;
 mod redact;
+#[cfg(any(feature = "redis", feature = "redis-storage", feature = "celery"))]
+mod redis_client;
 mod registry;
 pub mod storage;
 #[cfg(feature = "_tls")]
