@@ -14,7 +14,7 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisError};
 
-use crate::tls::{PeerTls, TlsOptions, Verification};
+use crate::tls::{PeerTls, TlsOptions, Verification, explain_text};
 
 /// Where a Redis client connects, and over what.
 #[derive(Clone)]
@@ -155,7 +155,13 @@ impl RedisTarget {
             message: crate::redact(&format!("{what} {address}: {error}")).into_owned(),
         };
         let settings = self.info.redis_settings();
-        let setup = |error: RedisError| failed("cannot set up the connection to", &error);
+        let setup = |error: RedisError| match self.tls.as_ref().and_then(|_| explain_text(&error.to_string())) {
+            Some(why) => ConnectError {
+                tls: true,
+                message: format!("TLS session with {address} failed: {why}"),
+            },
+            None => failed("cannot set up the connection to", &error),
+        };
         match self.info.addr() {
             ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
                 let tcp = tokio::net::TcpStream::connect((host.as_str(), *port))

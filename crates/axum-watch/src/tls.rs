@@ -550,6 +550,29 @@ pub(crate) fn explain_chain(error: &(dyn StdError + 'static), server: Option<&st
     None
 }
 
+/// What a TLS alert quoted in `text` means, for client libraries that keep
+/// only the text of the error (a TLS 1.3 server refuses a client
+/// certificate after the handshake, on the first read).
+#[cfg_attr(
+    not(any(feature = "redis", feature = "redis-storage", feature = "celery")),
+    allow(dead_code)
+)]
+pub(crate) fn explain_text(text: &str) -> Option<String> {
+    const ALERTS: [AlertDescription; 7] = [
+        AlertDescription::CertificateRequired,
+        AlertDescription::BadCertificate,
+        AlertDescription::UnknownCA,
+        AlertDescription::CertificateUnknown,
+        AlertDescription::AccessDenied,
+        AlertDescription::ProtocolVersion,
+        AlertDescription::HandshakeFailure,
+    ];
+    ALERTS
+        .into_iter()
+        .find(|alert| text.contains(&format!("received fatal alert: {alert:?}")))
+        .map(explain_alert)
+}
+
 fn explain_io(error: &std::io::Error, server: &str) -> String {
     explain_chain(error, Some(server)).unwrap_or_else(|| {
         if error.kind() == std::io::ErrorKind::UnexpectedEof {
