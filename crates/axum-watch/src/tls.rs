@@ -109,8 +109,11 @@ pub struct TlsOptions {
     /// The client configurations built from these options, one per
     /// verification level, made on first use (loading the system's roots
     /// is not free) and forgotten by every setter.
-    configs: Arc<[OnceLock<Result<Arc<ClientConfig>, String>>; 3]>,
+    configs: Arc<[OnceLock<Built>; 3]>,
 }
+
+/// A client configuration, or why it could not be made.
+type Built = Result<Arc<ClientConfig>, String>;
 
 /// A client certificate chain and its key, parsed, and the PEM they came
 /// from (for clients that take PEM themselves).

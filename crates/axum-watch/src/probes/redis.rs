@@ -70,7 +70,7 @@ pub struct RedisProbe {
 type Exchange = Arc<dyn Fn(Limit) -> BoxFuture<'static, Result<Outcome, ProbeError>> + Send + Sync>;
 
 enum Source {
-    Url(RedisTarget),
+    Url(Box<RedisTarget>),
     Connection(Exchange),
 }
 
@@ -86,7 +86,7 @@ impl RedisProbe {
         let target = RedisTarget::parse(url.as_ref()).map_err(|e| invalid_redis_url("RedisProbe", &e))?;
         Ok(Self {
             target: target.describe(),
-            source: Source::Url(target),
+            source: Source::Url(Box::new(target)),
             timeout: DEFAULT_TIMEOUT,
         })
     }

@@ -40,10 +40,9 @@ pub(crate) enum SslMode {
 impl SslMode {
     fn parse(value: &str) -> Option<Self> {
         Some(match value {
-            "disable" => Self::Disable,
             // libpq's `allow` tries plain text first; without TLS-on-retry
             // here, plain text it is, as with `disable`.
-            "allow" => Self::Disable,
+            "disable" | "allow" => Self::Disable,
             "prefer" => Self::Prefer,
             "require" => Self::Require,
             "verify-ca" => Self::VerifyCa,

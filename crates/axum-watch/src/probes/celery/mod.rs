@@ -92,7 +92,7 @@ struct Reply {
 }
 
 enum Mailbox {
-    Redis(RedisMailbox),
+    Redis(Box<RedisMailbox>),
     Amqp(Box<AmqpMailbox>),
 }
 
@@ -248,7 +248,9 @@ impl CeleryProbe {
 
     async fn open(&self, reply_id: &str) -> Result<Mailbox, ProbeError> {
         Ok(match &self.broker {
-            Broker::Redis(target) => Mailbox::Redis(RedisMailbox::open(target, reply_id, self.connect_timeout).await?),
+            Broker::Redis(target) => Mailbox::Redis(Box::new(
+                RedisMailbox::open(target, reply_id, self.connect_timeout).await?,
+            )),
             Broker::Amqp(target) => Mailbox::Amqp(Box::new(
                 AmqpMailbox::open(target, reply_id, self.connect_timeout).await?,
             )),
@@ -391,7 +393,10 @@ impl Probe for CeleryProbe {
         let mut mailbox = self.open(&reply_id).await?;
         let outcome = self.inspect(&mut mailbox, &reply_id).await;
         let outcome = match &mailbox {
-            Mailbox::Redis(RedisMailbox { peer: Some(peer), .. }) => outcome.map(|o| peer.add_to(o)),
+            Mailbox::Redis(redis) => match &redis.peer {
+                Some(peer) => outcome.map(|o| peer.add_to(o)),
+                None => outcome,
+            },
             _ => outcome,
         };
         mailbox.close().await;
