@@ -47,6 +47,7 @@ async fn healthy_with_server_details() {
         [
             "host",
             "port",
+            "tls",
             "database",
             "version",
             "max_connections",
@@ -58,6 +59,8 @@ async fn healthy_with_server_details() {
     assert_eq!(d["host"], opts.ip_or_hostname());
     assert_eq!(d["port"], opts.tcp_port());
     assert_eq!(d["database"], opts.db_name().unwrap_or("test"));
+    // The machine's MariaDB is asked for no TLS: none is used.
+    assert_eq!(d["tls"], false);
     let version = d["version"].as_str().unwrap();
     assert!(version.starts_with(|c: char| c.is_ascii_digit()), "{version}");
     assert!(d["max_connections"].as_u64().unwrap() > 0);

@@ -22,8 +22,12 @@ pub mod passive;
 pub mod probe;
 pub mod probes;
 mod redact;
+#[cfg(any(feature = "redis", feature = "redis-storage", feature = "celery"))]
+mod redis_client;
 mod registry;
 pub mod storage;
+#[cfg(feature = "_tls")]
+pub mod tls;
 
 pub use alert::Alerter;
 #[cfg(feature = "prometheus-client")]

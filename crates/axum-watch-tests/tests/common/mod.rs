@@ -302,6 +302,24 @@ pub fn redis_url() -> String {
     env_or("AXUM_WATCH_REDIS_URL", "redis://127.0.0.1:6379")
 }
 
+/// A variable `scripts/services/tls.sh` exports for the TLS tests (the
+/// TLS-only servers' URLs, the test CA, the wrong CA, the client
+/// certificate): without it the test fails, it never skips.
+pub fn tls_env(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!(
+            "{var} is not set: the TLS tests need the servers of scripts/services/tls.sh \
+             (run scripts/test, or source scripts/services/lib.sh and scripts/services/tls.sh first)"
+        )
+    })
+}
+
+/// The contents of the file a [`tls_env`] variable names.
+pub fn tls_file(var: &str) -> Vec<u8> {
+    let path = tls_env(var);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{var}={path} cannot be read: {e}"))
+}
+
 // ---------------------------------------------------------------------------
 // Running one probe
 // ---------------------------------------------------------------------------

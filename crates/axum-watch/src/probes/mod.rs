@@ -46,14 +46,27 @@ pub(crate) async fn redis_step<T>(
 
 /// A Redis URL that `probe` cannot use, as the `redis` crate said.
 #[cfg(any(feature = "redis", feature = "celery"))]
-pub(crate) fn invalid_redis_url(probe: &'static str, url: &str, error: &::redis::RedisError) -> ConfigError {
-    // The redis crate is built without TLS here: it refuses `rediss://`.
-    let kind = if url.trim_start().starts_with("rediss:") {
-        ConfigErrorKind::UnsupportedScheme
-    } else {
-        ConfigErrorKind::InvalidUrl
-    };
-    ConfigError::because(kind, probe, "url", "invalid redis URL", error)
+pub(crate) fn invalid_redis_url(probe: &'static str, error: &::redis::RedisError) -> ConfigError {
+    ConfigError::because(ConfigErrorKind::InvalidUrl, probe, "url", "invalid redis URL", error)
+}
+
+/// A Redis connection that could not be made, as a check's error:
+/// `TlsError: connect failed: …` for the handshake, `RedisError: connect
+/// failed: …` otherwise, a timeout as `Timeout: redis connect: …`.
+#[cfg(any(feature = "redis", feature = "celery"))]
+pub(crate) async fn redis_connect(
+    limit: timeout::Limit,
+    target: &crate::redis_client::RedisTarget,
+    connect_timeout: Duration,
+    config: ::redis::AsyncConnectionConfig,
+) -> Result<(::redis::aio::MultiplexedConnection, Option<crate::tls::PeerTls>), crate::ProbeError> {
+    timeout::within(limit, "redis connect", async {
+        target.connect(connect_timeout, config).await.map_err(|error| {
+            let kind = if error.tls { "TlsError" } else { "RedisError" };
+            crate::ProbeError::with_kind(kind, format!("connect failed: {error}"))
+        })
+    })
+    .await
 }
 
 // --- host probes (no client library) ---

@@ -10,12 +10,15 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Opts, Pool};
+use mysql_async::{Conn, DriverError, Opts, Pool};
 
-use super::ConfigError;
 use super::sql::{
     CHECKOUT, DEFAULT_CONNECT_TIMEOUT, PoolFigures, best_effort, connecting, invalid_connection_string, put, step,
 };
+use super::timeout::within;
+use super::{ConfigError, ConfigErrorKind};
+use crate::tls::TlsOptions;
+use crate::tls::mysql::{MySqlTls, MySqlUrlError};
 use crate::{Outcome, Probe, ProbeError};
 
 /// Checks a MySQL or MariaDB server with `SELECT 1` and reports its version,
@@ -27,10 +30,23 @@ use crate::{Outcome, Probe, ProbeError};
 /// The default name is `mysql`; rename it with
 /// [`ProbeExt::with_name`](crate::ProbeExt::with_name).
 ///
+/// TLS (rustls, through mysql_async) follows the MySQL client's options in
+/// the URL: `ssl-mode` (`DISABLED` — the default without it —, `PREFERRED`,
+/// `REQUIRED`, `VERIFY_CA`, `VERIFY_IDENTITY`), `ssl-ca` (a PEM file),
+/// `ssl-cert` and `ssl-key`; mysql_async's own `require_ssl=true` works
+/// too. `REQUIRED` only encrypts unless root certificates are given;
+/// `VERIFY_CA` checks the host name as well, as `VERIFY_IDENTITY` (the
+/// driver cannot skip the name alone: set
+/// [`TlsOptions::server_name`] when connecting by another address).
+/// [`tls_options`](Self::tls_options) sets whom to trust in code. The
+/// driver does not show the server's certificate, so there is no expiry
+/// detail; `tls` says whether the session is encrypted.
+///
 /// Details: `host`, `port`, `socket` (when the connection went through the
 /// server's Unix socket, which mysql_async prefers on the same machine
 /// unless the URL says `prefer_socket=false`), `database`, `version`,
-/// `max_connections`, `threads_connected`, `uptime_seconds` and, for a pool,
+/// `max_connections`, `threads_connected`, `uptime_seconds`, `tls`
+/// (`true` when the session is encrypted, for a new connection) and, for a pool,
 /// `pool_size`,
 /// `pool_available`, `pool_max_size`. The password is never shown, not even
 /// in `Debug` output.
@@ -55,7 +71,13 @@ pub struct MySqlProbe {
     connect_timeout: Duration,
 }
 
-type Source = super::sql::Source<Opts, Pool>;
+type Source = super::sql::Source<Direct, Pool>;
+
+/// A new connection per check: the driver's options and the TLS half.
+struct Direct {
+    opts: Opts,
+    tls: MySqlTls,
+}
 
 impl MySqlProbe {
     /// A probe that opens a new connection for each check and closes it
@@ -67,17 +89,79 @@ impl MySqlProbe {
     ///
     /// A [`ConfigError`] when `url` does not parse.
     pub fn new(url: &str) -> Result<Self, ConfigError> {
-        let opts = Opts::from_url(url).map_err(|e| invalid_connection_string("MySqlProbe", "MySQL", &e))?;
-        Ok(Self::from_opts(opts))
+        let (opts, tls) = crate::tls::mysql::parse(url).map_err(|e| match e {
+            MySqlUrlError::Driver(e) => invalid_connection_string("MySqlProbe", "MySQL", &e),
+            MySqlUrlError::Tls(why) => ConfigError::new(
+                ConfigErrorKind::InvalidOption,
+                "MySqlProbe",
+                "url",
+                format!("invalid MySQL connection string: {why}"),
+            ),
+        })?;
+        let target = describe(&opts);
+        Ok(Self {
+            source: Source::direct(Direct { opts, tls }, target),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+        })
     }
 
-    /// A probe that opens a new connection with `opts` for each check.
+    /// A probe that opens a new connection with `opts` for each check, with
+    /// the TLS options they carry (mysql_async's [`SslOpts`](mysql_async::SslOpts)).
     #[must_use]
     pub fn from_opts(opts: Opts) -> Self {
         let target = describe(&opts);
+        // Opts' own TLS settings stand: no `ssl-mode` to apply.
+        let tls = crate::tls::mysql::untouched();
         Self {
-            source: Source::direct(opts, target),
+            source: Source::direct(Direct { opts, tls }, target),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+        }
+    }
+
+    /// Whom to trust and who the probe is over TLS (see [`TlsOptions`]);
+    /// replaces what `ssl-ca`, `ssl-cert` and `ssl-key` said. Whether TLS is
+    /// used stays the URL's choice. No effect on a pool.
+    #[must_use]
+    pub fn tls_options(mut self, options: TlsOptions) -> Self {
+        if let Source::Direct { options: direct, .. } = &mut self.source {
+            direct.tls.set_options(options);
+        }
+        self
+    }
+
+    /// A new connection: over TLS when the URL asks, falling back to plain
+    /// text for `PREFERRED` when the server has no TLS. A TLS failure says
+    /// what failed.
+    async fn connect(&self, direct: &Direct, target: &str) -> Result<Conn, ProbeError> {
+        let doing = connecting(target);
+        let (first, fallback) = direct.tls.apply(&direct.opts);
+        let tls = first.ssl_opts().is_some();
+        let attempt = within(self.connect_timeout, &doing, async {
+            Ok::<_, ProbeError>(Conn::new(first).await)
+        })
+        .await?;
+        match attempt {
+            Ok(conn) => Ok(conn),
+            Err(mysql_async::Error::Driver(DriverError::NoClientSslFlagFromServer)) if fallback.is_some() => {
+                step(
+                    self.connect_timeout,
+                    &doing,
+                    Conn::new(fallback.unwrap_or_else(|| direct.opts.clone())),
+                )
+                .await
+            }
+            Err(error) if tls => {
+                let host = direct.opts.ip_or_hostname().to_owned();
+                let name = direct.tls.server_name().unwrap_or(host);
+                match crate::tls::explain_chain(&error, Some(&name)) {
+                    Some(why) => Err(ProbeError::with_kind(
+                        "TlsError",
+                        format!("{doing}: TLS handshake failed: {why}"),
+                    )),
+                    None => Err(super::sql::failed(&doing, error)),
+                }
+            }
+            Err(error) => Err(super::sql::failed(&doing, error)),
         }
     }
 
@@ -113,6 +197,10 @@ impl MySqlProbe {
             .detail("host", opts.ip_or_hostname())
             .detail("port", opts.tcp_port());
         outcome = put(outcome, "socket", opts.socket());
+        if let Source::Direct { .. } = &self.source {
+            // A session over the Unix socket is never encrypted.
+            outcome = outcome.detail("tls", opts.ssl_opts().is_some() && opts.socket().is_none());
+        }
 
         // Each query that fails only leaves its fields out.
         let server = step(
@@ -157,12 +245,7 @@ impl Probe for MySqlProbe {
     async fn check(&self) -> Result<Outcome, ProbeError> {
         match &self.source {
             Source::Direct { options, target } => {
-                let mut conn = step(
-                    self.connect_timeout,
-                    &connecting(target),
-                    Conn::new((**options).clone()),
-                )
-                .await?;
+                let mut conn = self.connect(options, target).await?;
                 let outcome = self.inspect(&mut conn).await;
                 // Say goodbye so the server does not keep a dead session
                 // around; how that goes does not change the result.

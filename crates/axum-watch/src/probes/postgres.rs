@@ -6,33 +6,46 @@
 //! a metadata query that fails or is slow only leaves its field out.
 
 use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
-use tokio_postgres::config::Host;
-use tokio_postgres::{Client, Config, NoTls};
+use std::sync::PoisonError;
 
-use super::ConfigError;
+use tokio_postgres::config::Host;
+use tokio_postgres::{Client, Config};
+
 use super::sql::{
     CHECKOUT, DEFAULT_CONNECT_TIMEOUT, PoolFigures, best_effort, connecting, invalid_connection_string, put, step,
 };
+use super::{ConfigError, ConfigErrorKind};
+use crate::tls::TlsOptions;
+use crate::tls::postgres::{PgTls, PgUrlError};
 use crate::{Outcome, Probe, ProbeError};
 
 /// Checks a PostgreSQL server with `SELECT 1` and reports its version,
 /// connections and database size.
 ///
 /// Built from a connection string ([`new`](Self::new), a new connection per
-/// check, without TLS), a parsed [`tokio_postgres::Config`]
+/// check), a parsed [`tokio_postgres::Config`]
 /// ([`from_config`](Self::from_config)) or the application's own
-/// [`deadpool_postgres::Pool`] ([`from_pool`](Self::from_pool), which also
-/// covers TLS: the pool connects however it was configured to). The default
-/// name is `postgresql`; rename it with [`ProbeExt::with_name`](crate::ProbeExt::with_name).
+/// [`deadpool_postgres::Pool`] ([`from_pool`](Self::from_pool): the pool
+/// connects however it was configured to). The default name is
+/// `postgresql`; rename it with [`ProbeExt::with_name`](crate::ProbeExt::with_name).
+///
+/// TLS follows libpq: `sslmode` (`disable`, `prefer` — the default —,
+/// `require`, `verify-ca`, `verify-full`), `sslrootcert` (a PEM file, or
+/// `system`), `sslcert` and `sslkey` in the URL or `key=value` string, over
+/// rustls. `require` only encrypts unless root certificates are given (then
+/// it checks the chain, as `verify-ca`); `verify-full` also checks the host
+/// name. [`tls_options`](Self::tls_options) sets the same in code (see
+/// [`TlsOptions`]).
 ///
 /// Details: `host` and `port` (when built from a connection string or
 /// config), `database`, `version`, `active_connections`, `total_connections`,
-/// `max_connections`, `database_size` (human readable), `database_size_bytes`
-/// and, for a pool, `pool_size`, `pool_available`, `pool_max_size`. The
-/// password is never shown, not even in `Debug` output.
+/// `max_connections`, `database_size` (human readable), `database_size_bytes`;
+/// over TLS `sslmode`, `tls_version`, `cert_not_after` and
+/// `cert_days_remaining` (of the server's certificate); and, for a pool,
+/// `pool_size`, `pool_available`, `pool_max_size`. The password is never
+/// shown, not even in `Debug` output.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -40,7 +53,7 @@ use crate::{Outcome, Probe, ProbeError};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let db = PostgresProbe::new("postgres://app:s3cret@db.internal:5432/orders")?
+/// let db = PostgresProbe::new("postgres://app:s3cret@db.internal:5432/orders?sslmode=verify-full")?
 ///     .connect_timeout(Duration::from_secs(2));
 /// assert!(!format!("{db:?}").contains("s3cret"));
 /// let registry = HealthRegistry::builder().add(db.with_name("orders-db")).build()?;
@@ -54,33 +67,81 @@ pub struct PostgresProbe {
     connect_timeout: Duration,
 }
 
-type Source = super::sql::Source<Config, deadpool_postgres::Pool>;
+type Source = super::sql::Source<Direct, deadpool_postgres::Pool>;
+
+/// A new connection per check: the driver's options and the TLS half.
+struct Direct {
+    config: Config,
+    tls: PgTls,
+}
 
 impl PostgresProbe {
-    /// A probe that opens a new connection (without TLS) for each check.
+    /// A probe that opens a new connection for each check.
     ///
     /// `url` is a `postgres://` / `postgresql://` URL or a `key=value`
-    /// connection string. An unparsable one is an error whose text does not
-    /// show the password.
+    /// connection string, with libpq's TLS keys (`sslmode`, `sslrootcert`,
+    /// `sslcert`, `sslkey`). An unparsable one is an error whose text does
+    /// not show the password; an `sslrootcert`, `sslcert` or `sslkey` file
+    /// is read here, once.
     ///
     /// # Errors
     ///
-    /// A [`ConfigError`] when `url` does not parse.
+    /// A [`ConfigError`] when `url` does not parse or a TLS file cannot be
+    /// read.
     pub fn new(url: &str) -> Result<Self, ConfigError> {
-        let config = Config::from_str(url).map_err(|e| invalid_connection_string("PostgresProbe", "PostgreSQL", &e))?;
-        Ok(Self::from_config(config))
+        let (config, tls) = crate::tls::postgres::parse(url).map_err(|e| match e {
+            PgUrlError::Driver(e) => invalid_connection_string("PostgresProbe", "PostgreSQL", &e),
+            PgUrlError::Tls(why) => ConfigError::new(
+                ConfigErrorKind::InvalidOption,
+                "PostgresProbe",
+                "url",
+                format!("invalid PostgreSQL connection string: {why}"),
+            ),
+        })?;
+        Ok(Self::direct(config, tls))
     }
 
-    /// A probe that opens a new connection (without TLS) from `config` for
-    /// each check.
+    /// A probe that opens a new connection from `config` for each check,
+    /// with TLS as its `sslmode` says (`prefer` by default) and
+    /// [`tls_options`](Self::tls_options) for whom to trust.
     #[must_use]
-    pub fn from_config(mut config: Config) -> Self {
+    pub fn from_config(config: Config) -> Self {
+        let tls = PgTls::of_config(&config);
+        Self::direct(config, tls)
+    }
+
+    fn direct(mut config: Config, tls: PgTls) -> Self {
         config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
         let target = describe(&config);
         Self {
-            source: Source::direct(config, target),
+            source: Source::direct(Direct { config, tls }, target),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         }
+    }
+
+    /// Whom to trust and who the probe is over TLS (extra roots, client
+    /// certificate, server name, or no verification for a test server);
+    /// replaces what `sslrootcert`, `sslcert` and `sslkey` said. Whether TLS
+    /// is used stays the `sslmode`'s choice. No effect on a pool.
+    ///
+    /// ```no_run
+    /// use axum_watch::probes::PostgresProbe;
+    /// use axum_watch::tls::TlsOptions;
+    ///
+    /// # fn main() -> Result<(), axum_watch::probes::ConfigError> {
+    /// let ca = std::fs::read("/etc/ssl/rds-global-bundle.pem").unwrap_or_default();
+    /// let probe = PostgresProbe::new("postgres://app@orders.abc.eu-west-1.rds.amazonaws.com/orders?sslmode=verify-full")?
+    ///     .tls_options(TlsOptions::new().root_certificate_pem(ca)?);
+    /// # drop(probe);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn tls_options(mut self, options: TlsOptions) -> Self {
+        if let Source::Direct { options: direct, .. } = &mut self.source {
+            direct.tls.set_options(options);
+        }
+        self
     }
 
     /// A probe that borrows a connection from the application's pool for
@@ -98,8 +159,8 @@ impl PostgresProbe {
     #[must_use]
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
-        if let Source::Direct { options: config, .. } = &mut self.source {
-            config.connect_timeout(timeout);
+        if let Source::Direct { options: direct, .. } = &mut self.source {
+            direct.config.connect_timeout(timeout);
         }
         self
     }
@@ -147,7 +208,8 @@ impl PostgresProbe {
         );
 
         let mut outcome = Outcome::healthy();
-        if let Source::Direct { options: config, .. } = &self.source {
+        if let Source::Direct { options: direct, .. } = &self.source {
+            let config = &direct.config;
             if let Some(host) = config.get_hosts().first() {
                 outcome = outcome.detail("host", host_text(host));
             }
@@ -178,15 +240,21 @@ impl Probe for PostgresProbe {
     async fn check(&self) -> Result<Outcome, ProbeError> {
         match &self.source {
             Source::Direct { options, target } => {
+                let (tls, peer) = options.tls.connector();
                 let (client, connection) =
-                    step(self.connect_timeout, &connecting(target), options.connect(NoTls)).await?;
+                    step(self.connect_timeout, &connecting(target), options.config.connect(tls)).await?;
                 // The connection task ends once the client is dropped.
                 tokio::spawn(async move {
                     if let Err(e) = connection.await {
                         tracing::debug!(error = %e, "postgres probe: connection ended with an error");
                     }
                 });
-                self.inspect(&client).await
+                let outcome = self.inspect(&client).await?;
+                let peer = peer.lock().unwrap_or_else(PoisonError::into_inner).take();
+                Ok(match peer {
+                    Some(peer) => peer.add_to(outcome.detail("sslmode", options.tls.mode())),
+                    None => outcome,
+                })
             }
             Source::Pool(pool) => {
                 let status = pool.status();

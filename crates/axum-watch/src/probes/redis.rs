@@ -5,14 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
+use redis::AsyncConnectionConfig;
 use redis::aio::ConnectionLike;
-use redis::{AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo};
 use tokio::time::Instant;
 
 use super::timeout::Limit;
-use super::{ConfigError, invalid_redis_url, redis_step};
+use super::{ConfigError, invalid_redis_url, redis_connect, redis_step};
 use crate::model::Details;
 use crate::probe::{Outcome, Probe, ProbeError};
+use crate::redis_client::RedisTarget;
+use crate::tls::TlsOptions;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -38,6 +40,14 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// (5 s by default). The URL's password never appears in `Debug`, details or
 /// error text.
 ///
+/// `rediss://` connects over TLS (rustls), as managed services (ElastiCache,
+/// Azure Cache, Upstash, Memorystore) require: the certificate is checked
+/// against the system's roots and the host name, and
+/// [`tls_options`](Self::tls_options) adds a private CA, a client
+/// certificate for mutual TLS, a server name or, for a test server, no
+/// verification. Over TLS the details also carry `tls_version`,
+/// `cert_not_after` and `cert_days_remaining`.
+///
 /// ```no_run
 /// use axum_watch::HealthRegistry;
 /// use axum_watch::probes::RedisProbe;
@@ -60,28 +70,48 @@ pub struct RedisProbe {
 type Exchange = Arc<dyn Fn(Limit) -> BoxFuture<'static, Result<Outcome, ProbeError>> + Send + Sync>;
 
 enum Source {
-    Url(Client),
+    Url(Box<RedisTarget>),
     Connection(Exchange),
 }
 
 impl RedisProbe {
     /// A probe connecting to `url` (`redis://[user][:password@]host[:port][/db]`,
-    /// `redis+unix:///path`) on every check. TLS (`rediss://`) is not built
-    /// in: such a URL is refused here with a clear error.
+    /// `rediss://…` for TLS, `redis+unix:///path`) on every check.
     ///
     /// # Errors
     ///
     /// A [`ConfigError`] when `url` is not a Redis URL the `redis` crate
-    /// accepts, or asks for TLS; the error does not repeat the URL's password.
+    /// accepts; the error does not repeat the URL's password.
     pub fn new(url: impl AsRef<str>) -> Result<Self, ConfigError> {
-        let url = url.as_ref();
-        let client = Client::open(url).map_err(|e| invalid_redis_url("RedisProbe", url, &e))?;
-        let target = describe(client.get_connection_info());
+        let target = RedisTarget::parse(url.as_ref()).map_err(|e| invalid_redis_url("RedisProbe", &e))?;
         Ok(Self {
-            source: Source::Url(client),
-            target,
+            target: target.describe(),
+            source: Source::Url(Box::new(target)),
             timeout: DEFAULT_TIMEOUT,
         })
+    }
+
+    /// Whom to trust and who the probe is over TLS (see [`TlsOptions`]), for
+    /// a `rediss://` URL; a plain `redis://` one ignores them.
+    ///
+    /// ```
+    /// use axum_watch::probes::RedisProbe;
+    /// use axum_watch::tls::TlsOptions;
+    ///
+    /// # fn main() -> Result<(), axum_watch::probes::ConfigError> {
+    /// // A test server with a self-signed certificate.
+    /// let probe = RedisProbe::new("rediss://:s3cret@127.0.0.1:6380/0")?
+    ///     .tls_options(TlsOptions::new().danger_accept_invalid_certs(true));
+    /// assert!(!format!("{probe:?}").contains("s3cret"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn tls_options(mut self, options: TlsOptions) -> Self {
+        if let Source::Url(target) = &mut self.source {
+            target.set_tls_options(options);
+        }
+        self
     }
 
     /// A probe over a connection your service already holds, such as a
@@ -144,13 +174,14 @@ impl Probe for RedisProbe {
         let limit = Limit::until(Instant::now() + self.timeout, self.timeout);
         match &self.source {
             Source::Connection(exchange) => exchange(limit).await,
-            Source::Url(client) => {
-                let config = AsyncConnectionConfig::new()
-                    .set_connection_timeout(Some(self.timeout))
-                    .set_response_timeout(Some(self.timeout));
-                let connect = client.get_multiplexed_async_connection_with_config(&config);
-                let mut connection = redis_step(limit, "connect", connect).await?;
-                exchange(&mut connection, limit).await
+            Source::Url(target) => {
+                let config = AsyncConnectionConfig::new().set_response_timeout(Some(self.timeout));
+                let (mut connection, peer) = redis_connect(limit, target, self.timeout, config).await?;
+                let outcome = exchange(&mut connection, limit).await?;
+                Ok(match peer {
+                    Some(peer) => peer.add_to(outcome),
+                    None => outcome,
+                })
             }
         }
     }
@@ -217,24 +248,6 @@ fn info_details(info: &str) -> Details {
     details
 }
 
-/// `redis://user:***@host:port/db` for `Debug`: the address without the password.
-fn describe(info: &ConnectionInfo) -> String {
-    let settings = info.redis_settings();
-    let user = settings.username().unwrap_or_default();
-    let auth = match (user.is_empty(), settings.password().is_some()) {
-        (true, false) => String::new(),
-        (false, false) => format!("{user}@"),
-        (_, true) => format!("{user}:***@"),
-    };
-    let db = settings.db();
-    match info.addr() {
-        ConnectionAddr::Tcp(host, port) => format!("redis://{auth}{host}:{port}/{db}"),
-        ConnectionAddr::TcpTls { host, port, .. } => format!("rediss://{auth}{host}:{port}/{db}"),
-        ConnectionAddr::Unix(path) => format!("redis+unix://{auth}{}?db={db}", path.display()),
-        _ => "redis".to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,12 +297,7 @@ mod tests {
         let error = RedisProbe::new("http://:s3cret@127.0.0.1").unwrap_err().to_string();
         assert!(error.contains("invalid redis URL"), "{error}");
         assert!(!error.contains("s3cret"), "{error}");
-        // TLS is not built in: say so at construction rather than at every check.
-        let error = RedisProbe::new("rediss://:s3cret@127.0.0.1").unwrap_err().to_string();
-        assert!(!error.contains("s3cret"), "{error}");
-        assert_eq!(
-            error,
-            "invalid redis URL: can't connect with TLS, the feature is not enabled - InvalidClientConfig"
-        );
+        let probe = RedisProbe::new("rediss://:s3cret@cache.example.com").unwrap();
+        assert_eq!(probe.target, "rediss://:***@cache.example.com:6379/0");
     }
 }

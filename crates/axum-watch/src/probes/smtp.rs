@@ -2,22 +2,15 @@
 //! leaves with QUIT, never sending mail.
 
 use std::fmt;
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
-use tokio_rustls::TlsConnector;
-use tokio_rustls::rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use tokio_rustls::rustls::crypto::{CryptoProvider, aws_lc_rs, verify_tls12_signature, verify_tls13_signature};
-use tokio_rustls::rustls::pki_types::pem::PemObject;
-use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use tokio_rustls::rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use super::timeout::{Limit, within};
 use crate::probe::{Outcome, Probe, ProbeError};
+use crate::tls::{PeerTls, TlsOptions, Verification};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// RFC 5321 caps reply lines at 512 octets; allow generous slack, no more.
@@ -61,11 +54,14 @@ impl SmtpTls {
 /// | [`ehlo_name`](Self::ehlo_name) | `localhost` | the name the probe gives in `EHLO` |
 /// | [`root_certificate_pem`](Self::root_certificate_pem) | system roots | trust a private CA as well |
 /// | [`danger_accept_invalid_certs`](Self::danger_accept_invalid_certs) | `false` | skip certificate checks |
+/// | [`tls_options`](Self::tls_options) | system roots | every TLS option at once ([`TlsOptions`]) |
 ///
 /// Details: `host`, `port`, `tls` (`"none"`, `"starttls"` or `"implicit"`),
 /// `tls_version` (such as `"TLSv1.3"`, once encrypted), `banner` (the text of
 /// the `220` greeting) and `extensions` (the keywords of the last `EHLO`
-/// reply, such as `"SIZE 33554432"`, `"8BITMIME"`, `"STARTTLS"`).
+/// reply, such as `"SIZE 33554432"`, `"8BITMIME"`, `"STARTTLS"`); once
+/// encrypted also `cert_not_after` and `cert_days_remaining` of the server's
+/// certificate.
 ///
 /// Certificates are checked against the system's root certificates plus any
 /// [`root_certificate_pem`](Self::root_certificate_pem), with rustls and the
@@ -93,12 +89,9 @@ pub struct SmtpProbe {
     tls: SmtpTls,
     timeout: Duration,
     ehlo_name: String,
-    extra_roots: Vec<CertificateDer<'static>>,
+    tls_options: TlsOptions,
     /// A root certificate that could not be read, reported by every check.
     invalid_root: Option<String>,
-    accept_invalid_certs: bool,
-    /// Built on first use: loading the system's roots is not free.
-    tls_config: OnceLock<Result<Arc<ClientConfig>, String>>,
 }
 
 impl SmtpProbe {
@@ -112,10 +105,8 @@ impl SmtpProbe {
             tls: SmtpTls::None,
             timeout: DEFAULT_TIMEOUT,
             ehlo_name: "localhost".to_owned(),
-            extra_roots: Vec::new(),
+            tls_options: TlsOptions::new(),
             invalid_root: None,
-            accept_invalid_certs: false,
-            tls_config: OnceLock::new(),
         }
     }
 
@@ -146,13 +137,10 @@ impl SmtpProbe {
     /// without a valid certificate makes every check fail with a clear error.
     #[must_use]
     pub fn root_certificate_pem(mut self, pem: impl AsRef<[u8]>) -> Self {
-        let parsed: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(pem.as_ref()).collect();
-        match parsed {
-            Ok(certs) if !certs.is_empty() => self.extra_roots.extend(certs),
-            Ok(_) => self.invalid_root = Some("the root certificate PEM holds no certificate".to_owned()),
-            Err(error) => self.invalid_root = Some(format!("invalid root certificate PEM: {error}")),
+        match self.tls_options.clone().root_certificate_pem(pem) {
+            Ok(options) => self.tls_options = options,
+            Err(error) => self.invalid_root = Some(error.to_string()),
         }
-        self.tls_config = OnceLock::new();
         self
     }
 
@@ -160,47 +148,19 @@ impl SmtpProbe {
     /// name. Only for test servers: the session is then open to interception.
     #[must_use]
     pub fn danger_accept_invalid_certs(mut self, accept: bool) -> Self {
-        self.accept_invalid_certs = accept;
-        self.tls_config = OnceLock::new();
+        self.tls_options = self.tls_options.danger_accept_invalid_certs(accept);
         self
     }
 
-    fn connector(&self) -> Result<TlsConnector, ProbeError> {
-        if let Some(invalid) = &self.invalid_root {
-            return Err(ProbeError::with_kind("TlsError", invalid.clone()));
-        }
-        let config = self.tls_config.get_or_init(|| self.build_tls_config());
-        match config {
-            Ok(config) => Ok(TlsConnector::from(Arc::clone(config))),
-            Err(error) => Err(ProbeError::with_kind("TlsError", error.clone())),
-        }
-    }
-
-    fn build_tls_config(&self) -> Result<Arc<ClientConfig>, String> {
-        let provider = Arc::new(aws_lc_rs::default_provider());
-        let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| format!("cannot set up TLS: {e}"))?;
-        let config = if self.accept_invalid_certs {
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
-                .with_no_client_auth()
-        } else {
-            let mut roots = RootCertStore::empty();
-            for cert in &self.extra_roots {
-                roots
-                    .add(cert.clone())
-                    .map_err(|e| format!("unusable root certificate: {e}"))?;
-            }
-            let native = rustls_native_certs::load_native_certs();
-            let (added, _ignored) = roots.add_parsable_certificates(native.certs);
-            if added == 0 && self.extra_roots.is_empty() {
-                return Err("no root certificates found on this system; add one with root_certificate_pem".to_owned());
-            }
-            builder.with_root_certificates(roots).with_no_client_auth()
-        };
-        Ok(Arc::new(config))
+    /// Every TLS option at once (see [`TlsOptions`]): a private CA, a client
+    /// certificate, a server name, or no verification; replaces what
+    /// [`root_certificate_pem`](Self::root_certificate_pem) and
+    /// [`danger_accept_invalid_certs`](Self::danger_accept_invalid_certs) set.
+    #[must_use]
+    pub fn tls_options(mut self, options: TlsOptions) -> Self {
+        self.tls_options = options;
+        self.invalid_root = None;
+        self
     }
 
     async fn converse(&self, deadline: Instant) -> Result<Outcome, ProbeError> {
@@ -223,7 +183,7 @@ impl SmtpProbe {
         match self.tls {
             SmtpTls::Implicit => {
                 let tls = within(limit, "smtp TLS handshake", self.handshake(tcp)).await?;
-                outcome = outcome.detail("tls_version", tls_version(&tls));
+                outcome = with_peer(outcome, &tls);
                 let mut session = BufReader::new(tls);
                 let banner = within(limit, "smtp banner", greeting(&mut session)).await?;
                 let ehlo = within(limit, "smtp EHLO reply", self.ehlo(&mut session)).await?;
@@ -253,7 +213,7 @@ impl SmtpProbe {
                     ));
                 }
                 let tls = within(limit, "smtp TLS handshake", self.handshake(session.into_inner())).await?;
-                outcome = outcome.detail("tls_version", tls_version(&tls));
+                outcome = with_peer(outcome, &tls);
                 let mut session = BufReader::new(tls);
                 let extensions = within(limit, "smtp EHLO reply over TLS", self.ehlo(&mut session)).await?;
                 quit(&mut session, deadline).await;
@@ -263,16 +223,18 @@ impl SmtpProbe {
     }
 
     async fn handshake(&self, tcp: TcpStream) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ProbeError> {
-        let connector = self.connector()?;
-        let name = ServerName::try_from(self.host.clone()).map_err(|_| {
-            ProbeError::with_kind("TlsError", format!("{:?} is not a valid TLS server name", self.host))
-        })?;
-        connector.connect(name, tcp).await.map_err(|error| {
-            ProbeError::with_kind(
-                "TlsError",
-                format!("TLS handshake with {}:{} failed: {error}", self.host, self.port),
-            )
-        })
+        if let Some(invalid) = &self.invalid_root {
+            return Err(ProbeError::with_kind("TlsError", invalid.clone()));
+        }
+        self.tls_options
+            .handshake(Verification::Full, &self.host, tcp)
+            .await
+            .map_err(|error| {
+                ProbeError::with_kind(
+                    "TlsError",
+                    format!("TLS handshake with {}:{} failed: {error}", self.host, self.port),
+                )
+            })
     }
 
     /// Says `EHLO` and returns the extension lines of the `250` reply.
@@ -296,8 +258,8 @@ impl fmt::Debug for SmtpProbe {
             .field("tls", &self.tls)
             .field("timeout", &self.timeout)
             .field("ehlo_name", &self.ehlo_name)
-            .field("extra_roots", &self.extra_roots.len())
-            .field("accept_invalid_certs", &self.accept_invalid_certs)
+            .field("extra_roots", &self.tls_options.root_certificates().len())
+            .field("accept_invalid_certs", &self.tls_options.accepts_invalid_certs())
             .finish_non_exhaustive()
     }
 }
@@ -419,57 +381,16 @@ fn keyword(extension: &str) -> &str {
     extension.split_whitespace().next().unwrap_or_default()
 }
 
-fn tls_version(stream: &tokio_rustls::client::TlsStream<TcpStream>) -> Value {
-    let version = stream.get_ref().1.protocol_version();
-    version
-        .and_then(|v| v.as_str())
-        .map_or(Value::Null, |v| v.replace('_', ".").into())
+/// `outcome` with what the handshake showed: `tls_version`,
+/// `cert_not_after`, `cert_days_remaining`.
+fn with_peer(outcome: Outcome, stream: &tokio_rustls::client::TlsStream<TcpStream>) -> Outcome {
+    PeerTls::of(stream.get_ref().1).add_to(outcome)
 }
 
 fn truncate(text: &str) -> &str {
     match text.char_indices().nth(120) {
         Some((at, _)) => &text[..at],
         None => text,
-    }
-}
-
-/// The verifier behind [`SmtpProbe::danger_accept_invalid_certs`]: any
-/// certificate passes, signatures are still checked.
-#[derive(Debug)]
-struct AcceptAnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, tokio_rustls::rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, tokio_rustls::rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, tokio_rustls::rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 
@@ -530,12 +451,12 @@ mod tests {
     #[test]
     fn an_invalid_root_certificate_fails_every_check_clearly() {
         let probe = SmtpProbe::new("localhost", 25).root_certificate_pem("not a certificate");
-        let error = probe.connector().err().unwrap().to_string();
-        assert_eq!(error, "TlsError: the root certificate PEM holds no certificate");
+        let error = probe.invalid_root.clone().unwrap();
+        assert_eq!(error, "invalid root certificate: the PEM holds no certificate");
         let probe = SmtpProbe::new("localhost", 25)
             .root_certificate_pem("-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n");
-        let error = probe.connector().err().unwrap().to_string();
-        assert!(error.starts_with("TlsError: invalid root certificate PEM"), "{error}");
+        let error = probe.invalid_root.clone().unwrap();
+        assert!(error.starts_with("invalid root certificate"), "{error}");
     }
 
     #[test]

@@ -21,15 +21,16 @@
 //! crash of the database may lose its last few entries (never corrupt them).
 
 use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio_postgres::{Client, NoTls, Statement};
+use tokio_postgres::{Client, Statement};
 
 use super::shared::{self, Backend, Latest, Op, Options, Replicated};
 use super::{History, StorageError};
 use crate::model::{AlertRecord, ProbeResult};
+use crate::tls::TlsOptions;
+use crate::tls::postgres::{PgTls, PgUrlError};
 
 const SCHEMA: &str = "\
 CREATE TABLE IF NOT EXISTS axum_watch_results (
@@ -141,7 +142,12 @@ const SCHEMA_LOCK: i64 = 0x6178_7761_7463_6801;
 /// connections and never answers), the registry answers from its own entries
 /// and buffers its writes until it is back (see the [storage
 /// module](crate::storage)).
-/// It connects without TLS (loopback, a sidecar proxy or a private network).
+/// TLS follows libpq's `sslmode` (`disable`, `prefer` — the default —,
+/// `require`, `verify-ca`, `verify-full`) and `sslrootcert` / `sslcert` /
+/// `sslkey` in the URL, over rustls, as for
+/// [`PostgresProbe`](crate::probes::PostgresProbe);
+/// [`tls_options`](PostgresStorageBuilder::tls_options) sets whom to trust
+/// in code.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -175,6 +181,7 @@ impl fmt::Debug for PostgresStorage {
 pub struct PostgresStorageBuilder {
     url: String,
     options: Options,
+    tls: Option<TlsOptions>,
 }
 
 impl fmt::Debug for PostgresStorageBuilder {
@@ -182,6 +189,7 @@ impl fmt::Debug for PostgresStorageBuilder {
         f.debug_struct("PostgresStorageBuilder")
             .field("url", &crate::redact(&self.url))
             .field("options", &self.options)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -199,6 +207,7 @@ impl PostgresStorage {
         PostgresStorageBuilder {
             url: url.into(),
             options: Options::new(service.into()),
+            tls: None,
         }
     }
 
@@ -212,17 +221,32 @@ impl PostgresStorage {
 impl PostgresStorageBuilder {
     shared::shared_setters!();
 
+    /// Whom to trust and who the store is over TLS (extra roots, client
+    /// certificate, server name, or no verification for a test server);
+    /// replaces what the URL's `sslrootcert`, `sslcert` and `sslkey` said.
+    /// Whether TLS is used stays the `sslmode`'s choice.
+    pub fn tls_options(mut self, options: TlsOptions) -> Self {
+        self.tls = Some(options);
+        self
+    }
+
     /// The storage. It connects (and creates its tables) on first use, so
     /// building needs no server.
     ///
     /// # Errors
     ///
-    /// A malformed URL, a service name outside `[A-Za-z0-9_.-]`, a replica
-    /// id with spaces, or a zero TTL or timeout.
+    /// A malformed URL or TLS key (an `sslrootcert` that cannot be read), a
+    /// service name outside `[A-Za-z0-9_.-]`, a replica id with spaces, or a
+    /// zero TTL or timeout.
     pub fn build(self) -> Result<PostgresStorage, StorageError> {
         self.options.validate()?;
-        let mut config = tokio_postgres::Config::from_str(&self.url)
-            .map_err(|e| StorageError::new(format!("invalid PostgreSQL URL: {e}")))?;
+        let (mut config, mut tls) = crate::tls::postgres::parse(&self.url).map_err(|e| match e {
+            PgUrlError::Driver(e) => StorageError::new(format!("invalid PostgreSQL URL: {e}")),
+            PgUrlError::Tls(why) => StorageError::new(format!("invalid PostgreSQL URL: {why}")),
+        })?;
+        if let Some(options) = self.tls {
+            tls.set_options(options);
+        }
         config.connect_timeout(self.options.timeout);
         if config.get_application_name().is_none() {
             config.application_name("axum-watch");
@@ -230,6 +254,7 @@ impl PostgresStorageBuilder {
         let backend = PostgresBackend {
             url: crate::redact(&self.url).into_owned(),
             config,
+            tls,
             session: std::sync::Mutex::new(None),
             connecting: tokio::sync::Mutex::new(()),
         };
@@ -243,6 +268,7 @@ struct PostgresBackend {
     /// Redacted, for `Debug`.
     url: String,
     config: tokio_postgres::Config,
+    tls: PgTls,
     /// The open session; locked for bookkeeping only.
     session: std::sync::Mutex<Option<Arc<Session>>>,
     /// Held while a session is being made, so that one connects at a time.
@@ -304,9 +330,10 @@ impl PostgresBackend {
         if let Some(session) = self.current() {
             return Ok(session);
         }
+        let (tls, _peer) = self.tls.connector();
         let (client, connection) = self
             .config
-            .connect(NoTls)
+            .connect(tls)
             .await
             .map_err(|e| pg_error("could not connect", &e))?;
         let task = AbortOnDrop(

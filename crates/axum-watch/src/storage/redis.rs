@@ -19,12 +19,14 @@ use std::fmt;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use redis::AsyncCommands;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncCommands, AsyncConnectionConfig};
 
 use super::shared::{self, Backend, Latest, Op, Options, Replicated};
 use super::{History, StorageError};
 use crate::model::{AlertRecord, ProbeResult};
+use crate::redis_client::RedisTarget;
+use crate::tls::TlsOptions;
 
 /// Storage in Redis shared by the replicas of one service (feature
 /// `redis-storage`).
@@ -37,6 +39,12 @@ use crate::model::{AlertRecord, ProbeResult};
 /// it. While Redis is unreachable, or frozen (it accepts connections and
 /// never answers), the registry answers from its own entries and buffers its
 /// writes until Redis is back (see the [storage module](crate::storage)).
+///
+/// `rediss://` connects over TLS (rustls), the certificate checked against
+/// the system's roots and the host name;
+/// [`tls_options`](RedisStorageBuilder::tls_options) adds a private CA, a
+/// client certificate for mutual TLS, a server name or, for a test server,
+/// no verification.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -72,6 +80,7 @@ pub struct RedisStorageBuilder {
     url: String,
     key_prefix: String,
     options: Options,
+    tls: Option<TlsOptions>,
 }
 
 impl fmt::Debug for RedisStorageBuilder {
@@ -80,12 +89,14 @@ impl fmt::Debug for RedisStorageBuilder {
             .field("url", &crate::redact(&self.url))
             .field("key_prefix", &self.key_prefix)
             .field("options", &self.options)
+            .field("tls", &self.tls)
             .finish()
     }
 }
 
 impl RedisStorage {
-    /// A builder for the store at `url` (`redis://[user:password@]host:port[/db]`)
+    /// A builder for the store at `url` (`redis://[user:password@]host:port[/db]`,
+    /// `rediss://…` for TLS)
     /// keeping the entries of `service` (`[A-Za-z0-9_.-]+`; services sharing
     /// one Redis never see each other's entries).
     pub fn builder(url: impl Into<String>, service: impl Into<String>) -> RedisStorageBuilder {
@@ -93,6 +104,7 @@ impl RedisStorage {
             url: url.into(),
             key_prefix: "axum-watch".to_owned(),
             options: Options::new(service.into()),
+            tls: None,
         }
     }
 
@@ -112,6 +124,13 @@ impl RedisStorageBuilder {
         self
     }
 
+    /// Whom to trust and who the store is over TLS (see [`TlsOptions`]), for
+    /// a `rediss://` URL; a plain `redis://` one ignores them.
+    pub fn tls_options(mut self, options: TlsOptions) -> Self {
+        self.tls = Some(options);
+        self
+    }
+
     /// The storage. It connects on first use, so building needs no server.
     ///
     /// # Errors
@@ -126,14 +145,18 @@ impl RedisStorageBuilder {
                 self.key_prefix
             )));
         }
-        let client =
-            redis::Client::open(self.url.as_str()).map_err(|e| StorageError::new(format!("invalid Redis URL: {e}")))?;
+        let mut target =
+            RedisTarget::parse(&self.url).map_err(|e| StorageError::new(format!("invalid Redis URL: {e}")))?;
+        if let Some(options) = self.tls {
+            target.set_tls_options(options);
+        }
         let backend = RedisBackend {
             url: crate::redact(&self.url).into_owned(),
             namespace: format!("{}:{}", self.key_prefix, self.options.service),
-            client,
+            target,
             timeout: self.options.timeout,
             connection: Mutex::new(None),
+            connecting: tokio::sync::Mutex::new(()),
         };
         Ok(RedisStorage {
             inner: Replicated::new(backend, self.options),
@@ -145,12 +168,13 @@ struct RedisBackend {
     /// Redacted, for `Debug`.
     url: String,
     namespace: String,
-    client: redis::Client,
+    target: RedisTarget,
     /// Bounds connecting and each response, besides the caller's limit.
     timeout: Duration,
-    /// Made on first use (lazily: making it connects to nothing) and again
-    /// after a failure.
-    connection: Mutex<Option<ConnectionManager>>,
+    /// Made on first use and again after a failure (`reset`).
+    connection: Mutex<Option<MultiplexedConnection>>,
+    /// Held while a connection is being made, so that one connects at a time.
+    connecting: tokio::sync::Mutex<()>,
 }
 
 fn redis_error(what: &str, e: &redis::RedisError) -> StorageError {
@@ -172,23 +196,30 @@ fn unmember(member: &str) -> &str {
 }
 
 impl RedisBackend {
-    fn connection(&self) -> Result<ConnectionManager, StorageError> {
-        let mut slot = self.connection.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(manager) = slot.as_ref() {
-            return Ok(manager.clone());
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<MultiplexedConnection>> {
+        self.connection.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The open connection, or a new one. Both limits hold for every
+    /// connection: a server that accepts and never answers does not hold it
+    /// up. A connection that broke fails its next call, and the shared
+    /// layer then `reset`s it.
+    async fn connection(&self) -> Result<MultiplexedConnection, StorageError> {
+        if let Some(connection) = self.slot().clone() {
+            return Ok(connection);
         }
-        // Both limits hold for every (re)connection the manager makes: a
-        // server that accepts and never answers does not hold it up.
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.timeout))
-            .set_response_timeout(Some(self.timeout))
-            .set_number_of_retries(1)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_millis(500));
-        let manager = ConnectionManager::new_lazy_with_config(self.client.clone(), config)
-            .map_err(|e| redis_error("could not set up the connection", &e))?;
-        *slot = Some(manager.clone());
-        Ok(manager)
+        let _connecting = self.connecting.lock().await;
+        if let Some(connection) = self.slot().clone() {
+            return Ok(connection);
+        }
+        let config = AsyncConnectionConfig::new().set_response_timeout(Some(self.timeout));
+        let (connection, _peer) = self
+            .target
+            .connect(self.timeout, config)
+            .await
+            .map_err(|e| StorageError::new(format!("redis: could not connect: {e}")))?;
+        *self.slot() = Some(connection.clone());
+        Ok(connection)
     }
 
     fn key(&self, part: &str) -> String {
@@ -258,14 +289,14 @@ impl Backend for RedisBackend {
                     .ignore();
             }
         }
-        let mut connection = self.connection()?;
+        let mut connection = self.connection().await?;
         pipe.query_async::<()>(&mut connection)
             .await
             .map_err(|e| redis_error("write", &e))
     }
 
     async fn latest(&self, _options: &Options, since: i64) -> Result<Latest, StorageError> {
-        let mut connection = self.connection()?;
+        let mut connection = self.connection().await?;
         let replicas: Vec<String> = connection
             .zrangebyscore(self.key("replicas"), since, "+inf")
             .await
@@ -298,7 +329,7 @@ impl Backend for RedisBackend {
     }
 
     async fn history(&self, _options: &Options, since: i64) -> Result<History, StorageError> {
-        let mut connection = self.connection()?;
+        let mut connection = self.connection().await?;
         let mut probes: Vec<String> = connection
             .zrangebyscore(self.key("probes"), since, "+inf")
             .await
@@ -327,7 +358,7 @@ impl Backend for RedisBackend {
     }
 
     async fn alerts(&self, _options: &Options, since: i64) -> Result<Vec<AlertRecord>, StorageError> {
-        let mut connection = self.connection()?;
+        let mut connection = self.connection().await?;
         let members: Vec<String> = connection
             .zrangebyscore(self.key("alerts"), since, "+inf")
             .await
@@ -336,7 +367,7 @@ impl Backend for RedisBackend {
     }
 
     async fn claim(&self, options: &Options, key: &str, window: Duration) -> Result<bool, StorageError> {
-        let mut connection = self.connection()?;
+        let mut connection = self.connection().await?;
         let answer: Option<String> = redis::cmd("SET")
             .arg(self.key(&format!("claim:{key}")))
             .arg(&options.replica)
@@ -350,7 +381,7 @@ impl Backend for RedisBackend {
     }
 
     async fn ping(&self) -> Result<(), StorageError> {
-        let mut connection = self.connection()?;
+        let mut connection = self.connection().await?;
         redis::cmd("PING")
             .query_async::<String>(&mut connection)
             .await
@@ -359,7 +390,7 @@ impl Backend for RedisBackend {
     }
 
     fn reset(&self) {
-        *self.connection.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        *self.slot() = None;
     }
 }
 

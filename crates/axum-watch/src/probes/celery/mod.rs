@@ -23,6 +23,8 @@ use self::redis::{RedisMailbox, unix_now};
 use crate::probe::{Outcome, Probe, ProbeError};
 use crate::probes::amqp::AmqpTarget;
 use crate::probes::{ConfigError, ConfigErrorKind, invalid_redis_url};
+use crate::redis_client::RedisTarget;
+use crate::tls::TlsOptions;
 
 const CONTROL_EXCHANGE: &str = "celery.pidbox";
 const REPLY_EXCHANGE: &str = "reply.celery.pidbox";
@@ -56,6 +58,13 @@ const SCALED_DOWN: &str = "no workers online — they may be scaled down because
 /// detailed mode one object per worker); with no worker and
 /// `min_workers = 0`, a `reason` instead of `workers`.
 ///
+/// A `rediss://` broker is reached over TLS (rustls), its certificate
+/// checked against the system's roots, with
+/// [`tls_options`](Self::tls_options) for a private CA, a client certificate
+/// or a test server; `amqps://` goes over lapin's rustls. Over `rediss://`
+/// the details also carry `tls_version`, `cert_not_after` and
+/// `cert_days_remaining`.
+///
 /// ```
 /// use axum_watch::probes::CeleryProbe;
 ///
@@ -72,11 +81,7 @@ pub struct CeleryProbe {
 }
 
 enum Broker {
-    Redis {
-        client: ::redis::Client,
-        db: i64,
-        target: String,
-    },
+    Redis(RedisTarget),
     Amqp(AmqpTarget),
 }
 
@@ -87,7 +92,7 @@ struct Reply {
 }
 
 enum Mailbox {
-    Redis(RedisMailbox),
+    Redis(Box<RedisMailbox>),
     Amqp(Box<AmqpMailbox>),
 }
 
@@ -178,11 +183,7 @@ impl CeleryProbe {
         let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
         let broker = match scheme {
             "redis" | "rediss" | "redis+unix" | "unix" => {
-                let client = ::redis::Client::open(url).map_err(|e| invalid_redis_url(PROBE, url, &e))?;
-                let info = client.get_connection_info();
-                let db = info.redis_settings().db();
-                let target = format!("{}/{db}", describe(info.addr()));
-                Broker::Redis { client, db, target }
+                Broker::Redis(RedisTarget::parse(url).map_err(|e| invalid_redis_url(PROBE, &e))?)
             }
             "amqp" | "amqps" => Broker::Amqp(AmqpTarget::parse(url, PROBE)?),
             "pyamqp" => Broker::Amqp(AmqpTarget::parse(&url.replacen("pyamqp://", "amqp://", 1), PROBE)?),
@@ -227,6 +228,16 @@ impl CeleryProbe {
         self
     }
 
+    /// Whom to trust and who the probe is over TLS (see [`TlsOptions`]), for
+    /// a `rediss://` broker; other brokers ignore them.
+    #[must_use]
+    pub fn tls_options(mut self, options: TlsOptions) -> Self {
+        if let Broker::Redis(target) = &mut self.broker {
+            target.set_tls_options(options);
+        }
+        self
+    }
+
     /// Also collects each worker's tasks, pool, queues and registered tasks
     /// (five more broadcasts; meant for development and test).
     #[must_use]
@@ -237,9 +248,9 @@ impl CeleryProbe {
 
     async fn open(&self, reply_id: &str) -> Result<Mailbox, ProbeError> {
         Ok(match &self.broker {
-            Broker::Redis { client, db, .. } => {
-                Mailbox::Redis(RedisMailbox::open(client, *db, reply_id, self.connect_timeout).await?)
-            }
+            Broker::Redis(target) => Mailbox::Redis(Box::new(
+                RedisMailbox::open(target, reply_id, self.connect_timeout).await?,
+            )),
             Broker::Amqp(target) => Mailbox::Amqp(Box::new(
                 AmqpMailbox::open(target, reply_id, self.connect_timeout).await?,
             )),
@@ -356,19 +367,10 @@ fn task_summary(task: &Value) -> Value {
     })
 }
 
-fn describe(addr: &::redis::ConnectionAddr) -> String {
-    match addr {
-        ::redis::ConnectionAddr::Tcp(host, port) => format!("redis://{host}:{port}"),
-        ::redis::ConnectionAddr::TcpTls { host, port, .. } => format!("rediss://{host}:{port}"),
-        ::redis::ConnectionAddr::Unix(path) => format!("redis+unix://{}", path.display()),
-        _ => "redis".to_owned(),
-    }
-}
-
 impl fmt::Debug for CeleryProbe {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let broker = match &self.broker {
-            Broker::Redis { target, .. } => target.clone(),
+            Broker::Redis(target) => target.describe_address(),
             Broker::Amqp(target) => target.to_string(),
         };
         f.debug_struct("CeleryProbe")
@@ -390,6 +392,13 @@ impl Probe for CeleryProbe {
         let reply_id = uuid::Uuid::new_v4().to_string();
         let mut mailbox = self.open(&reply_id).await?;
         let outcome = self.inspect(&mut mailbox, &reply_id).await;
+        let outcome = match &mailbox {
+            Mailbox::Redis(redis) => match &redis.peer {
+                Some(peer) => outcome.map(|o| peer.add_to(o)),
+                None => outcome,
+            },
+            _ => outcome,
+        };
         mailbox.close().await;
         outcome
     }
@@ -419,11 +428,16 @@ mod tests {
         );
         let err = CeleryProbe::new("sqs://key:s3cret@").unwrap_err().to_string();
         assert!(err.contains("unsupported celery broker URL scheme \"sqs\""), "{err}");
-        let err = CeleryProbe::new("rediss://:s3cret@cache:6380/0")
+        let tls = CeleryProbe::new("rediss://:s3cret@cache:6380/0").unwrap();
+        let debug = format!("{tls:?}");
+        assert!(
+            debug.contains("rediss://cache:6380/0") && !debug.contains("s3cret"),
+            "{debug}"
+        );
+        let err = CeleryProbe::new("redis://:s3cret@cache:notaport/0")
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("invalid redis URL") && !err.contains("s3cret"), "{err}");
-        assert!(!err.contains("s3cret"));
     }
 
     #[test]

@@ -7,15 +7,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use redis::AsyncConnectionConfig;
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::{CONTROL_EXCHANGE, REPLY_EXCHANGE, Reply};
 use crate::probe::ProbeError;
-use crate::probes::redis_step;
 use crate::probes::timeout::Limit;
+use crate::probes::{redis_connect, redis_step};
+use crate::redis_client::RedisTarget;
 
 /// kombu's separator inside a binding: `routing_key SEP pattern SEP queue`.
 const SEP: &str = "\x06\x16";
@@ -32,23 +33,19 @@ pub(super) struct RedisMailbox {
     binding: String,
     binding_key: String,
     delivery_tag: u64,
+    /// What the TLS handshake showed of the broker, over `rediss://`.
+    pub(super) peer: Option<crate::tls::PeerTls>,
 }
 
 impl RedisMailbox {
     /// Connects and registers the reply binding, so that workers' replies
     /// to `reply_id` land in the list this mailbox pops.
-    pub(super) async fn open(client: &Client, db: i64, reply_id: &str, timeout: Duration) -> Result<Self, ProbeError> {
+    pub(super) async fn open(target: &RedisTarget, reply_id: &str, timeout: Duration) -> Result<Self, ProbeError> {
         // Commands are bounded one by one below; BRPOP must be allowed to block.
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(None);
+        let config = AsyncConnectionConfig::new().set_response_timeout(None);
         let deadline = Instant::now() + timeout;
-        let connection = redis_step(
-            Limit::until(deadline, timeout),
-            "connect",
-            client.get_multiplexed_async_connection_with_config(&config),
-        )
-        .await?;
+        let (connection, peer) = redis_connect(Limit::until(deadline, timeout), target, timeout, config).await?;
+        let db = target.db();
         let reply_list = format!("{reply_id}.{REPLY_EXCHANGE}");
         let mut mailbox = Self {
             connection,
@@ -58,6 +55,7 @@ impl RedisMailbox {
             binding_key: format!("_kombu.binding.{REPLY_EXCHANGE}"),
             reply_list,
             delivery_tag: 0,
+            peer,
         };
         let mut add = redis::cmd("SADD");
         add.arg(&mailbox.binding_key).arg(&mailbox.binding);
