@@ -383,13 +383,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let correlation_id = self.next_id;
         self.stream
             .write_all(&wire::request(api_key, version, correlation_id, body))
-            .await?;
-        self.stream.flush().await?;
-        let size = self.stream.read_i32().await.map_err(closed)?;
+            .await
+            .map_err(closed)?;
+        self.stream.flush().await.map_err(closed)?;
+        let mut head = [0u8; 4];
+        self.stream.read_exact(&mut head).await.map_err(closed)?;
+        let size = i32::from_be_bytes(head);
         let size = usize::try_from(size)
             .ok()
             .filter(|s| (4..=MAX_RESPONSE).contains(s))
-            .ok_or_else(|| KafkaError::Protocol(format!("unexpected response: frame size {size}")))?;
+            .ok_or_else(|| KafkaError::Protocol(not_a_frame(head)))?;
         let mut bytes = vec![0; size];
         self.stream.read_exact(&mut bytes).await.map_err(closed)?;
         Ok(Frame { bytes, correlation_id })
@@ -398,8 +401,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
 /// An end of stream where an answer was due: brokers close the connection
 /// on a request they will not serve, mostly one that lacks TLS or SASL.
+/// Why `head` cannot start a Kafka response, naming what it looks like.
+fn not_a_frame(head: [u8; 4]) -> String {
+    let size = i32::from_be_bytes(head);
+    // A TLS record (alert or handshake, version 3.x) reads as a size far
+    // above the limit: a TLS listener answering a plaintext client.
+    if matches!(head, [0x15 | 0x16, 0x03, 0..=0x04, _]) {
+        format!("the server answered in TLS (frame size {size}): enable tls on the probe")
+    } else if &head == b"HTTP" {
+        format!("the server answered in HTTP (frame size {size}), not Kafka")
+    } else {
+        format!("unexpected response: frame size {size}")
+    }
+}
+
+/// TLS failures that surface on a read or write are named as such.
 fn closed(error: io::Error) -> KafkaError {
-    if error.kind() == io::ErrorKind::UnexpectedEof {
+    if let Some(tls) = tls::late_failure(&error) {
+        KafkaError::Tls(tls)
+    } else if error.kind() == io::ErrorKind::UnexpectedEof {
         KafkaError::Closed
     } else {
         KafkaError::Io(error)
@@ -420,7 +440,15 @@ where
     }
     let frame = conn
         .call(SASL_HANDSHAKE, 1, &wire::sasl_handshake_body(mechanism))
-        .await?;
+        .await
+        .map_err(|e| match e {
+            // Some brokers (Tansu) close the connection on a mechanism
+            // they do not enable rather than answering with their list.
+            KafkaError::Closed => sasl(format!(
+                "the broker closed the connection at the SASL handshake (does it enable {mechanism}?)"
+            )),
+            other => other,
+        })?;
     let (code, offered) = wire::parse_sasl_handshake(frame.reader()?)
         .map_err(|what| KafkaError::Protocol(format!("unexpected SaslHandshake response: {what}")))?;
     match code {
@@ -527,7 +555,9 @@ impl From<io::Error> for KafkaError {
 
 #[cfg(test)]
 mod tests {
-    use super::wire::tests::{metadata_response, partition, topic};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, DuplexStream};
+
+    use super::wire::tests::{Out, metadata_response, partition, topic};
     use super::wire::{self, Metadata};
     use super::{Found, KafkaProbe, PartitionRule, SaslMechanism, TlsOptions, TlsSession};
     use crate::Status;
@@ -546,9 +576,9 @@ mod tests {
         }
     }
 
-    fn found(metadata: Metadata, tls: Option<TlsSession>) -> Found {
+    fn found(metadata: &Metadata, tls: Option<TlsSession>) -> Found {
         // Through the codec, as a broker would send it.
-        let bytes = metadata_response(&metadata, 5);
+        let bytes = metadata_response(metadata, 5);
         let parsed = wire::parse_metadata(wire::response_body(&bytes, 7).unwrap(), 5).unwrap();
         Found { metadata: parsed, tls }
     }
@@ -572,7 +602,7 @@ mod tests {
             ],
         };
         let probe = KafkaProbe::new("b:9092").unwrap();
-        let outcome = probe.outcome(found(metadata.clone(), None));
+        let outcome = probe.outcome(found(&metadata, None));
         assert_eq!(outcome.status(), Status::Degraded);
         assert_eq!(outcome.error(), Some("1 offline partition"));
         assert_eq!(
@@ -590,12 +620,12 @@ mod tests {
             "app",
             "pw",
         );
-        let outcome = strict.outcome(found(metadata.clone(), None));
+        let outcome = strict.outcome(found(&metadata, None));
         assert_eq!(outcome.status(), Status::Unhealthy);
         assert_eq!(outcome.error(), Some("1 offline partition of orders"));
         assert_eq!(outcome.details()["sasl_mechanism"], "SCRAM-SHA-256");
 
-        let quiet = probe.partition_rules([]).outcome(found(metadata, None));
+        let quiet = probe.partition_rules([]).outcome(found(&metadata, None));
         assert_eq!((quiet.status(), quiet.error()), (Status::Healthy, None));
     }
 
@@ -612,14 +642,143 @@ mod tests {
             version: Some("TLSv1.3".into()),
             not_after: Some(not_after),
         };
-        let fine = probe.outcome(found(metadata.clone(), Some(session(now + 10 * 86_400 + 60))));
+        let fine = probe.outcome(found(&metadata, Some(session(now + 10 * 86_400 + 60))));
         assert_eq!(fine.status(), Status::Healthy);
         assert_eq!(fine.details()["cert_days_remaining"], 10);
         assert_eq!(fine.details()["tls_version"], "TLSv1.3");
         assert!(fine.details()["cert_not_after"].is_string());
-        let expired = probe.outcome(found(metadata, Some(session(now - 3 * 86_400 + 60))));
+        let expired = probe.outcome(found(&metadata, Some(session(now - 3 * 86_400 + 60))));
         assert_eq!(expired.status(), Status::Unhealthy);
         assert_eq!(expired.error(), Some("certificate expired 3 days ago"));
+    }
+
+    /// A broker on the other end of a pipe that answers each request with
+    /// the next of `bodies` (the correlation id put in front), and hands
+    /// back the requests it read.
+    fn scripted(bodies: Vec<Vec<u8>>) -> (DuplexStream, tokio::task::JoinHandle<Vec<Vec<u8>>>) {
+        let (client, mut broker) = tokio::io::duplex(1 << 16);
+        let task = tokio::spawn(async move {
+            let mut requests = Vec::new();
+            for body in bodies {
+                let size = usize::try_from(broker.read_i32().await.unwrap()).unwrap();
+                let mut request = vec![0; size];
+                broker.read_exact(&mut request).await.unwrap();
+                let mut frame = request[4..8].to_vec();
+                frame.extend_from_slice(&body);
+                broker.write_all(&wire::request_size(&frame)).await.unwrap();
+                broker.write_all(&frame).await.unwrap();
+                requests.push(request);
+            }
+            requests
+        });
+        (client, task)
+    }
+
+    fn api_versions() -> Vec<u8> {
+        let mut o = Out::default();
+        o.i16(0).len(4);
+        for (key, min, max) in [(3, 0, 12), (17, 0, 1), (18, 0, 3), (36, 0, 2)] {
+            o.i16(key).i16(min).i16(max);
+        }
+        o.0
+    }
+
+    fn handshake(code: i16, mechanisms: &[&str]) -> Vec<u8> {
+        let mut o = Out::default();
+        o.i16(code).len(mechanisms.len());
+        for m in mechanisms {
+            o.string(m);
+        }
+        o.0
+    }
+
+    fn authenticated(code: i16, message: Option<&str>) -> Vec<u8> {
+        let mut o = Out::default();
+        o.i16(code);
+        match message {
+            Some(m) => o.string(m),
+            None => o.i16(-1),
+        };
+        o.i32(0);
+        o.0
+    }
+
+    fn healthy_metadata() -> Vec<u8> {
+        let metadata = Metadata {
+            broker_count: 1,
+            topics: vec![topic("orders", vec![partition(0, 0, &[0], &[0])])],
+            ..Metadata::default()
+        };
+        metadata_response(&metadata, 5)[4..].to_vec()
+    }
+
+    fn plain_probe() -> KafkaProbe {
+        KafkaProbe::new("b:9092")
+            .unwrap()
+            .sasl(SaslMechanism::Plain, "key-123", "secret-456")
+    }
+
+    #[tokio::test]
+    async fn a_plain_login_then_metadata_v5() {
+        let (stream, broker) = scripted(vec![
+            api_versions(),
+            handshake(0, &["PLAIN"]),
+            authenticated(0, None),
+            healthy_metadata(),
+        ]);
+        let found = plain_probe().converse(stream, None).await.unwrap();
+        assert_eq!(found.metadata.topics[0].name, "orders");
+        let requests = broker.await.unwrap();
+        // ApiVersions v0, SaslHandshake v1, SaslAuthenticate v0, Metadata v5.
+        let keys: Vec<_> = requests.iter().map(|r| (r[1], r[3])).collect();
+        assert_eq!(keys, [(18, 0), (17, 1), (36, 0), (3, 5)]);
+        assert!(requests[1].ends_with(b"\0\x05PLAIN"));
+        assert!(requests[2].ends_with(b"\0\0\0\x13\0key-123\0secret-456"));
+    }
+
+    #[tokio::test]
+    async fn sasl_refusals_say_what_the_broker_said() {
+        let (stream, _broker) = scripted(vec![api_versions(), handshake(33, &["SCRAM-SHA-256", "SCRAM-SHA-512"])]);
+        let error = plain_probe().converse(stream, None).await.err().unwrap();
+        assert_eq!(error.kind(), "SaslError");
+        assert_eq!(
+            error.to_string(),
+            "SASL PLAIN: the broker does not enable it (it offers: SCRAM-SHA-256, SCRAM-SHA-512)"
+        );
+
+        let (stream, _broker) = scripted(vec![
+            api_versions(),
+            handshake(0, &["PLAIN"]),
+            authenticated(58, Some("Invalid username or password")),
+        ]);
+        let error = plain_probe().converse(stream, None).await.err().unwrap();
+        assert_eq!(
+            error.to_string(),
+            "SASL PLAIN: authentication failed: SASL_AUTHENTICATION_FAILED (58): Invalid username or password"
+        );
+
+        let mut old = Out::default();
+        old.i16(0).len(2).i16(3).i16(0).i16(4).i16(18).i16(0).i16(0);
+        let (stream, _broker) = scripted(vec![old.0.clone()]);
+        let error = plain_probe().converse(stream, None).await.err().unwrap();
+        assert!(error.to_string().contains("Kafka 1.0 or later"), "{error}");
+
+        // Without a login, Metadata v4 from a broker that has no v5.
+        let metadata = Metadata {
+            broker_count: 1,
+            ..Metadata::default()
+        };
+        let (stream, broker) = scripted(vec![old.0, metadata_response(&metadata, 4)[4..].to_vec()]);
+        let probe = KafkaProbe::new("b:9092").unwrap();
+        assert_eq!(probe.converse(stream, None).await.unwrap().metadata.broker_count, 1);
+        assert_eq!(broker.await.unwrap()[1][3], 4);
+    }
+
+    #[test]
+    fn foreign_answers_are_named() {
+        assert!(super::not_a_frame([0x15, 0x03, 0x03, 0x00]).starts_with("the server answered in TLS"));
+        assert!(super::not_a_frame(*b"HTTP").starts_with("the server answered in HTTP"));
+        assert_eq!(super::not_a_frame([0xff; 4]), "unexpected response: frame size -1");
     }
 
     #[test]

@@ -315,7 +315,7 @@ impl ScramClient {
     pub(super) fn verify_server_final(&self, message: &[u8]) -> Result<(), String> {
         let text = String::from_utf8_lossy(message);
         if let Some(error) = text.strip_prefix("e=") {
-            return Err(format!("the server refused the SCRAM proof: {error}"));
+            return Err(format!("authentication failed: the server refused the proof ({error})"));
         }
         let signature = text
             .split(',')
@@ -366,7 +366,7 @@ mod tests {
         );
         assert_eq!(
             client.verify_server_final(b"e=invalid-proof").unwrap_err(),
-            "the server refused the SCRAM proof: invalid-proof"
+            "authentication failed: the server refused the proof (invalid-proof)"
         );
         // Before any proof was sent there is nothing to accept.
         let fresh = ScramClient::new(Hash::Sha256, "user", CLIENT_NONCE.to_owned());

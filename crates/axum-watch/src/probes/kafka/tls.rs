@@ -179,6 +179,14 @@ impl fmt::Debug for TlsOptions {
     }
 }
 
+/// A TLS failure after the client's part of the handshake (a server that
+/// refuses the client's certificate says so on the first read in TLS 1.3),
+/// when `error` is one.
+pub(super) fn late_failure(error: &io::Error) -> Option<String> {
+    let inner = error.get_ref()?;
+    inner.is::<RustlsError>().then(|| handshake_failure(error))
+}
+
 /// A failed handshake in a few words first: what a user fixes.
 fn handshake_failure(error: &io::Error) -> String {
     let Some(tls) = error.get_ref().and_then(|e| e.downcast_ref::<RustlsError>()) else {

@@ -31,11 +31,14 @@ pub(super) fn request(api_key: i16, version: i16, correlation_id: i32, body: &[u
     w.i32(correlation_id);
     w.string(Some(CLIENT_ID));
     w.0.extend_from_slice(body);
-    let mut frame = Vec::with_capacity(w.0.len() + 4);
-    // Requests are a few hundred bytes: the length fits.
-    frame.extend_from_slice(&i32::try_from(w.0.len()).unwrap_or(i32::MAX).to_be_bytes());
+    let mut frame = request_size(&w.0).to_vec();
     frame.extend_from_slice(&w.0);
     frame
+}
+
+/// The size prefix of `frame`; requests are a few hundred bytes.
+pub(super) fn request_size(frame: &[u8]) -> [u8; 4] {
+    i32::try_from(frame.len()).unwrap_or(i32::MAX).to_be_bytes()
 }
 
 /// `Metadata` for every topic, creating none (v4 and v5 share the layout).
