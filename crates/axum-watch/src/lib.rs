@@ -24,6 +24,8 @@ pub mod probes;
 mod redact;
 mod registry;
 pub mod storage;
+#[cfg(feature = "_tls")]
+pub mod tls;
 
 pub use alert::Alerter;
 #[cfg(feature = "prometheus-client")]
