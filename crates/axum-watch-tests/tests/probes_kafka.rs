@@ -16,7 +16,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum_watch::probes::{KafkaProbe, PartitionRule, SaslMechanism, TlsOptions};
+use axum_watch::probes::{KafkaProbe, PartitionRule, SaslMechanism};
+use axum_watch::tls::TlsOptions;
 use axum_watch::{HealthRegistry, Probe, Status};
 use common::{cache_dir, env_or, free_port, silent_listener};
 use rcgen::{CertificateParams, Issuer, KeyPair};
@@ -442,7 +443,7 @@ async fn tls_proxy(upstream: String, config: Arc<ServerConfig>) -> SocketAddr {
 }
 
 fn test_ca_options() -> TlsOptions {
-    TlsOptions::new().root_certificate_pem(cert_file("ca.crt"))
+    TlsOptions::new().root_certificate_pem(cert_file("ca.crt")).unwrap()
 }
 
 #[tokio::test]
@@ -450,7 +451,7 @@ async fn tls_with_the_test_ca_is_healthy_and_shows_the_certificate() {
     let proxy = tls_proxy(bootstrap(), test_ca_server(false)).await;
     let probe = KafkaProbe::new(format!("localhost:{}", proxy.port()))
         .unwrap()
-        .tls(test_ca_options());
+        .tls_options(test_ca_options());
     let outcome = probe.check().await.unwrap();
     assert_eq!(outcome.status(), Status::Healthy, "{outcome:?}");
     let details = outcome.details();
@@ -463,7 +464,9 @@ async fn tls_with_the_test_ca_is_healthy_and_shows_the_certificate() {
     assert!(details["broker_count"].as_u64().unwrap() >= 1);
 
     // By address too: the test certificate names 127.0.0.1.
-    let by_ip = KafkaProbe::new(proxy.to_string()).unwrap().tls(test_ca_options());
+    let by_ip = KafkaProbe::new(proxy.to_string())
+        .unwrap()
+        .tls_options(test_ca_options());
     assert_eq!(by_ip.check().await.unwrap().status(), Status::Healthy);
 }
 
@@ -472,11 +475,10 @@ async fn tls_with_the_test_ca_is_healthy_and_shows_the_certificate() {
 async fn scram_over_tls_end_to_end() {
     sasl_broker_must_listen().await;
     let proxy = tls_proxy(sasl_bootstrap(), test_ca_server(false)).await;
-    let probe = KafkaProbe::new(proxy.to_string()).unwrap().tls(test_ca_options()).sasl(
-        SaslMechanism::ScramSha512,
-        sasl_user(),
-        sasl_password(),
-    );
+    let probe = KafkaProbe::new(proxy.to_string())
+        .unwrap()
+        .tls_options(test_ca_options())
+        .sasl(SaslMechanism::ScramSha512, sasl_user(), sasl_password());
     let outcome = probe.check().await.unwrap();
     assert_eq!(outcome.status(), Status::Healthy, "{outcome:?}");
     assert_eq!(outcome.details()["sasl_mechanism"], "SCRAM-SHA-512");
@@ -489,14 +491,14 @@ async fn an_untrusted_certificate_is_refused_unless_verification_is_off() {
     // The system roots do not include the test CA.
     let error = KafkaProbe::new(proxy.to_string())
         .unwrap()
-        .tls(TlsOptions::new())
+        .tls_options(TlsOptions::new())
         .check()
         .await
         .unwrap_err();
     assert_eq!(error.kind(), Some("TlsError"), "{error}");
     assert!(
         error.to_string().starts_with(&format!(
-            "TlsError: no bootstrap server completed the TLS handshake ({proxy}: TLS handshake failed: unknown issuer"
+            "TlsError: no bootstrap server completed the TLS handshake ({proxy}: TLS handshake failed: certificate not trusted: unknown issuer"
         )),
         "{error}"
     );
@@ -504,7 +506,7 @@ async fn an_untrusted_certificate_is_refused_unless_verification_is_off() {
     let self_signed = tls_proxy(bootstrap(), server_with(false, -1, 30)).await;
     let refused = KafkaProbe::new(self_signed.to_string())
         .unwrap()
-        .tls(test_ca_options())
+        .tls_options(test_ca_options())
         .check()
         .await
         .unwrap_err();
@@ -512,7 +514,7 @@ async fn an_untrusted_certificate_is_refused_unless_verification_is_off() {
 
     let accepted = KafkaProbe::new(self_signed.to_string())
         .unwrap()
-        .tls(TlsOptions::new().danger_accept_invalid_certs(true))
+        .tls_options(TlsOptions::new().danger_accept_invalid_certs(true))
         .check()
         .await
         .unwrap();
@@ -525,12 +527,14 @@ async fn a_name_mismatch_and_an_expired_certificate_are_named() {
     let proxy = tls_proxy(bootstrap(), test_ca_server(false)).await;
     let error = KafkaProbe::new(proxy.to_string())
         .unwrap()
-        .tls(test_ca_options().server_name("kafka.example.com"))
+        .tls_options(test_ca_options().server_name("kafka.example.com").unwrap())
         .check()
         .await
         .unwrap_err();
     assert!(
-        error.to_string().contains("TLS handshake failed: name mismatch"),
+        error
+            .to_string()
+            .contains("TLS handshake failed: certificate name mismatch"),
         "{error}"
     );
 
@@ -538,7 +542,7 @@ async fn a_name_mismatch_and_an_expired_certificate_are_named() {
     // address connected to.
     let ok = KafkaProbe::new(proxy.to_string())
         .unwrap()
-        .tls(test_ca_options().server_name("localhost"))
+        .tls_options(test_ca_options().server_name("localhost").unwrap())
         .check()
         .await
         .unwrap();
@@ -547,18 +551,18 @@ async fn a_name_mismatch_and_an_expired_certificate_are_named() {
     let expired = tls_proxy(bootstrap(), server_with(true, -30, -2)).await;
     let error = KafkaProbe::new(expired.to_string())
         .unwrap()
-        .tls(test_ca_options())
+        .tls_options(test_ca_options())
         .check()
         .await
         .unwrap_err();
     assert_eq!(error.kind(), Some("TlsError"), "{error}");
     assert!(
-        error.to_string().contains("TLS handshake failed: expired certificate"),
+        error.to_string().contains("TLS handshake failed: certificate expired"),
         "{error}"
     );
     let seen = KafkaProbe::new(expired.to_string())
         .unwrap()
-        .tls(TlsOptions::new().danger_accept_invalid_certs(true))
+        .tls_options(TlsOptions::new().danger_accept_invalid_certs(true))
         .check()
         .await
         .unwrap();
@@ -571,19 +575,25 @@ async fn mutual_tls_needs_the_client_certificate() {
     let proxy = tls_proxy(bootstrap(), test_ca_server(true)).await;
     let without = KafkaProbe::new(proxy.to_string())
         .unwrap()
-        .tls(test_ca_options())
+        .tls_options(test_ca_options())
         .check()
         .await
         .unwrap_err();
     assert_eq!(without.kind(), Some("TlsError"), "{without}");
     assert!(
-        without.to_string().contains("the server refused the handshake"),
+        without
+            .to_string()
+            .contains("TLS handshake failed: the server requires a client certificate (mutual TLS)"),
         "{without}"
     );
 
     let with = KafkaProbe::new(proxy.to_string())
         .unwrap()
-        .tls(test_ca_options().client_certificate_pem(cert_file("client.crt"), cert_file("client.key")))
+        .tls_options(
+            test_ca_options()
+                .client_identity_pem(cert_file("client.crt"), cert_file("client.key"))
+                .unwrap(),
+        )
         .check()
         .await
         .unwrap();
@@ -597,7 +607,7 @@ async fn plaintext_to_a_tls_listener_is_a_clear_failure() {
     assert_eq!(
         error.to_string(),
         format!(
-            "KafkaError: no bootstrap server answered ({proxy}: the server answered in TLS (frame size 352518912): enable tls on the probe)"
+            "KafkaError: no bootstrap server answered ({proxy}: the server answered in TLS (frame size 352518912): set tls_options on the probe)"
         )
     );
 }

@@ -21,15 +21,14 @@ use tokio::time::Instant;
 use super::{ConfigError, ConfigErrorKind};
 use crate::Status;
 use crate::probe::{Outcome, Probe, ProbeError};
+use crate::tls::{PeerTls, TlsOptions, Verification};
 
 mod partitions;
 mod sasl;
-mod tls;
 mod wire;
 
 pub use partitions::PartitionRule;
 pub use sasl::SaslMechanism;
-pub use tls::TlsOptions;
 
 use sasl::{Conversation, SaslLogin};
 use wire::{API_VERSIONS, ApiVersions, BrokerError, METADATA, Metadata, SASL_AUTHENTICATE, SASL_HANDSHAKE};
@@ -47,7 +46,7 @@ const SECONDS_PER_DAY: i64 = 86_400;
 ///
 /// | option | default | for |
 /// | --- | --- | --- |
-/// | [`tls`](Self::tls) | plaintext | TLS listeners (`security.protocol=SSL` or `SASL_SSL`) |
+/// | [`tls_options`](Self::tls_options) | plaintext | TLS listeners (`security.protocol=SSL` or `SASL_SSL`) |
 /// | [`sasl`](Self::sasl) | none | `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512` logins |
 /// | [`partition_rule`](Self::partition_rule) | [`PartitionRule::all_topics`] | what offline and under-replicated partitions make |
 /// | [`request_timeout`](Self::request_timeout) | 5 s | the whole check, every server tried |
@@ -63,7 +62,7 @@ const SECONDS_PER_DAY: i64 = 86_400;
 /// | `under_replicated_partition_count`, `under_replicated_partitions` | partitions with fewer in-sync replicas than replicas |
 /// | `missing_topics` | topics a [`PartitionRule::topics`] names that the cluster does not list (only when there are some) |
 /// | `sasl_mechanism` | with [`sasl`](Self::sasl) |
-/// | `tls_version`, `cert_days_remaining`, `cert_not_after` | with [`tls`](Self::tls): the session and the broker's certificate |
+/// | `tls_version`, `cert_not_after`, `cert_days_remaining` | with [`tls_options`](Self::tls_options): the session and the broker's certificate |
 ///
 /// The status is what the [partition rules](PartitionRule) make of the
 /// partitions, the worst winning, with their reasons as the error text
@@ -74,7 +73,8 @@ const SECONDS_PER_DAY: i64 = 86_400;
 /// Credentials never appear in details, errors or `Debug`.
 ///
 /// ```
-/// use axum_watch::probes::{KafkaProbe, PartitionRule, SaslMechanism, TlsOptions};
+/// use axum_watch::probes::{KafkaProbe, PartitionRule, SaslMechanism};
+/// use axum_watch::tls::TlsOptions;
 ///
 /// let local = KafkaProbe::new("localhost:9092").unwrap();
 /// assert_eq!(KafkaProbe::new("b1:9092,b2:9092").unwrap().servers(), ["b1:9092", "b2:9092"]);
@@ -83,7 +83,7 @@ const SECONDS_PER_DAY: i64 = 86_400;
 /// // A managed cluster: TLS, SCRAM, and the topics this service needs.
 /// let msk = KafkaProbe::new("b-1.msk.example.com:9096,b-2.msk.example.com:9096")
 ///     .unwrap()
-///     .tls(TlsOptions::new())
+///     .tls_options(TlsOptions::new())
 ///     .sasl(SaslMechanism::ScramSha512, "app", std::env::var("KAFKA_PASSWORD").unwrap_or_default())
 ///     .partition_rule(PartitionRule::topics(["orders", "payments"]));
 /// # drop((local, msk));
@@ -162,18 +162,19 @@ impl KafkaProbe {
     }
 
     /// Speaks TLS to every server, as Kafka's `security.protocol=SSL` (or
-    /// `SASL_SSL` with [`sasl`](Self::sasl)). The certificate is checked
-    /// against the host of each bootstrap server unless
-    /// [`TlsOptions::server_name`] says otherwise.
+    /// `SASL_SSL` with [`sasl`](Self::sasl)), trusting and showing what
+    /// `options` say. The certificate is checked against the host of each
+    /// bootstrap server unless [`TlsOptions::server_name`] says otherwise;
+    /// [`TlsOptions::danger_accept_invalid_certs`] turns checking off.
     #[must_use]
-    pub fn tls(mut self, options: TlsOptions) -> Self {
+    pub fn tls_options(mut self, options: TlsOptions) -> Self {
         self.tls = Some(options);
         self
     }
 
     /// Logs in with `mechanism` as `username` before asking for metadata,
     /// as Kafka's `sasl.mechanism` with `sasl.jaas.config`. `PLAIN` sends
-    /// the password itself: use it over [`tls`](Self::tls) only.
+    /// the password itself: use it over [`tls_options`](Self::tls_options) only.
     #[must_use]
     pub fn sasl(mut self, mechanism: SaslMechanism, username: impl Into<String>, password: impl Into<String>) -> Self {
         self.sasl = Some(SaslLogin::new(mechanism, username.into(), password.into()));
@@ -211,15 +212,15 @@ impl KafkaProbe {
             return self.converse(tcp, None).await;
         };
         let host = server.rsplit_once(':').map_or(server, |(host, _)| host);
-        let stream = options.connect(host, tcp).await.map_err(KafkaError::Tls)?;
-        let session = TlsSession {
-            version: tls::version(&stream),
-            not_after: tls::not_after(&stream),
-        };
-        self.converse(stream, Some(session)).await
+        let stream = options
+            .handshake(Verification::Full, host, tcp)
+            .await
+            .map_err(|e| KafkaError::Tls(format!("TLS handshake failed: {e}")))?;
+        let peer = PeerTls::of(stream.get_ref().1);
+        self.converse(stream, Some(peer)).await
     }
 
-    async fn converse<S>(&self, stream: S, tls: Option<TlsSession>) -> Result<Found, KafkaError>
+    async fn converse<S>(&self, stream: S, tls: Option<PeerTls>) -> Result<Found, KafkaError>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -250,7 +251,6 @@ impl KafkaProbe {
         let Found { metadata, tls } = found;
         let verdict = partitions::judge(&metadata, &self.rules);
         let (mut status, mut reason) = (verdict.status, verdict.reason);
-        let mut expiry = None;
         if let Some(at) = tls.as_ref().and_then(|t| t.not_after) {
             let days = (at - jiff::Timestamp::now().as_second()).div_euclid(SECONDS_PER_DAY);
             // Reachable only with verification off: say so first.
@@ -259,7 +259,6 @@ impl KafkaProbe {
                 let expired = format!("certificate expired {} days ago", -days);
                 reason = Some(reason.map_or_else(|| expired.clone(), |r| format!("{expired}; {r}")));
             }
-            expiry = Some((days, at));
         }
 
         let (mut internal, mut user): (Vec<String>, Vec<String>) = metadata
@@ -282,16 +281,8 @@ impl KafkaProbe {
         if let Some(login) = &self.sasl {
             outcome = outcome.detail("sasl_mechanism", login.mechanism.as_str());
         }
-        if let Some(session) = tls {
-            if let Some(version) = session.version {
-                outcome = outcome.detail("tls_version", version);
-            }
-            if let Some((days, at)) = expiry {
-                outcome = outcome.detail("cert_days_remaining", days);
-                if let Ok(at) = jiff::Timestamp::from_second(at) {
-                    outcome = outcome.detail("cert_not_after", at.to_string());
-                }
-            }
+        if let Some(peer) = tls {
+            outcome = peer.add_to(outcome);
         }
         match reason {
             Some(reason) => outcome.error_text(reason),
@@ -349,12 +340,7 @@ impl Probe for KafkaProbe {
 /// What one server told.
 struct Found {
     metadata: Metadata,
-    tls: Option<TlsSession>,
-}
-
-struct TlsSession {
-    version: Option<String>,
-    not_after: Option<i64>,
+    tls: Option<PeerTls>,
 }
 
 /// One Kafka connection: requests in turn, each answer checked against its
@@ -407,7 +393,7 @@ fn not_a_frame(head: [u8; 4]) -> String {
     // A TLS record (alert or handshake, version 3.x) reads as a size far
     // above the limit: a TLS listener answering a plaintext client.
     if matches!(head, [0x15 | 0x16, 0x03, 0..=0x04, _]) {
-        format!("the server answered in TLS (frame size {size}): enable tls on the probe")
+        format!("the server answered in TLS (frame size {size}): set tls_options on the probe")
     } else if &head == b"HTTP" {
         format!("the server answered in HTTP (frame size {size}), not Kafka")
     } else {
@@ -417,8 +403,8 @@ fn not_a_frame(head: [u8; 4]) -> String {
 
 /// TLS failures that surface on a read or write are named as such.
 fn closed(error: io::Error) -> KafkaError {
-    if let Some(tls) = tls::late_failure(&error) {
-        KafkaError::Tls(tls)
+    if let Some(tls) = crate::tls::explain_chain(&error, None) {
+        KafkaError::Tls(format!("TLS handshake failed: {tls}"))
     } else if error.kind() == io::ErrorKind::UnexpectedEof {
         KafkaError::Closed
     } else {
@@ -559,8 +545,9 @@ mod tests {
 
     use super::wire::tests::{Out, metadata_response, partition, topic};
     use super::wire::{self, Metadata};
-    use super::{Found, KafkaProbe, PartitionRule, SaslMechanism, TlsOptions, TlsSession};
+    use super::{Found, KafkaProbe, PartitionRule, SaslMechanism};
     use crate::Status;
+    use crate::tls::{PeerTls, TlsOptions};
 
     #[test]
     fn bootstrap_lists() {
@@ -576,7 +563,7 @@ mod tests {
         }
     }
 
-    fn found(metadata: &Metadata, tls: Option<TlsSession>) -> Found {
+    fn found(metadata: &Metadata, tls: Option<PeerTls>) -> Found {
         // Through the codec, as a broker would send it.
         let bytes = metadata_response(metadata, 5);
         let parsed = wire::parse_metadata(wire::response_body(&bytes, 7).unwrap(), 5).unwrap();
@@ -637,8 +624,8 @@ mod tests {
             ..Metadata::default()
         };
         let now = jiff::Timestamp::now().as_second();
-        let probe = KafkaProbe::new("b:9092").unwrap().tls(TlsOptions::new());
-        let session = |not_after| TlsSession {
+        let probe = KafkaProbe::new("b:9092").unwrap().tls_options(TlsOptions::new());
+        let session = |not_after| PeerTls {
             version: Some("TLSv1.3".into()),
             not_after: Some(not_after),
         };
