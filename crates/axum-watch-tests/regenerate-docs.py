@@ -39,7 +39,7 @@ pages = {
  'auth': ['Authentication'],
  'alerting': ['Alerting', 'State-change callbacks'],
  'passive': ['Passive probes'],
- 'builtin_probes': ['Built-in probes'],
+ 'builtin_probes': ['Built-in probes', 'Managed services'],
  'configuration': ['Configuration reference', 'Logging'],
 }
 used = set(x for v in pages.values() for x in v) | {'Quick start', 'Cargo features', 'Development'}
