@@ -320,10 +320,10 @@ impl Probe for KafkaProbe {
                 }
             }
         }
-        let kind = if kinds.iter().all(|k| *k == kinds[0]) {
-            kinds[0]
-        } else {
-            "KafkaError"
+        // One kind for all, or the general one.
+        let kind = match kinds.split_first() {
+            Some((first, rest)) if rest.iter().all(|k| k == first) => *first,
+            _ => "KafkaError",
         };
         let what = match kind {
             "TlsError" => "no bootstrap server completed the TLS handshake",
