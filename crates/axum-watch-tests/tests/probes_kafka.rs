@@ -611,3 +611,49 @@ async fn plaintext_to_a_tls_listener_is_a_clear_failure() {
         )
     );
 }
+
+// ---------------------------------------------------------------- client properties
+
+/// The Java client's layout, as Tansu's and Kafka's example files have it.
+#[tokio::test]
+async fn java_client_properties_with_a_jaas_login() {
+    sasl_broker_must_listen().await;
+    let properties = format!(
+        "# SCRAM over plaintext\n\
+         bootstrap.servers={}\n\
+         security.protocol=SASL_PLAINTEXT\n\
+         sasl.mechanism=SCRAM-SHA-256\n\
+         sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required \\\n    \
+         username=\"{}\" \\\n    password=\"{}\";\n\
+         acks=all\n",
+        sasl_bootstrap(),
+        sasl_user(),
+        sasl_password()
+    );
+    let outcome = KafkaProbe::from_properties(&properties).unwrap().check().await.unwrap();
+    assert_eq!(outcome.status(), Status::Healthy, "{outcome:?}");
+    assert_eq!(outcome.details()["sasl_mechanism"], "SCRAM-SHA-256");
+}
+
+/// librdkafka's names, `SASL_SSL` with a private CA file.
+#[tokio::test]
+async fn librdkafka_properties_over_tls() {
+    sasl_broker_must_listen().await;
+    let proxy = tls_proxy(sasl_bootstrap(), test_ca_server(false)).await;
+    let properties = format!(
+        "bootstrap.servers=localhost:{}\n\
+         security.protocol=SASL_SSL\n\
+         sasl.mechanisms=SCRAM-SHA-512\n\
+         sasl.username={}\n\
+         sasl.password={}\n\
+         ssl.ca.location={}/ca.crt\n",
+        proxy.port(),
+        sasl_user(),
+        sasl_password(),
+        certs_dir()
+    );
+    let outcome = KafkaProbe::from_properties(&properties).unwrap().check().await.unwrap();
+    assert_eq!(outcome.status(), Status::Healthy, "{outcome:?}");
+    assert_eq!(outcome.details()["tls_version"], "TLSv1.3");
+    assert_eq!(outcome.details()["sasl_mechanism"], "SCRAM-SHA-512");
+}

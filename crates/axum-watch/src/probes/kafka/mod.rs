@@ -24,6 +24,7 @@ use crate::probe::{Outcome, Probe, ProbeError};
 use crate::tls::{PeerTls, TlsOptions, Verification};
 
 mod partitions;
+mod properties;
 mod sasl;
 mod wire;
 
