@@ -420,11 +420,16 @@ where
 {
     let mechanism = login.mechanism.as_str();
     let sasl = |what: String| KafkaError::Sasl(format!("SASL {mechanism}: {what}"));
-    if versions.pick(SASL_HANDSHAKE, &[1]).is_none() || versions.pick(SASL_AUTHENTICATE, &[0]).is_none() {
+    // SaslAuthenticate v1 only adds a session lifetime after the fields
+    // read here; v2 is a flexible version.
+    let (Some(_), Some(auth_version)) = (
+        versions.pick(SASL_HANDSHAKE, &[1]),
+        versions.pick(SASL_AUTHENTICATE, &[0, 1]),
+    ) else {
         return Err(sasl(
-            "the broker has no SaslHandshake v1 and SaslAuthenticate v0 (Kafka 1.0 or later)".to_owned(),
+            "the broker has no SaslHandshake v1 and SaslAuthenticate v0 or v1 (Kafka 1.0 or later)".to_owned(),
         ));
-    }
+    };
     let frame = conn
         .call(SASL_HANDSHAKE, 1, &wire::sasl_handshake_body(mechanism))
         .await
@@ -457,30 +462,30 @@ where
     }
     match login.start().map_err(sasl)? {
         Conversation::Plain(token) => {
-            round(conn, &token, mechanism).await?;
+            round(conn, auth_version, &token, mechanism).await?;
         }
         Conversation::Scram(mut client) => {
-            let server_first = round(conn, &client.first(), mechanism).await?;
+            let server_first = round(conn, auth_version, &client.first(), mechanism).await?;
             let first = client.read_server_first(&server_first).map_err(sasl)?;
             let keys = login
                 .scram_keys(client.hash, &first.salt, first.iterations)
                 .await
                 .map_err(sasl)?;
             let last = client.client_final(&server_first, &first, &keys);
-            let server_final = round(conn, &last, mechanism).await?;
+            let server_final = round(conn, auth_version, &last, mechanism).await?;
             client.verify_server_final(&server_final).map_err(sasl)?;
         }
     }
     Ok(())
 }
 
-/// One `SaslAuthenticate`: the server's token, or its refusal.
-async fn round<S>(conn: &mut Connection<S>, token: &[u8], mechanism: &str) -> Result<Vec<u8>, KafkaError>
+/// One `SaslAuthenticate` (v0 or v1): the server's token, or its refusal.
+async fn round<S>(conn: &mut Connection<S>, version: i16, token: &[u8], mechanism: &str) -> Result<Vec<u8>, KafkaError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let frame = conn
-        .call(SASL_AUTHENTICATE, 0, &wire::sasl_authenticate_body(token))
+        .call(SASL_AUTHENTICATE, version, &wire::sasl_authenticate_body(token))
         .await
         .map_err(|e| match e {
             // Kafka answers a failed PLAIN login by closing the connection
@@ -687,7 +692,8 @@ mod tests {
             Some(m) => o.string(m),
             None => o.i16(-1),
         };
-        o.i32(0);
+        // No token, then v1's session lifetime (an i64), which is not read.
+        o.i32(0).i32(0).i32(0);
         o.0
     }
 
@@ -717,9 +723,9 @@ mod tests {
         let found = plain_probe().converse(stream, None).await.unwrap();
         assert_eq!(found.metadata.topics[0].name, "orders");
         let requests = broker.await.unwrap();
-        // ApiVersions v0, SaslHandshake v1, SaslAuthenticate v0, Metadata v5.
+        // ApiVersions v0, SaslHandshake v1, SaslAuthenticate v1, Metadata v5.
         let keys: Vec<_> = requests.iter().map(|r| (r[1], r[3])).collect();
-        assert_eq!(keys, [(18, 0), (17, 1), (36, 0), (3, 5)]);
+        assert_eq!(keys, [(18, 0), (17, 1), (36, 1), (3, 5)]);
         assert!(requests[1].ends_with(b"\0\x05PLAIN"));
         assert!(requests[2].ends_with(b"\0\0\0\x13\0key-123\0secret-456"));
     }

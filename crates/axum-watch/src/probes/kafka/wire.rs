@@ -1,5 +1,5 @@
 //! The few Kafka messages the probe speaks, in their non-flexible versions:
-//! `ApiVersions` v0, `SaslHandshake` v1, `SaslAuthenticate` v0 and
+//! `ApiVersions` v0, `SaslHandshake` v1, `SaslAuthenticate` v0 or v1 and
 //! `Metadata` v4 or v5. Every broker from Kafka 1.0 to 4.x answers them
 //! (4.0 dropped `Metadata` v0–3 and `SaslHandshake` v0, which the probe
 //! never sends).
@@ -56,7 +56,7 @@ pub(super) fn sasl_handshake_body(mechanism: &str) -> Vec<u8> {
     w.0
 }
 
-/// `SaslAuthenticate` v0 carrying `token`.
+/// `SaslAuthenticate` v0 or v1 (the same request) carrying `token`.
 pub(super) fn sasl_authenticate_body(token: &[u8]) -> Vec<u8> {
     let mut w = Writer::default();
     w.bytes(token);
@@ -223,7 +223,8 @@ pub(super) fn parse_sasl_handshake(mut r: Reader<'_>) -> Result<(i16, Vec<String
     Ok((error, mechanisms))
 }
 
-/// `SaslAuthenticate` v0: error code, error message, the server's token.
+/// `SaslAuthenticate` v0 or v1: error code, error message, the server's
+/// token (v1's session lifetime after them is not read).
 pub(super) fn parse_sasl_authenticate(mut r: Reader<'_>) -> Result<(i16, Option<String>, Vec<u8>), String> {
     let error = r.i16("error code")?;
     let message = r.string("error message")?;
