@@ -1,18 +1,35 @@
-//! `KafkaProbe` against a Kafka-protocol broker on loopback
-//! (`AXUM_WATCH_KAFKA_BOOTSTRAP`, default `127.0.0.1:9092`; Tansu, started by
-//! `scripts/services/kafka.sh`). Topics are created with rskafka, an
-//! independent client. Fails, never skips, when the broker is unreachable.
+//! `KafkaProbe` against Kafka-protocol brokers on loopback, both Tansu,
+//! started by `scripts/services/kafka.sh`: a plaintext one
+//! (`AXUM_WATCH_KAFKA_BOOTSTRAP`, default `127.0.0.1:9092`) and one that
+//! requires a SASL/SCRAM login (`AXUM_WATCH_KAFKA_SASL_BOOTSTRAP`, default
+//! `127.0.0.1:9094`, user `AXUM_WATCH_KAFKA_SASL_USER` /
+//! `AXUM_WATCH_KAFKA_SASL_PASSWORD`). Tansu has no TLS listener, so the TLS
+//! tests put a TLS-terminating proxy (tokio-rustls, below) in front of them,
+//! with the test CA of the service scripts (`AXUM_WATCH_TEST_CERTS`, default
+//! `~/.cache/axum-watch/test-certs`). Topics are created with rskafka, an
+//! independent client. Fails, never skips, when a broker is unreachable.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum_watch::probes::KafkaProbe;
+use axum_watch::probes::{KafkaProbe, PartitionRule, SaslMechanism};
+use axum_watch::tls::TlsOptions;
 use axum_watch::{HealthRegistry, Probe, Status};
-use common::{env_or, free_port, silent_listener};
+use common::{cache_dir, env_or, free_port, silent_listener};
+use rcgen::{CertificateParams, Issuer, KeyPair};
 use rskafka::BackoffConfig;
 use rskafka::client::{Client, ClientBuilder};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::crypto::aws_lc_rs;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio_rustls::rustls::server::WebPkiClientVerifier;
+use tokio_rustls::rustls::{RootCertStore, ServerConfig};
 
 fn bootstrap() -> String {
     env_or("AXUM_WATCH_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
@@ -67,7 +84,17 @@ async fn a_created_topic_appears_among_user_topics() {
     assert_eq!(topics, sorted);
     assert_eq!(
         details.keys().collect::<Vec<_>>(),
-        ["broker_count", "controller_id", "topics", "internal_topics"]
+        [
+            "broker_count",
+            "controller_id",
+            "topics",
+            "internal_topics",
+            "partition_count",
+            "offline_partition_count",
+            "offline_partitions",
+            "under_replicated_partition_count",
+            "under_replicated_partitions"
+        ]
     );
 }
 
@@ -162,7 +189,471 @@ async fn a_non_kafka_server_is_a_protocol_error() {
         .unwrap_err()
         .to_string();
     assert!(
-        error.contains("unexpected metadata response: frame size 1213486160"),
+        error.ends_with(": the server answered in HTTP (frame size 1213486160), not Kafka)"),
         "{error}"
     );
+}
+
+// ---------------------------------------------------------------- partitions
+
+/// Tansu reports every partition led and fully in sync (it has one broker
+/// and no replication): the counts are real, the offline and
+/// under-replicated cases are unit tests over encoded responses.
+#[tokio::test]
+async fn partition_health_of_a_created_topic() {
+    let topic = format!("axum-watch-partitions-{}", std::process::id());
+    admin_client()
+        .await
+        .controller_client()
+        .unwrap()
+        .create_topic(&topic, 3, 1, 5_000)
+        .await
+        .unwrap();
+    let probe = KafkaProbe::new(bootstrap())
+        .unwrap()
+        .partition_rule(PartitionRule::topics([topic.clone()]));
+    let outcome = probe.check().await.unwrap();
+    assert_eq!(outcome.status(), Status::Healthy, "{outcome:?}");
+    assert_eq!(outcome.error(), None);
+    let details = outcome.details();
+    assert!(details["partition_count"].as_u64().unwrap() >= 3, "{details:?}");
+    assert_eq!(details["offline_partition_count"], 0, "{details:?}");
+    assert_eq!(details["offline_partitions"], serde_json::json!({}));
+    assert_eq!(details["under_replicated_partition_count"], 0, "{details:?}");
+    assert_eq!(details["under_replicated_partitions"], serde_json::json!({}));
+    assert!(details.get("missing_topics").is_none(), "{details:?}");
+}
+
+#[tokio::test]
+async fn a_named_topic_the_cluster_lacks_is_unhealthy() {
+    let missing = format!("axum-watch-missing-{}", std::process::id());
+    let probe = KafkaProbe::new(bootstrap())
+        .unwrap()
+        .partition_rule(PartitionRule::topics([missing.clone()]));
+    let outcome = probe.check().await.unwrap();
+    assert_eq!(outcome.status(), Status::Unhealthy, "{outcome:?}");
+    assert_eq!(outcome.error(), Some(format!("topic not found: {missing}").as_str()));
+    assert_eq!(outcome.details()["missing_topics"], serde_json::json!([missing]));
+
+    let lenient = KafkaProbe::new(bootstrap())
+        .unwrap()
+        .partition_rule(PartitionRule::topics([missing]).offline(Status::Degraded));
+    assert_eq!(lenient.check().await.unwrap().status(), Status::Degraded);
+}
+
+// ---------------------------------------------------------------- SASL
+
+fn sasl_bootstrap() -> String {
+    env_or("AXUM_WATCH_KAFKA_SASL_BOOTSTRAP", "127.0.0.1:9094")
+}
+
+fn sasl_user() -> String {
+    env_or("AXUM_WATCH_KAFKA_SASL_USER", "axum-watch")
+}
+
+fn sasl_password() -> String {
+    env_or("AXUM_WATCH_KAFKA_SASL_PASSWORD", "axum-watch-test-password")
+}
+
+/// Fails, not skips, when the SASL broker is not there.
+async fn sasl_broker_must_listen() {
+    let addr = sasl_bootstrap();
+    TcpStream::connect(&addr).await.unwrap_or_else(|e| {
+        panic!("the SASL kafka broker at {addr} must be reachable: {e}; run scripts/services/kafka.sh")
+    });
+}
+
+#[tokio::test]
+async fn scram_sha_256_and_512_logins_are_accepted() {
+    sasl_broker_must_listen().await;
+    for mechanism in [SaslMechanism::ScramSha256, SaslMechanism::ScramSha512] {
+        let probe = KafkaProbe::new(sasl_bootstrap())
+            .unwrap()
+            .sasl(mechanism, sasl_user(), sasl_password());
+        let outcome = probe.check().await.unwrap_or_else(|e| panic!("{mechanism}: {e}"));
+        assert_eq!(outcome.status(), Status::Healthy, "{mechanism}: {outcome:?}");
+        assert_eq!(outcome.details()["sasl_mechanism"], mechanism.as_str());
+        assert!(outcome.details()["broker_count"].as_u64().unwrap() >= 1);
+        // A second check reuses the keys derived from the broker's salt.
+        assert_eq!(probe.check().await.unwrap().status(), Status::Healthy);
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_refused_without_echoing_credentials() {
+    sasl_broker_must_listen().await;
+    let wrong = "wrong-password-4711";
+    let probe = KafkaProbe::new(sasl_bootstrap())
+        .unwrap()
+        .sasl(SaslMechanism::ScramSha512, sasl_user(), wrong);
+    let error = probe.check().await.unwrap_err();
+    assert_eq!(error.kind(), Some("SaslError"), "{error}");
+    let text = error.to_string();
+    // Tansu answers with the RFC 5802 `e=invalid-proof`; Apache Kafka with
+    // SASL_AUTHENTICATION_FAILED (58): both read as a failed login.
+    assert!(
+        text.starts_with(&format!(
+            "SaslError: no bootstrap server accepted the SASL login ({}: SASL SCRAM-SHA-512: authentication failed: ",
+            sasl_bootstrap()
+        )),
+        "{text}"
+    );
+    assert!(!text.contains(wrong), "{text}");
+
+    let stranger = KafkaProbe::new(sasl_bootstrap())
+        .unwrap()
+        .sasl(SaslMechanism::ScramSha256, "nobody-4711", wrong);
+    let text = stranger.check().await.unwrap_err().to_string();
+    assert!(text.contains("SASL SCRAM-SHA-256: authentication failed"), "{text}");
+    assert!(!text.contains(wrong) && !text.contains("nobody-4711"), "{text}");
+}
+
+/// Tansu enables SCRAM only, and closes the connection on any other
+/// mechanism (Apache Kafka answers UNSUPPORTED_SASL_MECHANISM with its
+/// list, which the unit tests cover).
+#[tokio::test]
+async fn a_mechanism_the_broker_lacks_is_a_sasl_failure() {
+    sasl_broker_must_listen().await;
+    let probe = KafkaProbe::new(sasl_bootstrap())
+        .unwrap()
+        .sasl(SaslMechanism::Plain, sasl_user(), sasl_password());
+    let error = probe.check().await.unwrap_err();
+    assert_eq!(error.kind(), Some("SaslError"), "{error}");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "SaslError: no bootstrap server accepted the SASL login ({}: SASL PLAIN: the broker closed the connection at the SASL handshake (does it enable PLAIN?))",
+            sasl_bootstrap()
+        )
+    );
+}
+
+#[tokio::test]
+async fn without_a_login_the_sasl_broker_is_a_clear_failure() {
+    sasl_broker_must_listen().await;
+    let error = KafkaProbe::new(sasl_bootstrap())
+        .unwrap()
+        .request_timeout(Duration::from_secs(3))
+        .check()
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), Some("KafkaError"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("the server closed the connection without answering (does it want TLS or SASL?)"),
+        "{error}"
+    );
+}
+
+// ---------------------------------------------------------------- TLS
+
+fn certs_dir() -> String {
+    env_or(
+        "AXUM_WATCH_TEST_CERTS",
+        &format!("{}/axum-watch/test-certs", cache_dir()),
+    )
+}
+
+/// A file of the test CA that `test_ca` (scripts/services/lib.sh) makes.
+fn cert_file(name: &str) -> Vec<u8> {
+    let path = format!("{}/{name}", certs_dir());
+    std::fs::read(&path).unwrap_or_else(|e| panic!("test CA file {path}: {e}; run scripts/services/kafka.sh"))
+}
+
+fn provider() -> Arc<tokio_rustls::rustls::crypto::CryptoProvider> {
+    Arc::new(aws_lc_rs::default_provider())
+}
+
+/// The test CA's server certificate (localhost, 127.0.0.1, ::1); with
+/// `client_auth`, a client certificate signed by the test CA is required.
+fn test_ca_server(client_auth: bool) -> Arc<ServerConfig> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_file("server.crt"))
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(&cert_file("server.key")).unwrap();
+    let builder = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap();
+    let builder = if client_auth {
+        let mut roots = RootCertStore::empty();
+        for ca in CertificateDer::pem_slice_iter(&cert_file("ca.crt")) {
+            roots.add(ca.unwrap()).unwrap();
+        }
+        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+            .build()
+            .unwrap();
+        builder.with_client_cert_verifier(verifier)
+    } else {
+        builder.with_no_client_auth()
+    };
+    Arc::new(builder.with_single_cert(chain, key).unwrap())
+}
+
+/// A certificate for 127.0.0.1 and localhost valid from `from` days from
+/// now to half a day after `to` days from now (so that whole days left
+/// read `to`), signed by the test CA or, without `by_test_ca`, by
+/// itself (trusted by nobody).
+fn server_with(by_test_ca: bool, from: i64, to: i64) -> Arc<ServerConfig> {
+    let now = time::OffsetDateTime::now_utc();
+    let mut params = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
+    params.not_before = now + time::Duration::days(from);
+    params.not_after = now + time::Duration::days(to) + time::Duration::hours(12);
+    let key = KeyPair::generate().unwrap();
+    let cert = if by_test_ca {
+        let ca_key = KeyPair::from_pem(std::str::from_utf8(&cert_file("ca.key")).unwrap()).unwrap();
+        let ca = Issuer::from_ca_cert_pem(std::str::from_utf8(&cert_file("ca.crt")).unwrap(), ca_key).unwrap();
+        params.signed_by(&key, &ca).unwrap()
+    } else {
+        params.self_signed(&key).unwrap()
+    };
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+    let config = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.der().clone()], key)
+        .unwrap();
+    Arc::new(config)
+}
+
+/// A TLS-terminating proxy on 127.0.0.1 in front of the plaintext
+/// `upstream`, as a TLS listener of a broker would be: TLS from the client,
+/// the Kafka bytes passed through. Handshakes that fail are dropped, as a
+/// broker drops them. Lives as long as the test's runtime.
+async fn tls_proxy(upstream: String, config: Arc<ServerConfig>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let acceptor = TlsAcceptor::from(config);
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let (acceptor, upstream) = (acceptor.clone(), upstream.clone());
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(client).await else {
+                    return;
+                };
+                let Ok(mut broker) = TcpStream::connect(&upstream).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut broker).await;
+            });
+        }
+    });
+    addr
+}
+
+fn test_ca_options() -> TlsOptions {
+    TlsOptions::new().root_certificate_pem(cert_file("ca.crt")).unwrap()
+}
+
+#[tokio::test]
+async fn tls_with_the_test_ca_is_healthy_and_shows_the_certificate() {
+    let proxy = tls_proxy(bootstrap(), test_ca_server(false)).await;
+    let probe = KafkaProbe::new(format!("localhost:{}", proxy.port()))
+        .unwrap()
+        .tls_options(test_ca_options());
+    let outcome = probe.check().await.unwrap();
+    assert_eq!(outcome.status(), Status::Healthy, "{outcome:?}");
+    let details = outcome.details();
+    assert_eq!(details["tls_version"], "TLSv1.3", "{details:?}");
+    assert!(details["cert_days_remaining"].as_i64().unwrap() > 30, "{details:?}");
+    assert!(
+        details["cert_not_after"].as_str().unwrap().ends_with('Z'),
+        "{details:?}"
+    );
+    assert!(details["broker_count"].as_u64().unwrap() >= 1);
+
+    // By address too: the test certificate names 127.0.0.1.
+    let by_ip = KafkaProbe::new(proxy.to_string())
+        .unwrap()
+        .tls_options(test_ca_options());
+    assert_eq!(by_ip.check().await.unwrap().status(), Status::Healthy);
+}
+
+/// `SASL_SSL`, what managed clusters speak: SCRAM inside TLS.
+#[tokio::test]
+async fn scram_over_tls_end_to_end() {
+    sasl_broker_must_listen().await;
+    let proxy = tls_proxy(sasl_bootstrap(), test_ca_server(false)).await;
+    let probe = KafkaProbe::new(proxy.to_string())
+        .unwrap()
+        .tls_options(test_ca_options())
+        .sasl(SaslMechanism::ScramSha512, sasl_user(), sasl_password());
+    let outcome = probe.check().await.unwrap();
+    assert_eq!(outcome.status(), Status::Healthy, "{outcome:?}");
+    assert_eq!(outcome.details()["sasl_mechanism"], "SCRAM-SHA-512");
+    assert_eq!(outcome.details()["tls_version"], "TLSv1.3");
+}
+
+#[tokio::test]
+async fn an_untrusted_certificate_is_refused_unless_verification_is_off() {
+    let proxy = tls_proxy(bootstrap(), test_ca_server(false)).await;
+    // The system roots do not include the test CA.
+    let error = KafkaProbe::new(proxy.to_string())
+        .unwrap()
+        .tls_options(TlsOptions::new())
+        .check()
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), Some("TlsError"), "{error}");
+    assert!(
+        error.to_string().starts_with(&format!(
+            "TlsError: no bootstrap server completed the TLS handshake ({proxy}: TLS handshake failed: certificate not trusted: unknown issuer"
+        )),
+        "{error}"
+    );
+
+    let self_signed = tls_proxy(bootstrap(), server_with(false, -1, 30)).await;
+    let refused = KafkaProbe::new(self_signed.to_string())
+        .unwrap()
+        .tls_options(test_ca_options())
+        .check()
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("unknown issuer"), "{refused}");
+
+    let accepted = KafkaProbe::new(self_signed.to_string())
+        .unwrap()
+        .tls_options(TlsOptions::new().danger_accept_invalid_certs(true))
+        .check()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), Status::Healthy, "{accepted:?}");
+    assert_eq!(accepted.details()["cert_days_remaining"], 30);
+}
+
+#[tokio::test]
+async fn a_name_mismatch_and_an_expired_certificate_are_named() {
+    let proxy = tls_proxy(bootstrap(), test_ca_server(false)).await;
+    let error = KafkaProbe::new(proxy.to_string())
+        .unwrap()
+        .tls_options(test_ca_options().server_name("kafka.example.com").unwrap())
+        .check()
+        .await
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("TLS handshake failed: certificate name mismatch"),
+        "{error}"
+    );
+
+    // The override names what the certificate is for, whatever the
+    // address connected to.
+    let ok = KafkaProbe::new(proxy.to_string())
+        .unwrap()
+        .tls_options(test_ca_options().server_name("localhost").unwrap())
+        .check()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), Status::Healthy, "{ok:?}");
+
+    let expired = tls_proxy(bootstrap(), server_with(true, -30, -2)).await;
+    let error = KafkaProbe::new(expired.to_string())
+        .unwrap()
+        .tls_options(test_ca_options())
+        .check()
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), Some("TlsError"), "{error}");
+    assert!(
+        error.to_string().contains("TLS handshake failed: certificate expired"),
+        "{error}"
+    );
+    let seen = KafkaProbe::new(expired.to_string())
+        .unwrap()
+        .tls_options(TlsOptions::new().danger_accept_invalid_certs(true))
+        .check()
+        .await
+        .unwrap();
+    assert_eq!(seen.status(), Status::Unhealthy, "{seen:?}");
+    assert_eq!(seen.error(), Some("certificate expired 2 days ago"));
+}
+
+#[tokio::test]
+async fn mutual_tls_needs_the_client_certificate() {
+    let proxy = tls_proxy(bootstrap(), test_ca_server(true)).await;
+    let without = KafkaProbe::new(proxy.to_string())
+        .unwrap()
+        .tls_options(test_ca_options())
+        .check()
+        .await
+        .unwrap_err();
+    assert_eq!(without.kind(), Some("TlsError"), "{without}");
+    assert!(
+        without
+            .to_string()
+            .contains("TLS handshake failed: the server requires a client certificate (mutual TLS)"),
+        "{without}"
+    );
+
+    let with = KafkaProbe::new(proxy.to_string())
+        .unwrap()
+        .tls_options(
+            test_ca_options()
+                .client_identity_pem(cert_file("client.crt"), cert_file("client.key"))
+                .unwrap(),
+        )
+        .check()
+        .await
+        .unwrap();
+    assert_eq!(with.status(), Status::Healthy, "{with:?}");
+}
+
+#[tokio::test]
+async fn plaintext_to_a_tls_listener_is_a_clear_failure() {
+    let proxy = tls_proxy(bootstrap(), test_ca_server(false)).await;
+    let error = KafkaProbe::new(proxy.to_string()).unwrap().check().await.unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "KafkaError: no bootstrap server answered ({proxy}: the server answered in TLS (frame size 352518912): set tls_options on the probe)"
+        )
+    );
+}
+
+// ---------------------------------------------------------------- client properties
+
+/// The Java client's layout, as Tansu's and Kafka's example files have it.
+#[tokio::test]
+async fn java_client_properties_with_a_jaas_login() {
+    sasl_broker_must_listen().await;
+    let properties = format!(
+        "# SCRAM over plaintext\n\
+         bootstrap.servers={}\n\
+         security.protocol=SASL_PLAINTEXT\n\
+         sasl.mechanism=SCRAM-SHA-256\n\
+         sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required \\\n    \
+         username=\"{}\" \\\n    password=\"{}\";\n\
+         acks=all\n",
+        sasl_bootstrap(),
+        sasl_user(),
+        sasl_password()
+    );
+    let outcome = KafkaProbe::from_properties(&properties).unwrap().check().await.unwrap();
+    assert_eq!(outcome.status(), Status::Healthy, "{outcome:?}");
+    assert_eq!(outcome.details()["sasl_mechanism"], "SCRAM-SHA-256");
+}
+
+/// librdkafka's names, `SASL_SSL` with a private CA file.
+#[tokio::test]
+async fn librdkafka_properties_over_tls() {
+    sasl_broker_must_listen().await;
+    let proxy = tls_proxy(sasl_bootstrap(), test_ca_server(false)).await;
+    let properties = format!(
+        "bootstrap.servers=localhost:{}\n\
+         security.protocol=SASL_SSL\n\
+         sasl.mechanisms=SCRAM-SHA-512\n\
+         sasl.username={}\n\
+         sasl.password={}\n\
+         ssl.ca.location={}/ca.crt\n",
+        proxy.port(),
+        sasl_user(),
+        sasl_password(),
+        certs_dir()
+    );
+    let outcome = KafkaProbe::from_properties(&properties).unwrap().check().await.unwrap();
+    assert_eq!(outcome.status(), Status::Healthy, "{outcome:?}");
+    assert_eq!(outcome.details()["tls_version"], "TLSv1.3");
+    assert_eq!(outcome.details()["sasl_mechanism"], "SCRAM-SHA-512");
 }

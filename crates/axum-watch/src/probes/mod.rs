@@ -150,7 +150,7 @@ pub use celery::CeleryProbe;
 #[cfg(feature = "kafka")]
 mod kafka;
 #[cfg(feature = "kafka")]
-pub use kafka::KafkaProbe;
+pub use kafka::{KafkaProbe, PartitionRule, SaslMechanism};
 #[cfg(feature = "mongo")]
 mod mongo;
 #[cfg(feature = "mongo")]
