@@ -11,34 +11,6 @@
 //! twice however often it writes. [`MetricsReporter::record`] writes once,
 //! for a recorder that should be fresh right before it renders. Neither
 //! runs a probe.
-//!
-//! ```
-//! use axum_watch::{probe, HealthRegistry, Outcome};
-//! use metrics_util::debugging::{DebugValue, DebuggingRecorder};
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() {
-//! let health = HealthRegistry::builder()
-//!     .add(probe::from_fn("db", || async { Ok(Outcome::degraded()) }))
-//!     .build()
-//!     .unwrap();
-//! health.run_all().await;
-//!
-//! // In a service: `tokio::spawn(health.metrics_reporter().run());` with a
-//! // global recorder installed. Here, one write into a local recorder.
-//! let recorder = DebuggingRecorder::new();
-//! let snapshotter = recorder.snapshotter();
-//! metrics::with_local_recorder(&recorder, || health.metrics_reporter().record());
-//!
-//! let status = snapshotter
-//!     .snapshot()
-//!     .into_vec()
-//!     .into_iter()
-//!     .find(|(key, ..)| key.key().name() == "health_status")
-//!     .map(|(.., value)| value);
-//! assert_eq!(status, Some(DebugValue::Gauge(1.0.into()))); // degraded
-//! # }
-//! ```
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -91,6 +63,36 @@ use crate::model::Lifecycle;
 /// let reporter = tokio::spawn(health.metrics_reporter().every(Duration::from_secs(5)).run());
 /// health.drain().await; // the reporter writes the stopped state and ends
 /// reporter.await.unwrap();
+/// # }
+/// ```
+///
+/// Writing once, read back with metrics-util's debugging recorder:
+///
+/// ```
+/// use axum_watch::{probe, HealthRegistry, Outcome};
+/// use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let health = HealthRegistry::builder()
+///     .add(probe::from_fn("db", || async { Ok(Outcome::degraded()) }))
+///     .build()
+///     .unwrap();
+/// health.run_all().await;
+///
+/// // In a service: `tokio::spawn(health.metrics_reporter().run());` with a
+/// // global recorder installed. Here, one write into a local recorder.
+/// let recorder = DebuggingRecorder::new();
+/// let snapshotter = recorder.snapshotter();
+/// metrics::with_local_recorder(&recorder, || health.metrics_reporter().record());
+///
+/// let status = snapshotter
+///     .snapshot()
+///     .into_vec()
+///     .into_iter()
+///     .find(|(key, ..)| key.key().name() == "health_status")
+///     .map(|(.., value)| value);
+/// assert_eq!(status, Some(DebugValue::Gauge(1.0.into()))); // degraded
 /// # }
 /// ```
 #[derive(Debug, Clone)]

@@ -5,40 +5,6 @@
 //! scheduling), `/health/*` requests or
 //! [`HealthRegistry::run_all`](crate::HealthRegistry::run_all) keep the
 //! snapshot fresh.
-//!
-//! ```
-//! use axum_watch::{probe, HealthRegistry, Outcome};
-//! use opentelemetry::metrics::MeterProvider as _;
-//! use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() {
-//! let health = HealthRegistry::builder()
-//!     .add(probe::from_fn("db", || async { Ok(Outcome::healthy()) }))
-//!     .build()
-//!     .unwrap();
-//! // The application's own pipeline; here an in-memory exporter to read back.
-//! let exporter = InMemoryMetricExporter::default();
-//! let provider = SdkMeterProvider::builder()
-//!     .with_reader(PeriodicReader::builder(exporter.clone()).build())
-//!     .build();
-//!
-//! let instruments = health.register_opentelemetry(&provider.meter("my-service"));
-//! health.run_all().await;
-//! provider.force_flush().unwrap();
-//!
-//! let exported = exporter.get_finished_metrics().unwrap();
-//! let names: Vec<String> = exported
-//!     .iter()
-//!     .flat_map(|r| r.scope_metrics())
-//!     .flat_map(|s| s.metrics())
-//!     .map(|m| m.name().to_owned())
-//!     .collect();
-//! assert!(names.iter().any(|n| n == "health.probe.latency"));
-//! assert!(names.iter().any(|n| n == "health.status"));
-//! drop(instruments); // from here on the callbacks report nothing
-//! # }
-//! ```
 
 use std::any::Any;
 use std::fmt;
@@ -86,11 +52,36 @@ use crate::model::ProbeResult;
 /// storage figures only with a storage shared by replicas.
 ///
 /// ```
-/// # fn main() {
-/// let health = axum_watch::HealthRegistry::builder().build().unwrap();
-/// let meter = opentelemetry::global::meter("my-service");
-/// let instruments = health.register_opentelemetry(&meter);
-/// assert!(format!("{instruments:?}").contains("health.probe.latency"));
+/// use axum_watch::{probe, HealthRegistry, Outcome};
+/// use opentelemetry::metrics::MeterProvider as _;
+/// use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let health = HealthRegistry::builder()
+///     .add(probe::from_fn("db", || async { Ok(Outcome::healthy()) }))
+///     .build()
+///     .unwrap();
+/// // The application's own pipeline; here an in-memory exporter to read back.
+/// let exporter = InMemoryMetricExporter::default();
+/// let provider = SdkMeterProvider::builder()
+///     .with_reader(PeriodicReader::builder(exporter.clone()).build())
+///     .build();
+///
+/// let instruments = health.register_opentelemetry(&provider.meter("my-service"));
+/// health.run_all().await;
+/// provider.force_flush().unwrap();
+///
+/// let exported = exporter.get_finished_metrics().unwrap();
+/// let names: Vec<String> = exported
+///     .iter()
+///     .flat_map(|r| r.scope_metrics())
+///     .flat_map(|s| s.metrics())
+///     .map(|m| m.name().to_owned())
+///     .collect();
+/// assert!(names.iter().any(|n| n == "health.probe.latency"));
+/// assert!(names.iter().any(|n| n == "health.status"));
+/// drop(instruments); // from here on the callbacks report nothing
 /// # }
 /// ```
 pub struct OpenTelemetryInstruments {
