@@ -34,7 +34,7 @@ pages = {
  'streams': ['Live streams and polling', 'Dashboard'],
  'resilience': ['Circuit breaker', 'Startup and grace period', 'Production lifecycle'],
  'storage': ['History, alerts and storage'],
- 'metrics': ['Prometheus metrics'],
+ 'metrics': ['Prometheus metrics', 'OpenTelemetry and the metrics crate'],
  'maintenance': ['Maintenance mode'],
  'auth': ['Authentication'],
  'alerting': ['Alerting', 'State-change callbacks'],
@@ -69,7 +69,7 @@ Each part of the library in depth, with examples:
 - [Live streams, polling and the dashboard](crate::guide::streams)
 - [Circuit breaker, startup probes, the grace period and the production lifecycle](crate::guide::resilience)
 - [History, alerts and storage, shared across replicas](crate::guide::storage)
-- [Prometheus metrics](crate::guide::metrics)
+- [Prometheus metrics, OpenTelemetry and the `metrics` crate](crate::guide::metrics)
 - [Maintenance mode](crate::guide::maintenance)
 - [Authentication](crate::guide::auth)
 - [Alerting and state-change callbacks](crate::guide::alerting)

@@ -14,7 +14,7 @@ pub struct ReadmeDoctests;
 
 pub mod alert;
 mod engine;
-#[cfg(feature = "prometheus-client")]
+#[cfg(any(feature = "prometheus-client", feature = "opentelemetry", feature = "metrics"))]
 mod exporter;
 mod http;
 pub mod model;
@@ -32,6 +32,10 @@ pub mod tls;
 pub use alert::Alerter;
 #[cfg(feature = "prometheus-client")]
 pub use exporter::MetricsCollector;
+#[cfg(feature = "metrics")]
+pub use exporter::MetricsReporter;
+#[cfg(feature = "opentelemetry")]
+pub use exporter::OpenTelemetryInstruments;
 pub use model::{AlertRecord, HealthReport, ProbeResult, Status};
 pub use probe::{Outcome, Probe, ProbeError, ProbeExt};
 pub use redact::redact;

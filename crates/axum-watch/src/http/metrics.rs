@@ -272,7 +272,7 @@ impl Default for Process<'_> {
 }
 
 /// Every lifecycle state, for the `health_lifecycle` state set.
-const LIFECYCLE: [Lifecycle; 4] = [
+pub(crate) const LIFECYCLE: [Lifecycle; 4] = [
     Lifecycle::Starting,
     Lifecycle::Serving,
     Lifecycle::Draining,
@@ -280,7 +280,8 @@ const LIFECYCLE: [Lifecycle; 4] = [
 ];
 
 /// Every scheduling mode in force, for `health_scheduling_mode`.
-const SCHEDULING: [Scheduling; 3] = [Scheduling::Background, Scheduling::WhileWatched, Scheduling::OnRequest];
+pub(crate) const SCHEDULING: [Scheduling; 3] =
+    [Scheduling::Background, Scheduling::WhileWatched, Scheduling::OnRequest];
 
 /// The whole exposition for `report` and the process's state.
 #[cfg(test)]

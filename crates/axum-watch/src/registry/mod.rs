@@ -307,6 +307,45 @@ impl HealthRegistry {
     pub fn metrics_collector(&self) -> crate::MetricsCollector {
         crate::MetricsCollector::new(Arc::clone(&self.engine))
     }
+
+    /// Registers the health figures as observable instruments on an
+    /// OpenTelemetry `meter` (feature `opentelemetry`): gauges and counters
+    /// whose callbacks read the latest report and the process counters when
+    /// the SDK collects, never running a probe. Keep the returned handle:
+    /// the callbacks report while it lives. See [`OpenTelemetryInstruments`](crate::OpenTelemetryInstruments)
+    /// for the instruments and their names.
+    ///
+    /// ```
+    /// # fn main() {
+    /// let health = axum_watch::HealthRegistry::builder().build().unwrap();
+    /// let meter = opentelemetry::global::meter("my-service");
+    /// let _instruments = health.register_opentelemetry(&meter);
+    /// # }
+    /// ```
+    #[cfg(feature = "opentelemetry")]
+    #[must_use = "the instruments report only while the handle lives"]
+    pub fn register_opentelemetry(&self, meter: &opentelemetry::metrics::Meter) -> crate::OpenTelemetryInstruments {
+        crate::exporter::register_opentelemetry(Arc::clone(&self.engine), meter)
+    }
+
+    /// A reporter that writes the health figures into the `metrics` crate's
+    /// recorder (feature `metrics`): spawn its [`run`](crate::MetricsReporter::run)
+    /// to write them on every report and lifecycle change, or call
+    /// [`record`](crate::MetricsReporter::record) to write them once. See
+    /// [`MetricsReporter`](crate::MetricsReporter) for the names.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let health = axum_watch::HealthRegistry::builder().build().unwrap();
+    /// tokio::spawn(health.metrics_reporter().run());
+    /// # }
+    /// ```
+    #[cfg(feature = "metrics")]
+    #[must_use]
+    pub fn metrics_reporter(&self) -> crate::MetricsReporter {
+        crate::MetricsReporter::new(Arc::clone(&self.engine))
+    }
 }
 
 /// Resolves on the first SIGTERM (what Kubernetes sends before it stops a
