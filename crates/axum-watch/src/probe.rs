@@ -84,7 +84,7 @@ pub trait Probe: Send + Sync + 'static {
 /// assert_eq!(outcome.error(), Some("replication lag too high"));
 /// assert_eq!(outcome.details()["lag_s"], 42);
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, PartialEq)]
 #[must_use]
 pub struct Outcome {
     status: Status,
@@ -164,6 +164,22 @@ impl Outcome {
 
     pub(crate) fn into_parts(self) -> (Status, Option<String>, Details, Option<Duration>) {
         (self.status, self.error, self.details, self.latency)
+    }
+}
+
+impl fmt::Debug for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Debug output may reach logs: show the error and details redacted
+        // by the built-in rules, as the registry would store them.
+        let rules = crate::redact::Redactor::new();
+        let mut details = self.details.clone();
+        rules.redact_details(&mut details);
+        f.debug_struct("Outcome")
+            .field("status", &self.status)
+            .field("error", &self.error.as_deref().map(|e| rules.redact(e)))
+            .field("details", &details)
+            .field("latency", &self.latency)
+            .finish()
     }
 }
 
@@ -726,6 +742,13 @@ mod tests {
         assert_eq!(
             format!("{err:?}"),
             r#"ProbeError("connect postgres://u:***@db failed")"#
+        );
+        let outcome = Outcome::unhealthy("login failed: password=hunter2")
+            .detail("dsn", "app:s3cret@tcp(db:3306)/app")
+            .detail("api_key", 42);
+        assert_eq!(
+            format!("{outcome:?}"),
+            r#"Outcome { status: Unhealthy, error: Some("login failed: password=***"), details: {"dsn": String("app:***@tcp(db:3306)/app"), "api_key": String("***")}, latency: None }"#
         );
     }
 

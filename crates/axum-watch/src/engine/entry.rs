@@ -13,6 +13,7 @@ use super::executor::Executor;
 use super::threshold::{Hysteresis, ThresholdPolicy};
 use crate::model::{CircuitSettings, Details, ProbeInfo, ProbeKind, ProbeResult, Status, Timestamp};
 use crate::probe::{ProbeHandle, panic_message};
+use crate::redact::Redactor;
 
 /// The error of a probe whose circuit is open and that has no recent result.
 pub(crate) const SUSPENDED: &str = "circuit breaker open — probe temporarily suspended";
@@ -31,6 +32,8 @@ pub(crate) struct Entry {
     pub(crate) poll_interval: Option<Duration>,
     circuit: Option<CircuitPolicy>,
     thresholds: ThresholdPolicy,
+    /// The registry's redaction rules, applied to every result as it is made.
+    redactor: Arc<Redactor>,
     /// Whether the check runs on the application's runtime.
     on_caller: bool,
     /// Whether the probe reads traffic rather than calling out.
@@ -74,6 +77,7 @@ impl Entry {
         poll_interval: Option<Duration>,
         circuit: Option<CircuitPolicy>,
         thresholds: ThresholdPolicy,
+        redactor: Arc<Redactor>,
     ) -> Self {
         let description = probe.0.description().map(str::to_owned);
         let options = probe.0.options();
@@ -89,6 +93,7 @@ impl Entry {
             poll_interval,
             circuit,
             thresholds,
+            redactor,
             on_caller,
             passive,
             state: Mutex::new(EntryState::default()),
@@ -174,7 +179,12 @@ impl Entry {
                 None,
             ),
         };
-        let error = error.map(|e| crate::redact(&e).into_owned());
+        // The one place a result's text is redacted: everything after it —
+        // the log line below, the store, every endpoint, stream, alert and
+        // `Debug` — sees the redacted result, made once.
+        let error = error.map(|e| self.redactor.redact_owned(e));
+        let mut details = details;
+        self.redactor.redact_details(&mut details);
         let latency_ms = crate::model::round(latency.unwrap_or(elapsed).as_secs_f64() * 1000.0, 2);
         tracing::debug!(probe = %self.name, %status, latency_ms, error = error.as_deref(), "probe ran");
         // A probe that said nothing more has no details at all.

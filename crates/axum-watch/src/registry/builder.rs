@@ -1,6 +1,7 @@
 //! [`HealthRegistryBuilder`]: every option of the registry, validated once in
 //! [`build`](HealthRegistryBuilder::build).
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 use std::future::Future;
@@ -22,6 +23,7 @@ use crate::http::health_json::{Service, ServiceInfo};
 use crate::http::{Codes, Endpoint, HttpConfig};
 use crate::model::{AlertRecord, Status};
 use crate::probe::{ProbeHandle, ProbeTimeout};
+use crate::redact::Redactor;
 use crate::storage::{DynStorage, MemoryStorage, Storage};
 
 /// Builds a [`HealthRegistry`]; see [`HealthRegistry::builder`].
@@ -75,6 +77,7 @@ pub struct HealthRegistryBuilder {
     scheduling: Scheduling,
     drain: super::Drain,
     thresholds: ThresholdPolicy,
+    redactor: Redactor,
 }
 
 impl fmt::Debug for HealthRegistryBuilder {
@@ -120,6 +123,7 @@ impl Default for HealthRegistryBuilder {
             scheduling: Scheduling::default(),
             drain: super::Drain::default(),
             thresholds: ThresholdPolicy::IMMEDIATE,
+            redactor: Redactor::new(),
         }
     }
 }
@@ -624,6 +628,88 @@ impl HealthRegistryBuilder {
         self
     }
 
+    /// Also masks the value of every key whose name contains one of
+    /// `fragments`, beside the built-in ones (`password`, `secret`, `token`,
+    /// `api key`, `auth`…): in error text (`session_id=…`, `Cookie: …`) and
+    /// in details, whole. A name is compared by its letters and digits,
+    /// whatever their case, so `"set-cookie"` matches `Set-Cookie` and
+    /// `setCookie`. A fragment with no letter or digit, which would match
+    /// every key, makes [`build`](Self::build) fail.
+    ///
+    /// ```
+    /// use axum_watch::{HealthRegistry, Outcome, probe};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let registry = HealthRegistry::builder()
+    ///     .add(probe::from_fn("sso", || async {
+    ///         Ok(Outcome::unhealthy("refused session_id=4f9a1c; Cookie: sid=77e0").detail("session", "4f9a1c"))
+    ///     }))
+    ///     .redact_keys(["session", "cookie"])
+    ///     .build()
+    ///     .unwrap();
+    /// let result = registry.run_all().await.probes.remove(0);
+    /// assert_eq!(result.error.as_deref(), Some("refused session_id=***; Cookie: ***"));
+    /// assert_eq!(result.details.unwrap()["session"], "***");
+    /// # }
+    /// ```
+    pub fn redact_keys<I>(mut self, fragments: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        for fragment in fragments {
+            let fragment = fragment.as_ref();
+            if !self.redactor.add_key(fragment) {
+                self.invalid.get_or_insert(BuildError::new(
+                    BuildErrorKind::InvalidOption,
+                    format!("redact_keys: {fragment:?} has no letter or digit and would mask every key"),
+                ));
+            }
+        }
+        self
+    }
+
+    /// Also runs `rule` over every text the registry redacts — each error
+    /// and every string in details, after the built-in rules — for secrets
+    /// that have a shape rather than a key name. `rule` returns its input
+    /// borrowed when it masks nothing, so that clean text is not copied; a
+    /// `regex::Regex` fits as `move |text| re.replace_all(text, "***")`.
+    ///
+    /// ```
+    /// use std::borrow::Cow;
+    /// use axum_watch::{HealthRegistry, Outcome, probe};
+    ///
+    /// /// Stripe-style live keys, wherever they appear.
+    /// fn live_keys(text: &str) -> Cow<'_, str> {
+    ///     match text.find("sk_live_") {
+    ///         None => Cow::Borrowed(text),
+    ///         Some(at) => {
+    ///             let end = text[at..].find(|c: char| !c.is_ascii_alphanumeric() && c != '_').map_or(text.len(), |n| at + n);
+    ///             Cow::Owned(format!("{}***{}", &text[..at], &text[end..]))
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let registry = HealthRegistry::builder()
+    ///     .add(probe::from_fn("billing", || async { Ok(Outcome::unhealthy("key sk_live_4eC39Hq rejected")) }))
+    ///     .redact_with(live_keys)
+    ///     .build()
+    ///     .unwrap();
+    /// let result = registry.run_all().await.probes.remove(0);
+    /// assert_eq!(result.error.as_deref(), Some("key *** rejected"));
+    /// # }
+    /// ```
+    pub fn redact_with<F>(mut self, rule: F) -> Self
+    where
+        F: for<'a> Fn(&'a str) -> Cow<'a, str> + Send + Sync + 'static,
+    {
+        self.redactor.add_rule(Arc::new(rule));
+        self
+    }
+
     /// Validates the options and the probes and makes the registry.
     ///
     /// # Errors
@@ -665,8 +751,9 @@ impl HealthRegistryBuilder {
             threshold: self.circuit_threshold,
             cooldown: self.circuit_cooldown,
         };
-        let entries = self.entries(self.probes.clone(), policy, true)?;
-        let startup = self.entries(self.startup.clone(), policy, false)?;
+        let redactor = Arc::new(self.redactor.clone());
+        let entries = self.entries(self.probes.clone(), policy, true, &redactor)?;
+        let startup = self.entries(self.startup.clone(), policy, false, &redactor)?;
         let limits = self.limits;
         let storage = match self.storage {
             Some(storage) => {
@@ -803,6 +890,7 @@ impl HealthRegistryBuilder {
         group: ProbeGroup,
         policy: CircuitPolicy,
         circuit_allowed: bool,
+        redactor: &Arc<Redactor>,
     ) -> Result<Vec<Arc<Entry>>, BuildError> {
         let mut entries: Vec<Arc<Entry>> = Vec::new();
         let mut names = HashSet::new();
@@ -874,6 +962,7 @@ impl HealthRegistryBuilder {
                 clamp_interval(options.poll_interval),
                 circuit,
                 thresholds,
+                Arc::clone(redactor),
             )));
         }
         Ok(entries)
