@@ -40,7 +40,7 @@ pages = {
  'alerting': ['Alerting', 'State-change callbacks'],
  'passive': ['Passive probes'],
  'builtin_probes': ['Built-in probes', 'Managed services'],
- 'configuration': ['Configuration reference', 'Logging'],
+ 'configuration': ['Configuration reference', 'Logging', 'Redaction'],
 }
 used = set(x for v in pages.values() for x in v) | {'Quick start', 'Cargo features', 'Development'}
 assert set(order) == used, set(order) ^ used
@@ -75,5 +75,5 @@ Each part of the library in depth, with examples:
 - [Alerting and state-change callbacks](crate::guide::alerting)
 - [Passive probes](crate::guide::passive)
 - [Built-in probes](crate::guide::builtin_probes)
-- [Configuration reference and logging](crate::guide::configuration)'''
+- [Configuration reference, logging and redaction](crate::guide::configuration)'''
 (root/'crates/axum-watch/src/docs/crate.md').write_text('\n\n'.join([intro, qs, guide, feat]) + '\n\n' + head)

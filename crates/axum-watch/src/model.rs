@@ -142,7 +142,8 @@ pub struct ProbeResult {
     pub description: Option<String>,
     /// The probe's tags, used by `?tag=` filters.
     pub tags: Vec<String>,
-    /// The probe's own details, exactly as it returned them.
+    /// The probe's own details as it returned them, redacted by the
+    /// registry (secret keys masked whole, credentials in strings masked).
     pub details: Option<Details>,
     /// The circuit breaker's state as of this result, while the breaker is
     /// enabled for the probe; `None` otherwise.

@@ -125,7 +125,9 @@ impl Outcome {
         self
     }
 
-    /// Adds one detail; keys keep the order they were added in.
+    /// Adds one detail; keys keep the order they were added in. The
+    /// registry redacts details before it stores or shows them: the whole
+    /// value of a key named like a secret, credentials in any string.
     pub fn detail(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
         self.details.insert(key.into(), value.into());
         self
