@@ -170,7 +170,7 @@ impl Redactor {
         if text.contains([':', '=', '>']) {
             out = chain(out, |t| self.redact_pairs(t));
         }
-        if contains_ignore_case(text.as_bytes(), b"bearer ") {
+        if text.contains("earer ") || text.contains("EARER ") {
             out = chain(out, redact_bearer);
         }
         for rule in &self.rules {
@@ -207,10 +207,7 @@ impl Redactor {
             heap = normalise(key).collect();
             &heap
         };
-        SECRET_FRAGMENTS.iter().any(|f| contains(joined, f.as_bytes()))
-            || self.keys.iter().any(|f| contains(joined, f))
-            || holds_pass(joined)
-            || holds_auth(joined)
+        is_secret_by_default(joined) || self.keys.iter().any(|f| contains(joined, f))
     }
 
     /// Redacts a probe's details in place: the whole value of a secret key
@@ -404,25 +401,30 @@ fn extend_over_auth_scheme(value: &[u8], len: usize) -> usize {
     if more == 0 { len } else { len + 1 + more }
 }
 
-/// Whether a normalised name holds `pass` outside the words that merely
-/// contain it (`dbpass`, `passcode`, but not `compass` or `passed`).
-fn holds_pass(joined: &[u8]) -> bool {
-    occurrences(joined, b"pass").any(|at| {
-        !NOT_PASS.iter().any(|word| {
-            let word = word.as_bytes();
-            // Where `pass` sits in the word, and whether the word sits here.
-            occurrences(word, b"pass").any(|offset| at >= offset && joined[at - offset..].starts_with(word))
-        })
+/// Whether a normalised name is secret by the built-in rules. One pass over
+/// its bytes, each compared only with the fragments that start with it:
+/// names are judged on every `key=` in every error, so this stays cheap.
+fn is_secret_by_default(joined: &[u8]) -> bool {
+    (0..joined.len()).any(|at| {
+        let rest = &joined[at..];
+        let first = rest[0];
+        SECRET_FRAGMENTS
+            .iter()
+            .any(|f| f.as_bytes()[0] == first && rest.starts_with(f.as_bytes()))
+            || (first == b'p' && rest.starts_with(b"pass") && !is_ordinary_pass(joined, at))
+            || (first == b'a'
+                && rest.starts_with(b"auth")
+                && !NOT_AUTH.iter().any(|word| rest[4..].starts_with(word.as_bytes())))
     })
 }
 
-/// Whether a normalised name holds `auth` other than as the start of
-/// `authentic…` or `author…` (`oauth`, `basicauth`, `authkey`).
-fn holds_auth(joined: &[u8]) -> bool {
-    occurrences(joined, b"auth").any(|at| {
-        !NOT_AUTH
-            .iter()
-            .any(|rest| joined[at + 4..].starts_with(rest.as_bytes()))
+/// Whether the `pass` at `at` is part of a word that merely contains it
+/// (`compass`, `passed`), not a secret (`dbpass`, `passcode`).
+fn is_ordinary_pass(joined: &[u8], at: usize) -> bool {
+    NOT_PASS.iter().any(|word| {
+        let word = word.as_bytes();
+        // Where `pass` sits in the word, and whether the word sits here.
+        occurrences(word, b"pass").any(|offset| at >= offset && joined[at - offset..].starts_with(word))
     })
 }
 
@@ -444,10 +446,6 @@ fn normalise(key: &[u8]) -> impl Iterator<Item = u8> + '_ {
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.len() >= needle.len() && haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.len() >= needle.len() && haystack.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 fn is_key_char(b: u8) -> bool {
