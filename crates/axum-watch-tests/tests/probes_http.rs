@@ -270,7 +270,7 @@ fn bad_options_are_refused_clearly() {
             HttpProbe::builder("http://example.com")
                 .header("x-token", "line\nbreak")
                 .build(),
-            "invalid value for header x-token: it must be visible ASCII",
+            "the value of header x-token is invalid: it must be visible ASCII",
         ),
         #[allow(clippy::reversed_empty_ranges)]
         (

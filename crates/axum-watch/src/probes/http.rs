@@ -288,7 +288,7 @@ impl HttpProbeBuilder {
                 invalid(
                     ConfigErrorKind::InvalidOption,
                     "header",
-                    format!("invalid value for header {key}: it must be visible ASCII"),
+                    format!("the value of header {key} is invalid: it must be visible ASCII"),
                 )
             })?;
             value.set_sensitive(true);
