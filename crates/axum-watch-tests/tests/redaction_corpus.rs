@@ -3,11 +3,14 @@
 //! error text, a returned `ProbeError` and, for a few, a panic) and in its
 //! details, under an innocuous key and under a secret one, served by a real
 //! registry on loopback. No part of any secret appears in any output:
-//! `/status`, `/ready`, `/live`, `/startup`, `/history`, `/alerts`, both
-//! streams, `/metrics`, a dashboard that embeds the report, `Debug` of the
-//! report, the results and the registry, what state-change callbacks are
-//! given, and the DEBUG log; with a storage shared through the real Redis
-//! (`AXUM_WATCH_REDIS_URL`), the fleet view and the shared history too.
+//! `/status`, `/ready`, `/live`, `/startup`, per-probe paths, `?verbose`,
+//! `application/health+json`, `/history`, `/alerts`, `/alerts/deliveries`,
+//! `/probes`, both streams, `/metrics`, a dashboard that embeds the report,
+//! `Debug` of the report, the results and the registry, what state-change
+//! callbacks are given, the DEBUG log and (with `alerts`) what every
+//! built-in alerter posts to a real receiver; with a storage shared through
+//! the real Redis (`AXUM_WATCH_REDIS_URL`), the fleet view and the shared
+//! history too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -343,11 +346,16 @@ impl Http {
 
     /// `GET path`: its status and whole body.
     async fn get(&self, addr: SocketAddr, path: &str) -> (u16, String) {
-        let response = self
-            .0
-            .get(format!("http://{addr}{path}").parse().unwrap())
-            .await
+        self.get_as(addr, path, "*/*").await
+    }
+
+    /// `GET path` asking for the `accept` media type.
+    async fn get_as(&self, addr: SocketAddr, path: &str, accept: &str) -> (u16, String) {
+        let request = http::Request::get(format!("http://{addr}{path}"))
+            .header(http::header::ACCEPT, accept)
+            .body(Empty::new())
             .unwrap();
+        let response = self.0.request(request).await.unwrap();
         let status = response.status().as_u16();
         let body = response.into_body().collect().await.unwrap().to_bytes();
         (status, String::from_utf8_lossy(&body).into_owned())
@@ -451,7 +459,21 @@ async fn no_secret_reaches_any_output() {
     let transitions: Arc<Mutex<Vec<String>>> = Arc::default();
     let seen = Arc::clone(&transitions);
     let startup = Leaky::new(&corpus()[3], Kind::Outcome);
-    let registry = builder(&probes)
+    #[cfg(feature = "alerts")]
+    let receiver = common::Receiver::start().await;
+    let builder = builder(&probes);
+    #[cfg(feature = "alerts")]
+    let builder = {
+        use axum_watch::alert::{OpsgenieAlerter, PagerDutyAlerter, SlackAlerter, TeamsAlerter, WebhookAlerter};
+        builder
+            .alerter(WebhookAlerter::new(receiver.url("/webhook")).unwrap())
+            .alerter(SlackAlerter::new(receiver.url("/slack")).unwrap())
+            .alerter(TeamsAlerter::new(receiver.url("/teams")).unwrap())
+            .alerter(TeamsAlerter::new(receiver.url("/adaptive")).unwrap().adaptive_card())
+            .alerter(PagerDutyAlerter::new("routing-key").events_url(receiver.url("/pagerduty")))
+            .alerter(OpsgenieAlerter::new("genie-key").api_url(receiver.url("/opsgenie")))
+    };
+    let registry = builder
         .max_alerts(1000)
         .startup_probe(startup)
         .on_state_change(move |alert| {
@@ -487,8 +509,35 @@ async fn no_secret_reaches_any_output() {
         "/health/dashboard",
     ] {
         let (code, body) = http.get(addr, path).await;
-        assert!(code < 500 || code == 503, "{path}: {code} {body}");
+        assert!(code < 500 || code == 503, "{path}: {code} {}", short(&body));
         outputs.push((path.to_owned(), body));
+    }
+    // The faces beside them: a probe's own paths, the Kubernetes text,
+    // health+json, the delivery log and the probe list.
+    let mut more: Vec<String> = [
+        "/health/ready?verbose",
+        "/health/live?verbose",
+        "/health/alerts/deliveries",
+        "/health/probes",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    for name in ["s00-outcome", "s03-panic", "s48-error", "s53-outcome", "s70-outcome"] {
+        more.extend([
+            format!("/health/status/{name}"),
+            format!("/health/ready/{name}"),
+            format!("/health/ready/{name}?verbose"),
+        ]);
+    }
+    for path in &more {
+        let (code, body) = http.get(addr, path).await;
+        assert!(code < 500 || code == 503, "{path}: {code} {}", short(&body));
+        outputs.push((path.clone(), body));
+    }
+    for path in ["/health/status", "/health/ready"] {
+        let (_, body) = http.get_as(addr, path, "application/health+json").await;
+        assert!(body.contains("s00-outcome"), "{path} as health+json: {}", short(&body));
+        outputs.push((format!("{path} as health+json"), body));
     }
     for path in ["/health/status/stream", "/health/ready/stream"] {
         outputs.push((path.to_owned(), http.first_event(addr, path).await));
@@ -516,6 +565,23 @@ async fn no_secret_reaches_any_output() {
         "state-change callbacks".to_owned(),
         transitions.lock().unwrap().join("\n"),
     ));
+    #[cfg(feature = "alerts")]
+    {
+        // One transition per probe, sent by each of the six alerters.
+        let posts = receiver.wait_for(6 * probes.len()).await;
+        for path in ["/webhook", "/slack", "/teams", "/adaptive", "/pagerduty", "/opsgenie"] {
+            let bodies: Vec<&str> = posts
+                .iter()
+                .filter(|r| r.path.starts_with(path))
+                .map(|r| r.raw.as_str())
+                .collect();
+            assert!(
+                bodies.iter().any(|b| b.contains("***")),
+                "{path} carries the redacted errors"
+            );
+            outputs.push((format!("what {path} was sent"), bodies.join("\n")));
+        }
+    }
     outputs.push(("the DEBUG log".to_owned(), logs.contents()));
 
     for (what, text) in &outputs {
