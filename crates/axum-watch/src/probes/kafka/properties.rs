@@ -156,7 +156,7 @@ impl KafkaProbe {
             let (Some(username), Some(password)) = (username, password) else {
                 return Err(invalid(
                     ConfigErrorKind::InvalidOption,
-                    format!("{protocol} needs credentials: set sasl.username and sasl.password, or sasl.jaas.config"),
+                    format!("{protocol} needs sasl.username and sasl.password, or sasl.jaas.config"),
                 ));
             };
             probe = probe.sasl(mechanism, username, password);
@@ -266,7 +266,7 @@ mod tests {
             (
                 "bootstrap.servers=b:1\nsecurity.protocol=SASL_PLAINTEXT\nsasl.password=secret-9",
                 ConfigErrorKind::InvalidOption,
-                "SASL_PLAINTEXT needs credentials: set sasl.username and sasl.password, or sasl.jaas.config",
+                "SASL_PLAINTEXT needs sasl.username and sasl.password, or sasl.jaas.config",
             ),
             (
                 "bootstrap.servers=b:1\nsecurity.protocol=SSL\nssl.key.location=/k.pem",
