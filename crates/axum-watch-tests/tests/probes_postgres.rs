@@ -57,9 +57,17 @@ async fn healthy_with_server_details() {
             "active_connections",
             "total_connections",
             "database_size",
-            "database_size_bytes"
+            "database_size_bytes",
+            "sslmode",
+            // The server offers TLS (`ssl = on`), so the default `prefer`
+            // takes it and says what it got.
+            "tls_version",
+            "cert_not_after",
+            "cert_days_remaining"
         ]
     );
+    assert_eq!(d["sslmode"], "prefer");
+    assert!(d["tls_version"].as_str().unwrap().starts_with("TLSv1."), "{d:?}");
     let config = tokio_postgres::Config::from_str(&postgres_url()).unwrap();
     assert_eq!(d["database"], config.get_dbname().unwrap_or("test"));
     assert_eq!(d["port"], 5432);

@@ -140,7 +140,10 @@ impl RedisTarget {
             Ok(result) => result,
             Err(_) => Err(ConnectError {
                 tls: false,
-                message: format!("no connection to {} within {timeout:?}", self.address()),
+                message: format!(
+                    "no answer within {timeout:?} from {} while connecting and setting up the session",
+                    self.address()
+                ),
             }),
         }
     }
