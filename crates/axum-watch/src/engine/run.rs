@@ -9,7 +9,7 @@ use bytes::Bytes;
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared, join_all};
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
+use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use super::{Engine, Entry, MIN_POLL_INTERVAL};
@@ -43,7 +43,8 @@ struct Collector {
 /// One probe's place in a run.
 #[allow(clippy::large_enum_variant)] // in place: boxing would cost an allocation per probe
 enum Slot {
-    Waiting,
+    /// No result yet; the probe's task, once started.
+    Waiting(Option<AbortHandle>),
     Filled(ProbeResult),
     /// Handed to the run: whatever comes later is too late.
     Taken,
@@ -52,7 +53,7 @@ enum Slot {
 impl Collector {
     fn new(len: usize) -> Self {
         Self {
-            slots: (0..len).map(|_| Mutex::new(Slot::Waiting)).collect(),
+            slots: (0..len).map(|_| Mutex::new(Slot::Waiting(None))).collect(),
             remaining: AtomicUsize::new(len),
             done: Notify::new(),
         }
@@ -64,17 +65,36 @@ impl Collector {
     }
 
     fn is_waiting(&self, slot: usize) -> bool {
-        matches!(*self.slot(slot), Slot::Waiting)
+        matches!(*self.slot(slot), Slot::Waiting(_))
+    }
+
+    /// Stops the task of `slot`, if it started: the run gives up on it.
+    fn stop(&self, slot: usize) {
+        if let Slot::Waiting(Some(task)) = &*self.slot(slot) {
+            task.abort();
+        }
+    }
+
+    /// Remembers the task of `slot`, or stops it when the run no longer
+    /// waits for it.
+    fn started(&self, slot: usize, task: AbortHandle) {
+        match &mut *self.slot(slot) {
+            Slot::Waiting(handle) => *handle = Some(task),
+            Slot::Filled(_) | Slot::Taken => task.abort(),
+        }
     }
 
     /// Puts `result` in its slot while the slot waits for one.
     fn fill(&self, slot: usize, result: ProbeResult) {
         {
             let mut slot = self.slot(slot);
-            if !matches!(*slot, Slot::Waiting) {
-                return;
+            match std::mem::replace(&mut *slot, Slot::Filled(result)) {
+                Slot::Waiting(_) => {}
+                earlier => {
+                    *slot = earlier;
+                    return;
+                }
             }
-            *slot = Slot::Filled(result);
         }
         if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.done.notify_one();
@@ -86,7 +106,7 @@ impl Collector {
         (0..self.slots.len())
             .map(|slot| match std::mem::replace(&mut *self.slot(slot), Slot::Taken) {
                 Slot::Filled(result) => Some(result),
-                Slot::Waiting | Slot::Taken => None,
+                Slot::Waiting(_) | Slot::Taken => None,
             })
             .collect()
     }
@@ -290,23 +310,32 @@ impl Engine {
         let ttl = self.config.result_ttl;
         let collector = Arc::new(Collector::new(due.len()));
         let started = Instant::now();
-        let tasks: Vec<JoinHandle<()>> = due
-            .iter()
-            .enumerate()
-            .map(|(slot, entry)| {
-                let engine = Arc::clone(self);
-                let unfilled = Unfilled {
-                    collector: Arc::clone(&collector),
-                    entry: Arc::clone(entry),
-                    slot,
-                    started,
-                };
-                self.executor.spawn(false, async move {
-                    let result = unfilled.entry.execute(ttl, &engine.executor).await;
-                    unfilled.collector.fill(slot, result);
-                })
-            })
-            .collect();
+        // One task starts the others from a check thread, where spawning is
+        // a push on that thread's own queue: no lock and no wake-up per probe.
+        {
+            let engine = Arc::clone(self);
+            let collector = Arc::clone(&collector);
+            let due = due.clone();
+            self.executor.spawn(false, async move {
+                for (slot, entry) in due.into_iter().enumerate() {
+                    if !collector.is_waiting(slot) {
+                        continue;
+                    }
+                    let unfilled = Unfilled {
+                        collector: Arc::clone(&collector),
+                        entry,
+                        slot,
+                        started,
+                    };
+                    let engine = Arc::clone(&engine);
+                    let task = tokio::spawn(async move {
+                        let result = unfilled.entry.execute(ttl, &engine.executor).await;
+                        unfilled.collector.fill(unfilled.slot, result);
+                    });
+                    collector.started(slot, task.abort_handle());
+                }
+            });
+        }
         // When each entry stops being waited for, soonest first.
         let mut deadlines: Vec<(Instant, usize)> = due
             .iter()
@@ -332,7 +361,7 @@ impl Engine {
                         if !collector.is_waiting(slot) {
                             continue;
                         }
-                        tasks[slot].abort();
+                        collector.stop(slot);
                         let entry = &due[slot];
                         let limit = entry.timeout.unwrap_or_default();
                         collector.fill(slot, entry.unfinished(format!("timed out after {limit:?}"), now - started));
