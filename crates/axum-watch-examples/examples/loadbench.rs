@@ -12,10 +12,13 @@
 //! | `GET /health/live` | the registry's liveness answer (never runs probes) |
 //! | `GET /health/ready` | readiness from the cached report (default cache age 1 s) |
 //! | `GET /health/status` | the full report (same cache) |
+//! | `GET /health/metrics` | the Prometheus text (same cache) |
 //!
 //! Registry settings are the defaults (cache age 1 s, poll interval 60 s,
 //! timeout 10 s, circuit breaker on); the 10 probes answer healthy at once,
-//! with a detail or two, 6 critical and 4 not.
+//! with a detail or two, 6 critical and 4 not. `PROBES=N` registers `N`
+//! probes of the same kind instead (`probe-00000`…, two of three critical),
+//! for the probe-count scaling figures of `scripts/bench-scale`.
 //!
 //! ```sh
 //! cargo build --release --example loadbench
@@ -63,6 +66,25 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 
 fn registry(watched: RouteProbe) -> anyhow::Result<HealthRegistry> {
     let mut builder = HealthRegistry::builder().add(watched);
+    if let Some(count) = std::env::var("PROBES")
+        .ok()
+        .and_then(|n| n.trim().parse::<usize>().ok())
+    {
+        for i in 0..count {
+            let check = probe::from_fn(format!("probe-{i:05}"), move || async move {
+                Ok(Outcome::healthy()
+                    .detail("pool_size", 8 + i % 7)
+                    .detail("shard", i % 16))
+            })
+            .with_tags([if i % 3 == 0 { "extra" } else { "core" }]);
+            builder = if i % 3 == 0 {
+                builder.add_non_critical(check)
+            } else {
+                builder.add(check)
+            };
+        }
+        return Ok(builder.build()?);
+    }
     for (i, (name, critical)) in PROBES.into_iter().enumerate() {
         let check = probe::from_fn(name, move || async move {
             Ok(Outcome::healthy()

@@ -16,7 +16,15 @@
 //! `POLL_INTERVAL_SECS` sets the registry's poll interval, which drives the
 //! `/health/status/stream` and `/health/ready/stream` events; unset keeps the
 //! registry default (60 s), `0` polls on demand only.
+//!
+//! The demo serves connections itself with hyper's HTTP/1 builder and
+//! hyper-util rather than `axum::serve`, set up for many idle streams (see
+//! "Many idle streams" in the README): every connection shares the one
+//! router, and `HTTP1_MAX_BUF_SIZE` (bytes, at least 8192) caps hyper's
+//! read buffer. `SERVE=axum` serves with `axum::serve` instead, for
+//! comparison.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -27,6 +35,10 @@ use axum::routing::{get, post};
 use axum_watch::passive::RequestMetrics;
 use axum_watch::probes::{DiskSpaceProbe, RuntimeProbe, SpaceThreshold};
 use axum_watch::{HealthRegistry, Outcome, ProbeError, ProbeExt, probe, shutdown_signal};
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -119,9 +131,72 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!("listening on http://{}/health/status", listener.local_addr()?);
     // On SIGTERM or Ctrl-C: /ready fails at once, streams end after the
     // drain delay, queued alerts go out, then the server stops.
-    axum::serve(listener, app)
-        .with_graceful_shutdown(registry.drain_on(shutdown_signal()))
-        .await?;
+    let drained = registry.drain_on(shutdown_signal());
+    if std::env::var("SERVE").is_ok_and(|s| s == "axum") {
+        axum::serve(listener, app).with_graceful_shutdown(drained).await?;
+    } else {
+        let max_buf_size = match std::env::var("HTTP1_MAX_BUF_SIZE") {
+            Ok(size) => Some(
+                size.trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|&n| n >= 8192)
+                    .with_context(|| format!("HTTP1_MAX_BUF_SIZE={size:?}: a number of bytes, at least 8192"))?,
+            ),
+            Err(_) => None,
+        };
+        serve(listener, app, max_buf_size, drained).await;
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Serves `app` until `shutdown` resolves, then gives open connections 5 s
+/// to finish.
+///
+/// What `axum::serve` does, set up for many idle connections: each
+/// connection shares the router (`axum::serve` rebuilds its route table for
+/// every connection, about 6 KB with this one), and `max_buf_size` caps
+/// hyper's read buffer.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    max_buf_size: Option<usize>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut builder = http1::Builder::new();
+    if let Some(size) = max_buf_size {
+        builder.max_buf_size(size);
+    }
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, most likely: wait for some to close.
+                    tracing::warn!(error = %e, "could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(app.clone());
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(Duration::from_secs(5), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open 5 s after shutdown: closing them");
+    }
 }

@@ -51,6 +51,16 @@ fn record_one_call(c: &mut Criterion) {
     group.bench_function("watch (async)", |b| {
         b.iter(|| probe.watch(async { work(black_box(7)) }).now_or_never().unwrap());
     });
+    // The error path: an error type's text is written each time, stored only
+    // when it changes.
+    let failing = PassiveProbe::new("failing");
+    group.bench_function("watch_blocking, the same error each call", |b| {
+        b.iter(|| {
+            failing
+                .watch_blocking(|| Err::<u64, _>(std::io::Error::other(black_box("connection refused"))))
+                .unwrap_err()
+        });
+    });
     group.finish();
 }
 
@@ -65,12 +75,21 @@ fn route_layer(c: &mut Criterion) {
         "/",
         get(|| async { "ok" }).layer(MapResponseLayer::new(std::convert::identity)),
     );
+    // The error path of a route: every response a 503.
+    let failing = RouteProbe::new("failing");
+    let bare_503: Router = Router::new().route("/", get(|| async { http::StatusCode::SERVICE_UNAVAILABLE }));
+    let watched_503: Router = Router::new().route(
+        "/",
+        get((|| async { http::StatusCode::SERVICE_UNAVAILABLE }).layer(failing)),
+    );
     let mut group = c.benchmark_group("route");
     for (name, router) in [
         ("bare handler", bare),
         ("with a pass-through layer", passthrough),
         ("with RouteProbe", watched),
         ("with RouteProbe on the handler", on_handler),
+        ("bare handler answering 503", bare_503),
+        ("with RouteProbe on the handler answering 503", watched_503),
     ] {
         let mut service = router.into_service::<Body>();
         group.bench_function(name, |b| {

@@ -28,7 +28,7 @@ pub(crate) struct Entry {
     pub(crate) critical: bool,
     pub(crate) description: Option<String>,
     pub(crate) tags: Vec<String>,
-    timeout: Option<Duration>,
+    pub(crate) timeout: Option<Duration>,
     pub(crate) poll_interval: Option<Duration>,
     circuit: Option<CircuitPolicy>,
     thresholds: ThresholdPolicy,
@@ -197,49 +197,69 @@ impl Entry {
         self.mark_running();
         let _running = Running(&self.running);
         self.state().last_run = Some(Instant::now());
-        let Some(policy) = self.circuit else {
-            let mut result = self.call(executor).await;
-            let mut state = self.state();
-            self.report_as(&mut state, &mut result);
-            state.last = Some((Instant::now(), result.clone()));
-            return result;
-        };
-        let now = Instant::now();
-        {
-            let state = self.state();
-            if state.circuit.is_open(now) {
-                let circuit = state.circuit.state(now);
-                let fresh = state
-                    .last
-                    .as_ref()
-                    .filter(|(at, _)| result_ttl.is_zero() || now.saturating_duration_since(*at) < result_ttl);
-                let mut copy = match fresh {
-                    Some((_, last)) => {
-                        let mut copy = last.clone();
-                        copy.critical = self.critical;
-                        copy
-                    }
-                    None => self.result(Status::Unhealthy, 0.0, Some(SUSPENDED.to_owned()), None),
-                };
-                copy.circuit = Some(circuit);
-                return copy;
-            }
+        if let Some(copy) = self.suspended(result_ttl) {
+            return copy;
         }
-        let mut result = self.call(executor).await;
+        let result = self.call(executor).await;
+        self.settle(result)
+    }
+
+    /// While the circuit is open: a copy of the result that opened it (or a
+    /// "suspended" one once that is older than the result TTL).
+    fn suspended(&self, result_ttl: Duration) -> Option<ProbeResult> {
+        self.circuit?;
+        let now = Instant::now();
+        let state = self.state();
+        if !state.circuit.is_open(now) {
+            return None;
+        }
+        let circuit = state.circuit.state(now);
+        let fresh = state
+            .last
+            .as_ref()
+            .filter(|(at, _)| result_ttl.is_zero() || now.saturating_duration_since(*at) < result_ttl);
+        let mut copy = match fresh {
+            Some((_, last)) => {
+                let mut copy = last.clone();
+                copy.critical = self.critical;
+                copy
+            }
+            None => self.result(Status::Unhealthy, 0.0, Some(SUSPENDED.to_owned()), None),
+        };
+        copy.circuit = Some(circuit);
+        Some(copy)
+    }
+
+    /// The result of a check that never reported back: the run gave up
+    /// waiting for it (`error` says why), counted like any failure.
+    pub(super) fn unfinished(&self, error: String, waited: Duration) -> ProbeResult {
+        let latency_ms = crate::model::round(waited.as_secs_f64() * 1000.0, 2);
+        tracing::warn!(probe = %self.name, error = %error, "check did not report back");
+        self.settle(self.result(Status::Unhealthy, latency_ms, Some(error), None))
+    }
+
+    /// Counts a real result in the circuit breaker and the thresholds.
+    fn settle(&self, mut result: ProbeResult) -> ProbeResult {
         let now = Instant::now();
         let mut state = self.state();
-        state.circuit.record(result.is_passing(), policy, now);
-        result.circuit = Some(state.circuit.state(now));
+        if let Some(policy) = self.circuit {
+            state.circuit.record(result.is_passing(), policy, now);
+            result.circuit = Some(state.circuit.state(now));
+        }
         self.report_as(&mut state, &mut result);
-        if state.circuit.is_open(now) {
+        if let Some(policy) = self.circuit
+            && state.circuit.is_open(now)
+        {
             tracing::warn!(
                 probe = %self.name,
                 consecutive_failures = state.circuit.consecutive_failures(),
                 cooldown = ?policy.cooldown,
                 "circuit breaker opened: probe suspended"
             );
+            // Only an open circuit reads the last result, and the one it
+            // reads is the result that opened it: no copy is kept otherwise.
+            state.last = Some((now, result.clone()));
         }
-        state.last = Some((now, result.clone()));
         result
     }
 

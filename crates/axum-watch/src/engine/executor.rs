@@ -2,9 +2,17 @@
 //! so that a probe which blocks its thread (a synchronous driver call, a
 //! `std::thread::sleep`) stalls only other checks, never the application's
 //! request handlers.
+//!
+//! With that runtime comes a one-thread runtime for the runs themselves (the
+//! poll loop, starting every check, waiting for it under its timeout,
+//! recording and publishing), which never runs a check: a run over
+//! thousands of probes costs the application's workers nothing but the
+//! wait for its report, and checks that block every check thread still time
+//! out on time.
 
+use std::cell::Cell;
 use std::future::Future;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use tokio::runtime::{Handle, Runtime};
 use tokio::task::JoinHandle;
@@ -69,11 +77,43 @@ impl Drop for Owned {
     }
 }
 
-/// Spawns checks where the configuration says.
+thread_local! {
+    /// Whether this thread is one of a registry's own (a check or run thread).
+    static OWN_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+type Started = OnceLock<Option<(Handle, Arc<Owned>)>>;
+
+/// Spawns checks and runs where the configuration says.
 #[derive(Debug)]
 pub(crate) struct Executor {
     choice: CheckRuntime,
-    runtime: OnceLock<Option<(Handle, Arc<Owned>)>>,
+    runtime: Started,
+    /// The runs' own thread, beside the check runtime.
+    driver: Started,
+    /// The application's runtime: the last one that asked for a run, where
+    /// probes marked to run on the caller's runtime go.
+    caller: Mutex<Option<Handle>>,
+}
+
+/// Starts a runtime of the registry's own with `threads` workers named `name`.
+fn start<'a>(slot: &'a Started, threads: usize, name: &'static str) -> Option<&'a Handle> {
+    let started = slot.get_or_init(|| {
+        let built = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads.max(1))
+            .thread_name(name)
+            .on_thread_start(|| OWN_THREAD.with(|own| own.set(true)))
+            .enable_all()
+            .build();
+        match built {
+            Ok(runtime) => Some((runtime.handle().clone(), Arc::new(Owned(Some(runtime))))),
+            Err(e) => {
+                tracing::error!(error = %e, runtime = name, "could not start a runtime of the registry's own: using the caller's");
+                None
+            }
+        }
+    });
+    started.as_ref().map(|(handle, _)| handle)
 }
 
 impl Executor {
@@ -81,6 +121,8 @@ impl Executor {
         Self {
             choice,
             runtime: OnceLock::new(),
+            driver: OnceLock::new(),
+            caller: Mutex::new(None),
         }
     }
 
@@ -97,21 +139,7 @@ impl Executor {
             }
             CheckRuntime::Auto | CheckRuntime::Caller => return None,
         };
-        let started = self.runtime.get_or_init(|| {
-            let built = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(threads.max(1))
-                .thread_name("axum-watch-check")
-                .enable_all()
-                .build();
-            match built {
-                Ok(runtime) => Some((runtime.handle().clone(), Arc::new(Owned(Some(runtime))))),
-                Err(e) => {
-                    tracing::error!(error = %e, "could not start the check runtime: checks run on the caller's");
-                    None
-                }
-            }
-        });
-        started.as_ref().map(|(handle, _)| handle)
+        start(&self.runtime, threads, "axum-watch-check")
     }
 
     /// Spawns `check` on the check runtime, or on the caller's when
@@ -121,9 +149,38 @@ impl Executor {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        match self.dedicated().filter(|_| !on_caller) {
+        if on_caller {
+            let caller = self.caller.lock().unwrap_or_else(PoisonError::into_inner).clone();
+            return match caller {
+                Some(handle) if OWN_THREAD.with(Cell::get) => handle.spawn(check),
+                _ => tokio::spawn(check),
+            };
+        }
+        match self.dedicated() {
             Some(handle) => handle.spawn(check),
             None => tokio::spawn(check),
+        }
+    }
+
+    /// Spawns a run, or the poll loop, on the runs' own thread when checks
+    /// have a runtime of their own, else on the caller's runtime. Remembers
+    /// the caller's runtime for the probes that must run there.
+    pub(crate) fn spawn_run<F>(&self, run: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        if self.dedicated().is_none() {
+            return tokio::spawn(run);
+        }
+        if !OWN_THREAD.with(Cell::get)
+            && let Ok(current) = Handle::try_current()
+        {
+            *self.caller.lock().unwrap_or_else(PoisonError::into_inner) = Some(current);
+        }
+        match start(&self.driver, 1, "axum-watch-run") {
+            Some(handle) => handle.spawn(run),
+            None => tokio::spawn(run),
         }
     }
 }

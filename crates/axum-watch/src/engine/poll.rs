@@ -60,12 +60,12 @@ impl Engine {
     fn ensure_loop(self: &Arc<Self>, poller: &mut Poller) {
         let wanted = poller.subscribers > 0 || self.scheduling() == Scheduling::Background;
         if wanted && poller.task.is_none() && self.polls() && *self.phase.borrow() == Phase::Running {
-            let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            if tokio::runtime::Handle::try_current().is_err() {
                 // Built outside a runtime: the first request or stream starts it.
                 return;
-            };
+            }
             let engine = Arc::downgrade(self);
-            poller.task = Some(runtime.spawn(poll_loop(engine)));
+            poller.task = Some(self.executor.spawn_run(poll_loop(engine)));
             self.polling.store(true, Ordering::Release);
             tracing::debug!(scheduling = self.scheduling().as_str(), "poll loop started");
         }

@@ -1,11 +1,15 @@
 //! Runs and reports: the single-flight report cache every face reads,
 //! recording results and transitions, publishing snapshots, startup probes.
 
-use std::sync::{Arc, MutexGuard, OnceLock, PoisonError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared, join_all};
+use tokio::sync::Notify;
+use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use super::{Engine, Entry, MIN_POLL_INTERVAL};
@@ -21,6 +25,112 @@ pub(crate) struct Snapshot {
     pub(crate) report: HealthReport,
     pub(crate) taken: Instant,
     encoded: [OnceLock<Bytes>; ENCODINGS],
+}
+
+/// How long past a probe's timeout a run still waits for the probe's task
+/// to report it timed out itself; only a task whose check threads are all
+/// blocked is that late.
+const OVERDUE_GRACE: Duration = Duration::from_millis(100);
+
+/// The results of one run's probes, a slot each, filled by their tasks.
+struct Collector {
+    slots: Vec<Mutex<Slot>>,
+    remaining: AtomicUsize,
+    /// Woken once, when the last slot is filled.
+    done: Notify,
+}
+
+/// One probe's place in a run.
+#[allow(clippy::large_enum_variant)] // in place: boxing would cost an allocation per probe
+enum Slot {
+    /// No result yet; the probe's task, once started.
+    Waiting(Option<AbortHandle>),
+    Filled(ProbeResult),
+    /// Handed to the run: whatever comes later is too late.
+    Taken,
+}
+
+impl Collector {
+    fn new(len: usize) -> Self {
+        Self {
+            slots: (0..len).map(|_| Mutex::new(Slot::Waiting(None))).collect(),
+            remaining: AtomicUsize::new(len),
+            done: Notify::new(),
+        }
+    }
+
+    fn slot(&self, slot: usize) -> MutexGuard<'_, Slot> {
+        // A slot's critical section is one assignment: never poisoned midway.
+        self.slots[slot].lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn is_waiting(&self, slot: usize) -> bool {
+        matches!(*self.slot(slot), Slot::Waiting(_))
+    }
+
+    /// Stops the task of `slot`, if it started: the run gives up on it.
+    fn stop(&self, slot: usize) {
+        if let Slot::Waiting(Some(task)) = &*self.slot(slot) {
+            task.abort();
+        }
+    }
+
+    /// Remembers the task of `slot`, or stops it when the run no longer
+    /// waits for it.
+    fn started(&self, slot: usize, task: AbortHandle) {
+        match &mut *self.slot(slot) {
+            Slot::Waiting(handle) => *handle = Some(task),
+            Slot::Filled(_) | Slot::Taken => task.abort(),
+        }
+    }
+
+    /// Puts `result` in its slot while the slot waits for one.
+    fn fill(&self, slot: usize, result: ProbeResult) {
+        {
+            let mut slot = self.slot(slot);
+            match std::mem::replace(&mut *slot, Slot::Filled(result)) {
+                Slot::Waiting(_) => {}
+                earlier => {
+                    *slot = earlier;
+                    return;
+                }
+            }
+        }
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.done.notify_one();
+        }
+    }
+
+    /// Every result, in slot order; called once all are in.
+    fn take(&self) -> Vec<Option<ProbeResult>> {
+        (0..self.slots.len())
+            .map(|slot| match std::mem::replace(&mut *self.slot(slot), Slot::Taken) {
+                Slot::Filled(result) => Some(result),
+                Slot::Waiting(_) | Slot::Taken => None,
+            })
+            .collect()
+    }
+}
+
+/// Held by an entry's task until its result is in: a task that is dropped
+/// first (its runtime shut down, or the run stopped waiting) still fills
+/// its slot, so the run never waits for it forever.
+struct Unfilled {
+    collector: Arc<Collector>,
+    entry: Arc<Entry>,
+    slot: usize,
+    started: Instant,
+}
+
+impl Drop for Unfilled {
+    fn drop(&mut self) {
+        if self.collector.is_waiting(self.slot) {
+            let result = self
+                .entry
+                .unfinished("check was cancelled".to_owned(), self.started.elapsed());
+            self.collector.fill(self.slot, result);
+        }
+    }
 }
 
 /// A slot for one encoded form of a snapshot; each face owns its slots.
@@ -125,7 +235,9 @@ impl Engine {
                 Some(flight) => flight.clone(),
                 None => {
                     let inner = Arc::clone(self);
-                    let task = tokio::spawn(async move {
+                    // On the runs' own thread when checks have a runtime
+                    // of their own: the caller's worker only waits.
+                    let task = self.executor.spawn_run(async move {
                         let _guard = FlightGuard(Arc::clone(&inner));
                         inner.run_probes().await
                     });
@@ -163,31 +275,105 @@ impl Engine {
     /// Runs every probe concurrently, except one the poll loop is checking
     /// right now, which keeps its latest result; then records and publishes.
     async fn run_probes(self: &Arc<Self>) -> Arc<Snapshot> {
-        let entries = self.entries();
-        let ttl = self.config.result_ttl;
         let previous = self.latest();
-        let results = join_all(entries.iter().map(|entry| {
-            let kept = previous.is_some() && entry.is_running();
-            async move {
-                if kept {
-                    None
-                } else {
-                    Some((Arc::clone(entry), entry.execute(ttl, &self.executor).await))
-                }
-            }
-        }))
-        .await;
-        self.record(results.into_iter().flatten().collect()).await
+        let due = self
+            .entries()
+            .iter()
+            .filter(|entry| previous.is_none() || !entry.is_running())
+            .cloned()
+            .collect();
+        let fresh = self.execute_all(due).await;
+        self.record(fresh).await
     }
 
     /// Runs the probes the poll loop found due together, concurrently, and
     /// publishes their results as one report: one event per poll.
     pub(crate) async fn poll_due(self: &Arc<Self>, due: Vec<Arc<Entry>>) {
-        let ttl = self.config.result_ttl;
-        let results = join_all(due.iter().map(|entry| entry.execute(ttl, &self.executor))).await;
-        self.record(due.into_iter().zip(results).collect()).await;
+        let fresh = self.execute_all(due).await;
+        self.record(fresh).await;
     }
 
+    /// Executes every entry of `due` in a task of its own on the check
+    /// runtime (timeout, breaker and thresholds included) and returns the
+    /// results in the order of `due`.
+    ///
+    /// The tasks fill a slot each and the last one wakes the run once, so a
+    /// run costs its thread one wake-up however many probes it has, and the
+    /// per-probe work is spread over the check threads. A task whose
+    /// thread is held (every check thread blocked by a probe) cannot time
+    /// out on its own: shortly after its timeout the run reports it timed
+    /// out instead and stops waiting for it.
+    async fn execute_all(self: &Arc<Self>, due: Vec<Arc<Entry>>) -> Vec<(Arc<Entry>, ProbeResult)> {
+        if due.is_empty() {
+            return Vec::new();
+        }
+        let ttl = self.config.result_ttl;
+        let collector = Arc::new(Collector::new(due.len()));
+        let started = Instant::now();
+        // One task starts the others from a check thread, where spawning is
+        // a push on that thread's own queue: no lock and no wake-up per probe.
+        {
+            let engine = Arc::clone(self);
+            let collector = Arc::clone(&collector);
+            let due = due.clone();
+            self.executor.spawn(false, async move {
+                for (slot, entry) in due.into_iter().enumerate() {
+                    if !collector.is_waiting(slot) {
+                        continue;
+                    }
+                    let unfilled = Unfilled {
+                        collector: Arc::clone(&collector),
+                        entry,
+                        slot,
+                        started,
+                    };
+                    let engine = Arc::clone(&engine);
+                    let task = tokio::spawn(async move {
+                        let result = unfilled.entry.execute(ttl, &engine.executor).await;
+                        unfilled.collector.fill(unfilled.slot, result);
+                    });
+                    collector.started(slot, task.abort_handle());
+                }
+            });
+        }
+        // When each entry stops being waited for, soonest first.
+        let mut deadlines: Vec<(Instant, usize)> = due
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, entry)| Some((started + entry.timeout? + OVERDUE_GRACE, slot)))
+            .collect();
+        deadlines.sort_unstable_by_key(|&(at, _)| at);
+        let mut deadlines = deadlines.into_iter().peekable();
+        loop {
+            let finished = collector.done.notified();
+            if collector.remaining.load(Ordering::Acquire) == 0 {
+                break;
+            }
+            let Some(&(at, _)) = deadlines.peek() else {
+                finished.await;
+                continue;
+            };
+            tokio::select! {
+                () = finished => {}
+                () = tokio::time::sleep_until(at) => {
+                    let now = Instant::now();
+                    while let Some((_, slot)) = deadlines.next_if(|&(at, _)| at <= now) {
+                        if !collector.is_waiting(slot) {
+                            continue;
+                        }
+                        collector.stop(slot);
+                        let entry = &due[slot];
+                        let limit = entry.timeout.unwrap_or_default();
+                        collector.fill(slot, entry.unfinished(format!("timed out after {limit:?}"), now - started));
+                    }
+                }
+            }
+        }
+        due.into_iter()
+            .zip(collector.take())
+            .filter_map(|(entry, result)| Some((entry, result?)))
+            .collect()
+    }
     /// Stores fresh results and their transitions, merges them into the
     /// latest report and publishes it.
     async fn record(self: &Arc<Self>, mut fresh: Vec<(Arc<Entry>, ProbeResult)>) -> Arc<Snapshot> {

@@ -256,7 +256,10 @@ impl PassiveProbe {
             Ok(Err(error)) => {
                 call(true);
                 let kind = std::any::type_name::<E>();
-                stats.note_error(Some(kind), format!("{}: {error}", crate::probe::short_type_name(kind)));
+                stats.note_error(
+                    Some(kind),
+                    format_args!("{}: {error}", crate::probe::short_type_name(kind)),
+                );
                 Err(error)
             }
             Err(panic) => {
@@ -280,7 +283,7 @@ impl PassiveProbe {
 
 /// Notes a panic as an error of type `panic` with its message.
 fn record_panic(stats: &Stats, panic: &(dyn Any + Send)) {
-    stats.note_error(Some("panic"), format!("panic: {}", panic_message(panic)));
+    stats.note_error(Some("panic"), format_args!("panic: {}", panic_message(panic)));
 }
 
 /// A passive check only reads counters: no timeout pressure, and no circuit

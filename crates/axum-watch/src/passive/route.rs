@@ -116,9 +116,9 @@ impl RouteProbe {
 pub(crate) fn record_response(stats: &Stats, call: Call, panic: Option<&str>) {
     stats.record(call);
     if let Some(message) = panic {
-        stats.note_error(Some("panic"), format!("panic: {message}"));
+        stats.note_error(Some("panic"), format_args!("panic: {message}"));
     } else if let (true, Some(code)) = (call.error, call.status) {
-        stats.note_error(None, format!("HTTP {code}"));
+        stats.note_status(code);
     }
 }
 

@@ -299,7 +299,15 @@ pub(crate) struct Stats {
     shards: Box<[Shard]>,
     kinds: [ErrorKind; ERROR_KINDS],
     other_kinds: AtomicU64,
+    /// Orders the two kinds of last error below: each note takes the next.
+    error_seq: AtomicU64,
+    /// The newest HTTP status noted as an error, `seq << 16 | status`: a
+    /// failing route costs one store, no text, no allocation.
+    last_error_status: AtomicU64,
+    /// The newest error text, replaced only when the text changes, and the
+    /// sequence number of the note that last wrote (or repeated) it.
     last_error: ArcSwapOption<String>,
+    last_error_seq: AtomicU64,
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
 }
@@ -322,7 +330,10 @@ impl Stats {
             shards: (0..shard_count()).map(|_| Shard::default()).collect(),
             kinds: Default::default(),
             other_kinds: AtomicU64::new(0),
+            error_seq: AtomicU64::new(0),
+            last_error_status: AtomicU64::new(0),
             last_error: ArcSwapOption::empty(),
+            last_error_seq: AtomicU64::new(0),
             cache_hits: AtomicU64::new(0),
             cache_misses: AtomicU64::new(0),
         }
@@ -406,11 +417,48 @@ impl Stats {
     /// Records what an error was: its type (for `error_types`, when it has
     /// one) and its text (for `last_error`). Called after [`record`](Self::record)
     /// on the error path only.
-    pub(crate) fn note_error(&self, kind: Option<&'static str>, text: String) {
+    ///
+    /// The text is written into a buffer of the thread's own and stored only
+    /// when it differs from the last one, so an error that repeats (the
+    /// usual shape of an outage) allocates nothing.
+    pub(crate) fn note_error(&self, kind: Option<&'static str>, text: impl fmt::Display) {
+        use std::fmt::Write as _;
+        thread_local! {
+            static TEXT: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        }
         if let Some(kind) = kind {
             self.count_kind(kind);
         }
-        self.last_error.store(Some(std::sync::Arc::new(text)));
+        TEXT.with_borrow_mut(|buffer| {
+            buffer.clear();
+            let _ = write!(buffer, "{text}");
+            let same = self.last_error.load().as_deref().is_some_and(|last| last == buffer);
+            if !same {
+                self.last_error.store(Some(std::sync::Arc::new(buffer.clone())));
+            }
+        });
+        let seq = self.error_seq.fetch_add(1, Relaxed) + 1;
+        self.last_error_seq.store(seq, Relaxed);
+    }
+
+    /// Records that a response with `status` was an error: shown as
+    /// `HTTP <status>` in `last_error`, formatted only when the probe is
+    /// checked.
+    pub(crate) fn note_status(&self, status: u16) {
+        let seq = self.error_seq.fetch_add(1, Relaxed) + 1;
+        self.last_error_status.store(seq << 16 | u64::from(status), Relaxed);
+    }
+
+    /// The newest error noted, text or status.
+    fn last_error(&self) -> Option<String> {
+        let status = self.last_error_status.load(Relaxed);
+        let text_seq = self.last_error_seq.load(Relaxed);
+        if status != 0 && status >> 16 > text_seq {
+            return Some(format!("HTTP {}", status & 0xffff));
+        }
+        self.last_error
+            .load_full()
+            .map(|text| crate::redact(&text).into_owned())
     }
 
     fn count_kind(&self, kind: &'static str) {
@@ -534,10 +582,7 @@ impl Stats {
                 .and_then(|c| u16::try_from(c).ok()),
             status_classes: classes,
             error_types: self.error_types(),
-            last_error: self
-                .last_error
-                .load_full()
-                .map(|text| crate::redact(&text).into_owned()),
+            last_error: self.last_error(),
             last_error_at: self.wall(load(|s| &s.last_error_at).max().unwrap_or(0)),
             last_success_at: self.wall(last_success),
             cache_hits: self.cache_hits.load(Relaxed),
@@ -1047,7 +1092,7 @@ mod tests {
         call(&stats, 1, true);
         stats.note_error(
             Some("std::io::error::Error"),
-            "connect to postgres://app:hunter2@db/x failed".into(),
+            "connect to postgres://app:hunter2@db/x failed",
         );
         let snapshot = snap(&stats);
         let (error_at, success_at) = (snapshot.last_error_at.unwrap(), snapshot.last_success_at.unwrap());
@@ -1056,6 +1101,27 @@ mod tests {
         assert!(details["last_error_at"].as_str().unwrap().ends_with('Z'));
         assert_eq!(details["last_error"], "connect to postgres://app:***@db/x failed");
         assert_eq!(details["error_types"], json!({"io::Error": 1}));
+    }
+
+    #[test]
+    fn the_newest_error_wins_and_a_repeated_one_is_not_stored_again() {
+        let stats = Stats::new(StatsConfig::default());
+        assert_eq!(stats.last_error(), None);
+        stats.note_status(503);
+        assert_eq!(stats.last_error().as_deref(), Some("HTTP 503"));
+        stats.note_error(Some("panic"), format_args!("panic: {}", "boom"));
+        assert_eq!(stats.last_error().as_deref(), Some("panic: boom"));
+        let stored = stats.last_error.load_full().unwrap();
+        // The same text again: the stored one stays, nothing is allocated.
+        stats.note_error(Some("panic"), format_args!("panic: {}", "boom"));
+        assert!(std::sync::Arc::ptr_eq(&stored, &stats.last_error.load_full().unwrap()));
+        stats.note_status(502);
+        assert_eq!(stats.last_error().as_deref(), Some("HTTP 502"));
+        // An older text noted again is newer than the status.
+        stats.note_error(Some("panic"), "panic: boom");
+        assert_eq!(stats.last_error().as_deref(), Some("panic: boom"));
+        assert!(std::sync::Arc::ptr_eq(&stored, &stats.last_error.load_full().unwrap()));
+        assert_eq!(stats.error_types(), [("panic".to_owned(), 3)]);
     }
 
     #[tokio::test(start_paused = true)]
@@ -1246,9 +1312,9 @@ mod tests {
         ];
         let stats = Stats::new(StatsConfig::default());
         for name in NAMES {
-            stats.note_error(Some(name), "x".into());
+            stats.note_error(Some(name), "x");
         }
-        stats.note_error(Some("a::A"), "x".into());
+        stats.note_error(Some("a::A"), "x");
         let types = snap(&stats).error_types;
         assert_eq!(types.len(), 17);
         assert_eq!(types[0], ("A".to_owned(), 2));

@@ -1,6 +1,8 @@
 //! [`ProbeGroup`]: probe registrations collected where they are defined and
 //! included in the registry in one call.
 
+use std::collections::HashSet;
+
 use crate::probe::ProbeHandle;
 
 /// One registered probe with its criticality and the tags its groups added.
@@ -34,6 +36,8 @@ pub(crate) struct Registration {
 #[must_use]
 pub struct ProbeGroup {
     pub(crate) registrations: Vec<Registration>,
+    /// The instances registered, so adding one is O(1) however many there are.
+    instances: HashSet<usize>,
     tags: Vec<String>,
 }
 
@@ -126,7 +130,9 @@ impl ProbeGroup {
     }
 
     fn push(&mut self, probe: ProbeHandle, critical: bool, extra_tags: Vec<String>) {
-        if self.registrations.iter().any(|r| r.probe.same_instance(&probe)) {
+        // The group holds every handle it registered, so an address stays
+        // unique to its instance for as long as the set has it.
+        if !self.instances.insert(probe.instance()) {
             return;
         }
         self.registrations.push(Registration {

@@ -1,6 +1,6 @@
 //! The default storage: bounded, in-process, gone on restart.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -44,7 +44,11 @@ struct Limits {
 
 #[derive(Debug, Default)]
 struct State {
+    /// Each probe's history, in the order the names were first recorded.
     probes: Vec<(String, VecDeque<(Instant, ProbeResult)>)>,
+    /// Where each name's history is in `probes`: recording is O(1) whatever
+    /// the number of probes.
+    positions: HashMap<String, usize>,
     alerts: VecDeque<(Instant, AlertRecord)>,
 }
 
@@ -133,11 +137,14 @@ impl Storage for MemoryStorage {
     async fn record(&self, result: &ProbeResult) -> Result<(), StorageError> {
         let now = Instant::now();
         let mut state = self.state();
-        let index = match state.probes.iter().position(|(name, _)| *name == result.name) {
-            Some(i) => i,
+        let state = &mut *state;
+        let index = match state.positions.get(result.name.as_str()) {
+            Some(&i) => i,
             None => {
+                let i = state.probes.len();
+                state.positions.insert(result.name.clone(), i);
                 state.probes.push((result.name.clone(), VecDeque::new()));
-                state.probes.len() - 1
+                i
             }
         };
         let history = &mut state.probes[index].1;
@@ -273,6 +280,31 @@ mod tests {
         tokio::time::advance(Duration::from_secs(25)).await;
         let probes: Vec<_> = s.alerts().await.unwrap().into_iter().map(|a| a.probe).collect();
         assert_eq!(probes, ["c"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn many_names_keep_their_own_histories_in_first_recorded_order() {
+        let s = MemoryStorage::builder().history_size(2).build();
+        // Recorded out of order, three times each: every result lands in its
+        // own name's history, and names stay in first-recorded order.
+        let order: Vec<usize> = (0..3_000).map(|i| (i * 7919) % 3_000).collect();
+        let statuses = [Status::Healthy, Status::Degraded, Status::Unhealthy];
+        for status in statuses {
+            for &i in &order {
+                s.record(&result(&format!("p{i}"), status)).await.unwrap();
+            }
+        }
+        let h = s.history().await.unwrap();
+        assert_eq!(h.len(), 3_000);
+        for ((name, results), &i) in h.iter().zip(&order) {
+            assert_eq!(*name, format!("p{i}"));
+            assert!(results.iter().all(|r| r.name == *name));
+            let kept: Vec<_> = results.iter().map(|r| r.status).collect();
+            assert_eq!(kept, [Status::Degraded, Status::Unhealthy], "{name}");
+        }
+        let latest = s.latest().await.unwrap();
+        assert_eq!(latest.len(), 3_000);
+        assert!(latest.iter().all(|r| r.status == Status::Unhealthy));
     }
 
     #[test]
