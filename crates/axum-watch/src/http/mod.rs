@@ -11,6 +11,8 @@ pub(crate) mod health_json;
 mod kube;
 mod maintenance;
 pub(crate) mod metrics;
+#[cfg(feature = "openapi")]
+pub(crate) mod openapi;
 mod probes;
 mod query;
 pub(crate) mod routes;
