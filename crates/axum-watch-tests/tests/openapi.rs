@@ -450,6 +450,21 @@ async fn conforms(doc: &Doc, app: &Router, headers: &[(&str, &str)], what: &str)
             } else {
                 format!("{}{query}", op.template)
             };
+            // Each parameter sent is one the operation documents.
+            let documented: Vec<&str> = op.spec["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| p["name"].as_str().unwrap())
+                .collect();
+            for pair in query.strip_prefix('?').into_iter().flat_map(|q| q.split('&')) {
+                let name = pair.split('=').next().unwrap();
+                assert!(
+                    documented.contains(&name),
+                    "{uri}: {} does not document {name}",
+                    op.id()
+                );
+            }
             let mut request = Request::builder().method(op.method.clone()).uri(&uri);
             for (name, value) in headers.iter().chain(&extra) {
                 request = request.header(*name, *value);
@@ -583,6 +598,14 @@ async fn the_document_follows_the_configuration() {
         .map(|p| p["name"].as_str().unwrap())
         .collect();
     assert_eq!(params, ["tag", "probe", "exclude", "verbose"]);
+    for item in doc["paths"].as_object().unwrap().values() {
+        for op in item.as_object().unwrap().values() {
+            for param in op["parameters"].as_array().into_iter().flatten() {
+                let path = param["in"] == "path";
+                assert_eq!(param["required"], path, "{param}: only a path's name is required");
+            }
+        }
+    }
     let media: Vec<&String> = ready["responses"]["503"]["content"]
         .as_object()
         .unwrap()

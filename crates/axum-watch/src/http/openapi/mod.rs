@@ -615,6 +615,8 @@ fn schema(value: Value) -> Option<RefOr<Schema>> {
 fn query(name: &str, description: &str, schema_json: Value) -> Parameter {
     let mut parameter = Parameter::new(name);
     parameter.parameter_in = ParameterIn::Query;
+    // `Parameter::new` makes a parameter required.
+    parameter.required = Required::False;
     parameter.description = Some(description.to_owned());
     parameter.schema = schema(schema_json);
     parameter
