@@ -11,8 +11,11 @@ pub(crate) mod health_json;
 mod kube;
 mod maintenance;
 pub(crate) mod metrics;
+#[cfg(feature = "openapi")]
+pub(crate) mod openapi;
 mod probes;
 mod query;
+pub(crate) mod routes;
 pub(crate) mod sse;
 
 use std::borrow::Cow;
@@ -21,7 +24,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
-use axum::routing::{MethodRouter, get};
+use axum::routing::{MethodFilter, MethodRouter, get, on};
 use axum::{Extension, Router};
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION};
@@ -32,6 +35,7 @@ use serde::ser::SerializeMap;
 use auth::{Auth, Authenticated, OpenEndpoint, StatusOnly};
 use dashboard::Dashboard;
 use query::Filter;
+use routes::{Op, ROUTES, Slash, Verb};
 
 use crate::engine::{Encoding, Engine, Gate, Snapshot};
 use crate::model::Lifecycle;
@@ -124,8 +128,8 @@ pub(crate) fn report_json(snapshot: &Snapshot) -> Bytes {
     })
 }
 
-/// The health endpoints under `config.prefix`, each guarded by the
-/// authentication layer when one is configured.
+/// The health endpoints of [`ROUTES`] under `config.prefix`, each guarded
+/// by the authentication layer when one is configured.
 ///
 /// The layer is a `route_layer`: it wraps these routes only, never a
 /// fallback, so merging this router leaves the application's own routes
@@ -138,67 +142,26 @@ where
         engine: Arc::clone(engine),
         config: Arc::clone(config),
     };
-    let p = &config.prefix;
     let open = |endpoint: OpenEndpoint| config.auth.as_ref().is_some_and(|a| a.open.contains(&endpoint));
-    // Routes whose answer can be reduced to a status, and may be left open;
-    // a probe's own path is open when its endpoint is.
-    let openable = [
-        (OpenEndpoint::Live, "live", get(live)),
-        (OpenEndpoint::Ready, "ready", get(ready)),
-        (OpenEndpoint::Ready, "ready/{name}", get(kube::ready_probe)),
-        (OpenEndpoint::Status, "status", get(status)),
-        (OpenEndpoint::Status, "status/{name}", get(kube::status_probe)),
-        (OpenEndpoint::Startup, "startup", get(startup)),
-    ];
     let guard = |open: bool| {
         config
             .auth
             .as_ref()
             .map(|auth| axum::middleware::from_fn_with_state(auth::Guard::new(Arc::clone(auth), open), auth::require))
     };
-    let closed_routes = [
-        ("history", get(history)),
-        ("alerts", get(alerts)),
-        ("alerts/deliveries", get(deliveries)),
-        ("probes", get(probes::list)),
-        ("metrics", get(metrics::metrics)),
-        (
-            "maintenance",
-            get(maintenance::status)
-                .post(maintenance::start)
-                .delete(maintenance::end),
-        ),
-        ("status/stream", get(sse::status_stream)),
-        ("ready/stream", get(sse::ready_stream)),
-    ];
     let mut closed = Router::new();
-    for (path, handler) in closed_routes {
-        closed = with_slash(closed, &format!("{p}/{path}"), handler);
-    }
     let mut opened = Router::new();
-    for (endpoint, path, handler) in openable {
-        let path = format!("{p}/{path}");
+    for route in ROUTES.iter().filter(|r| r.served(config)) {
+        let path = format!("{}/{}", config.prefix, route.path);
+        let handler = route.ops.iter().fold(MethodRouter::new(), |handler, &(verb, op)| {
+            handler.merge(serve(&face, verb, op))
+        });
         match guard(true) {
-            Some(layer) if open(endpoint) => opened = with_slash(opened, &path, handler.route_layer(layer)),
-            _ => closed = with_slash(closed, &path, handler),
+            Some(layer) if route.open.is_some_and(open) => {
+                opened = with_slash(opened, &path, route.slash, handler.route_layer(layer));
+            }
+            _ => closed = with_slash(closed, &path, route.slash, handler),
         }
-    }
-    let page = format!("{p}/dashboard");
-    closed = match &config.dashboard {
-        Dashboard::BuiltIn => closed.route(
-            &page,
-            get(dashboard::built_in).with_state(Arc::new(dashboard::BuiltIn::new(engine.replica().is_some()))),
-        ),
-        Dashboard::Custom(render) => closed.route(
-            &page,
-            get(dashboard::custom).with_state((face.clone(), Arc::clone(render))),
-        ),
-        Dashboard::Disabled => closed,
-    };
-    if !matches!(config.dashboard, Dashboard::Disabled) {
-        // The page's links are relative to it, so its slashed path is sent
-        // to the page itself rather than served in its place.
-        closed = closed.route(&format!("{page}/"), get(without_slash));
     }
     let router = match guard(false) {
         Some(layer) => closed.route_layer(layer),
@@ -208,14 +171,54 @@ where
     router.method_not_allowed_fallback(method_not_allowed).with_state(face)
 }
 
-/// `handler` at `path` and at `path/`: a trailing slash, easy to write in
-/// a probe's configuration, reaches the same endpoint. Only the health
+/// The handler of `op`, answering `verb` (and `HEAD` with `GET`).
+fn serve(face: &Face, verb: Verb, op: Op) -> MethodRouter<Face> {
+    let filter = match verb {
+        Verb::Get => MethodFilter::GET,
+        Verb::Post => MethodFilter::POST,
+        Verb::Delete => MethodFilter::DELETE,
+    };
+    match op {
+        Op::Live => on(filter, live),
+        Op::Ready => on(filter, ready),
+        Op::ReadyProbe => on(filter, kube::ready_probe),
+        Op::ReadyStream => on(filter, sse::ready_stream),
+        Op::Status => on(filter, status),
+        Op::StatusProbe => on(filter, kube::status_probe),
+        Op::StatusStream => on(filter, sse::status_stream),
+        Op::Startup => on(filter, startup),
+        Op::Probes => on(filter, probes::list),
+        Op::History => on(filter, history),
+        Op::Alerts => on(filter, alerts),
+        Op::Deliveries => on(filter, deliveries),
+        Op::Metrics => on(filter, metrics::metrics),
+        Op::MaintenanceStatus => on(filter, maintenance::status),
+        Op::MaintenanceStart => on(filter, maintenance::start),
+        Op::MaintenanceEnd => on(filter, maintenance::end),
+        Op::Dashboard => match &face.config.dashboard {
+            Dashboard::BuiltIn => on(filter, dashboard::built_in)
+                .with_state(Arc::new(dashboard::BuiltIn::new(face.engine.replica().is_some()))),
+            Dashboard::Custom(render) => on(filter, dashboard::custom).with_state((face.clone(), Arc::clone(render))),
+            // Not served: `Route::served` leaves the page out.
+            Dashboard::Disabled => MethodRouter::new(),
+        },
+    }
+}
+
+/// `handler` at `path`, and `path/` as `slash` says: a trailing slash,
+/// easy to write in a probe's configuration, reaches the same endpoint (or,
+/// for a page whose links are relative, a redirect to it). Only the health
 /// routes get the second path; the application's own are left as they are.
-fn with_slash<S>(router: Router<S>, path: &str, handler: MethodRouter<S>) -> Router<S>
+fn with_slash<S>(router: Router<S>, path: &str, slash: Slash, handler: MethodRouter<S>) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    router.route(&format!("{path}/"), handler.clone()).route(path, handler)
+    let slashed = format!("{path}/");
+    match slash {
+        Slash::Same => router.route(&slashed, handler.clone()),
+        Slash::Redirect => router.route(&slashed, get(without_slash)),
+    }
+    .route(path, handler)
 }
 
 /// 308 to the same path without its trailing slash, the query kept.

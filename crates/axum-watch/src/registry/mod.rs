@@ -240,6 +240,47 @@ impl HealthRegistry {
         crate::http::router(&self.engine, &self.http)
     }
 
+    /// The OpenAPI 3.1 description of the endpoints [`router`](Self::router)
+    /// serves, as this registry is configured: every path under the prefix
+    /// with its methods (`GET` and `HEAD`; `POST` and `DELETE` on
+    /// `maintenance`), parameters, request body, and each code and body it
+    /// can answer — the mapped status codes, `application/health+json`,
+    /// `?verbose` text, the streams, the metrics text, 401 or 403 with the
+    /// authentication and the endpoints it leaves open, the dashboard when
+    /// it is served.
+    ///
+    /// Ready to merge into the application's own document: each operation
+    /// carries its own security, the components are named `AxumWatch…` and
+    /// the operations `axumWatch…`, tagged `health`.
+    ///
+    /// ```
+    /// use axum::{Json, Router, routing::get};
+    /// use axum_watch::HealthRegistry;
+    /// use utoipa::openapi::{InfoBuilder, OpenApiBuilder};
+    ///
+    /// let registry = HealthRegistry::builder().prefix("/ops/health").build().unwrap();
+    ///
+    /// // The application's own document (from `#[derive(OpenApi)]`, or
+    /// // utoipa-axum's `OpenApiRouter::split_for_parts`), with the health
+    /// // endpoints merged in.
+    /// let api = OpenApiBuilder::new()
+    ///     .info(InfoBuilder::new().title("checkout").version("2.4.1").build())
+    ///     .build()
+    ///     .merge_from(registry.openapi());
+    /// assert!(api.paths.paths.contains_key("/ops/health/ready"));
+    ///
+    /// let app: Router = Router::new()
+    ///     .route("/openapi.json", get(Json(api)))
+    ///     .merge(registry.router());
+    /// # drop(app);
+    /// ```
+    #[cfg(feature = "openapi")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
+    #[must_use]
+    pub fn openapi(&self) -> utoipa::openapi::OpenApi {
+        crate::http::openapi::document(&self.engine, &self.http)
+    }
+
     /// Where the service is in its life: starting, serving, draining or stopped.
     #[must_use]
     pub fn lifecycle(&self) -> Lifecycle {
