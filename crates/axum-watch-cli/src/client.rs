@@ -77,27 +77,12 @@ pub(crate) fn get(
 
 /// What went wrong, in words that say where: DNS, refused, TLS, timeout.
 pub(crate) fn describe(error: &ureq::Error, target: &Target, waiting_for: &str) -> Unreachable {
-    use std::io::ErrorKind;
     use ureq::Error;
     let host_port = target.host_port();
     let (timed_out, message) = match error {
         Error::HostNotFound => (false, format!("DNS: cannot resolve {}", target.host())),
         Error::Timeout(timeout) => (true, format!("timeout: {}", timeout_phase(*timeout, waiting_for))),
-        Error::Io(e) => match e.kind() {
-            ErrorKind::ConnectionRefused => (false, format!("refused: nothing listens on {host_port}")),
-            ErrorKind::TimedOut | ErrorKind::WouldBlock => (true, format!("timeout: no answer from {host_port}")),
-            ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe => {
-                (false, format!("connection to {host_port} closed by the server"))
-            }
-            ErrorKind::UnexpectedEof => (false, format!("{host_port} closed the connection before answering")),
-            // The system resolver's failure carries no kind of its own.
-            _ if e.to_string().starts_with("failed to lookup address") => {
-                let reason = e.to_string();
-                let reason = reason.rsplit(": ").next().unwrap_or_default().to_owned();
-                (false, format!("DNS: cannot resolve {}: {reason}", target.host()))
-            }
-            _ => (false, format!("cannot talk to {host_port}: {e}")),
-        },
+        Error::Io(e) => io(e, target),
         Error::ConnectionFailed => (false, format!("cannot connect to {host_port}")),
         Error::Protocol(e) => (false, format!("bad HTTP from {host_port}: {e}")),
         Error::BadUri(_) => (false, "invalid URL".to_owned()),
@@ -110,6 +95,31 @@ pub(crate) fn describe(error: &ureq::Error, target: &Target, waiting_for: &str) 
     Unreachable {
         timed_out,
         message: target.scrub(&message),
+    }
+}
+
+/// An I/O error, which is also how ureq reports a failed TLS handshake.
+fn io(e: &std::io::Error, target: &Target) -> (bool, String) {
+    use std::io::ErrorKind;
+    #[cfg(feature = "https")]
+    if let Some(tls) = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+        return (false, format!("TLS: {tls}"));
+    }
+    let host_port = target.host_port();
+    match e.kind() {
+        ErrorKind::ConnectionRefused => (false, format!("refused: nothing listens on {host_port}")),
+        ErrorKind::TimedOut | ErrorKind::WouldBlock => (true, format!("timeout: no answer from {host_port}")),
+        ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe => {
+            (false, format!("connection to {host_port} closed by the server"))
+        }
+        ErrorKind::UnexpectedEof => (false, format!("{host_port} closed the connection before answering")),
+        // The system resolver's failure carries no kind of its own.
+        _ if e.to_string().starts_with("failed to lookup address") => {
+            let reason = e.to_string();
+            let reason = reason.rsplit(": ").next().unwrap_or_default().to_owned();
+            (false, format!("DNS: cannot resolve {}: {reason}", target.host()))
+        }
+        _ => (false, format!("cannot talk to {host_port}: {e}")),
     }
 }
 
