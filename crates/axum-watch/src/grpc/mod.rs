@@ -3,7 +3,7 @@
 //! the same probes, the same runs, the same lifecycle.
 //!
 //! Like the HTTP face, this module only reads and formats: the engine
-//! decides statuses and the readiness gate, [`serving`] maps them to a
+//! decides statuses and the readiness gate, `serving` maps them to a
 //! serving status in exactly one place. Reflection details (probe details,
 //! errors, latencies) stay out of gRPC: it carries the status alone.
 //!
