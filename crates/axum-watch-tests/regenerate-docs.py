@@ -33,6 +33,7 @@ pages = {
  'probes': ['Writing a probe', 'Registering probes', 'Caching and single flight'],
  'streams': ['Live streams and polling', 'Dashboard'],
  'resilience': ['Circuit breaker', 'Startup and grace period', 'Production lifecycle'],
+ 'grpc': ['gRPC health checking', 'Command-line tool'],
  'storage': ['History, alerts and storage'],
  'metrics': ['Prometheus metrics', 'OpenTelemetry and the metrics crate'],
  'maintenance': ['Maintenance mode'],
@@ -68,6 +69,7 @@ Each part of the library in depth, with examples:
 - [Writing and registering probes; caching and single flight](crate::guide::probes)
 - [Live streams, polling and the dashboard](crate::guide::streams)
 - [Circuit breaker, startup probes, the grace period and the production lifecycle](crate::guide::resilience)
+- [gRPC health checking and the command-line tool](crate::guide::grpc)
 - [History, alerts and storage, shared across replicas](crate::guide::storage)
 - [Prometheus metrics, OpenTelemetry and the `metrics` crate](crate::guide::metrics)
 - [Maintenance mode](crate::guide::maintenance)

@@ -5,5 +5,6 @@
 //!
 //! Nothing here is meant to be used: the programs live in `examples/`
 //! (`quickstart`, `dashboard_fixture`, `loadbench`, `sse_load`,
-//! `storage_bench`). The `redis-storage` and `postgres-storage` features
-//! forward the axum-watch features of the same name.
+//! `storage_bench`, `grpc_health`, `grpc_bench`). The `redis-storage`,
+//! `postgres-storage` and `grpc` features forward the axum-watch features of
+//! the same name.

@@ -1,5 +1,5 @@
 //! The one-way layering of the crate, checked on its sources:
-//! model/probe/storage/alert ← engine ← faces (http, exporter) ← registry.
+//! model/probe/storage/alert ← engine ← faces (http, grpc, exporter) ← registry.
 //! The engine speaks no transport, and the faces never reach back into the
 //! registry that assembles them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -59,6 +59,9 @@ fn the_engine_imports_nothing_of_axum_or_the_http_layer() {
             "hyper",
             "tower",
             "crate::registry",
+            "tonic",
+            "prost",
+            "crate::grpc",
         ],
     );
     assert!(
@@ -71,6 +74,7 @@ fn the_engine_imports_nothing_of_axum_or_the_http_layer() {
 #[test]
 fn the_faces_never_reach_back_into_the_registry() {
     let mut hits = mentions("http", &["crate::registry"]);
+    hits.extend(mentions("grpc", &["crate::registry"]));
     hits.extend(mentions("exporter", &["crate::registry"]));
     assert!(
         hits.is_empty(),
@@ -85,4 +89,15 @@ fn the_foundations_know_neither_engine_nor_faces() {
         let hits = mentions(dir, &["crate::engine", "crate::http", "crate::registry"]);
         assert!(hits.is_empty(), "{dir} is a foundation:\n{}", hits.join("\n"));
     }
+}
+
+#[test]
+fn the_faces_know_nothing_of_each_other() {
+    let mut hits = mentions("grpc", &["crate::http", "super::http", "axum"]);
+    hits.extend(mentions("http", &["crate::grpc", "tonic"]));
+    assert!(
+        hits.is_empty(),
+        "each face reads the engine alone:\n{}",
+        hits.join("\n")
+    );
 }

@@ -16,6 +16,8 @@ pub mod alert;
 mod engine;
 #[cfg(any(feature = "prometheus-client", feature = "opentelemetry", feature = "metrics"))]
 mod exporter;
+#[cfg(feature = "grpc")]
+pub mod grpc;
 mod http;
 pub mod model;
 pub mod passive;

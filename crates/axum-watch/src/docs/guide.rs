@@ -21,6 +21,7 @@ page!(endpoints, "endpoints.md");
 page!(probes, "probes.md");
 page!(streams, "streams.md");
 page!(resilience, "resilience.md");
+page!(grpc, "grpc.md");
 page!(storage, "storage.md");
 page!(metrics, "metrics.md");
 page!(maintenance, "maintenance.md");

@@ -19,11 +19,23 @@ struct Window {
 }
 
 /// The current window, if any.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Maintenance {
     window: Mutex<Option<Window>>,
     /// `false` only when no window is set, so the request path can skip the lock.
     maybe_active: AtomicBool,
+    /// Told of every window set or cleared, for watchers of readiness.
+    changes: tokio::sync::watch::Sender<()>,
+}
+
+impl Default for Maintenance {
+    fn default() -> Self {
+        Self {
+            window: Mutex::default(),
+            maybe_active: AtomicBool::default(),
+            changes: tokio::sync::watch::Sender::new(()),
+        }
+    }
 }
 
 impl Maintenance {
@@ -42,12 +54,33 @@ impl Maintenance {
         let mut window = self.window();
         *window = Some(Window { until });
         self.maybe_active.store(true, Ordering::Release);
+        drop(window);
+        self.changes.send_replace(());
     }
 
     pub(crate) fn clear(&self) {
         let mut window = self.window();
         *window = None;
         self.maybe_active.store(false, Ordering::Release);
+        drop(window);
+        self.changes.send_replace(());
+    }
+
+    /// Marks every window set or cleared from now on.
+    // Read by the watching faces only (gRPC `Watch`).
+    #[cfg_attr(not(feature = "grpc"), allow(dead_code))]
+    pub(crate) fn changes(&self) -> tokio::sync::watch::Receiver<()> {
+        self.changes.subscribe()
+    }
+
+    /// When the active window ends by itself, if it has an end.
+    // Read by the watching faces only (gRPC `Watch`).
+    #[cfg_attr(not(feature = "grpc"), allow(dead_code))]
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        if !self.maybe_active.load(Ordering::Acquire) {
+            return None;
+        }
+        self.window().and_then(|w| w.until).map(|(_, deadline)| deadline)
     }
 
     /// The state now; a window whose end has passed is closed on the way.

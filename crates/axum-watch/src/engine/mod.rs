@@ -5,9 +5,10 @@
 //! The engine imports nothing of axum or the HTTP layer (a test in
 //! `tests/layering.rs` fails otherwise). It offers a narrow read API —
 //! [`Engine::report`], [`Engine::subscribe`], [`Engine::history`],
-//! [`Engine::alerts`], [`Engine::fleet`], [`Engine::readiness_gate`],
-//! maintenance and startup — that the faces (HTTP endpoints, the metrics
-//! collector) read and format. Encoded forms of a report (JSON, server-sent
+//! [`Engine::alerts`], [`Engine::fleet`], [`Engine::readiness_gate`] (with
+//! [`Engine::gate_deadline`] and [`Engine::maintenance_changes`] for those
+//! who watch it), maintenance and startup — that the faces (HTTP endpoints,
+//! gRPC health, the metrics collector) read and format. Encoded forms of a report (JSON, server-sent
 //! events, metrics text) are cached on its [`Snapshot`] by the face that
 //! encodes them, once per snapshot.
 
@@ -274,6 +275,30 @@ impl Engine {
             Some(Gate::Starting)
         } else {
             None
+        }
+    }
+
+    /// Marks every change of maintenance mode from now on: with
+    /// [`phases`](Self::phases) and [`gate_deadline`](Self::gate_deadline),
+    /// what a watcher of readiness waits on besides new reports.
+    // Read by the watching faces only (gRPC `Watch`).
+    #[cfg_attr(not(feature = "grpc"), allow(dead_code))]
+    pub(crate) fn maintenance_changes(&self) -> tokio::sync::watch::Receiver<()> {
+        self.maintenance.changes()
+    }
+
+    /// The next instant at which [`readiness_gate`](Self::readiness_gate)
+    /// changes by itself: the end of the grace period or of a maintenance
+    /// window, whichever comes first.
+    // Read by the watching faces only (gRPC `Watch`).
+    #[cfg_attr(not(feature = "grpc"), allow(dead_code))]
+    pub(crate) fn gate_deadline(&self) -> Option<Instant> {
+        let grace = self.in_grace_period().then(|| self.created + self.config.grace_period);
+        // A window that ended is closed lazily; its end is no longer ahead.
+        let window = self.maintenance.deadline().filter(|end| *end > Instant::now());
+        match (grace, window) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 

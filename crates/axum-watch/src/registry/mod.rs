@@ -281,6 +281,39 @@ impl HealthRegistry {
         crate::http::openapi::document(&self.engine, &self.http)
     }
 
+    /// The standard gRPC health service (`grpc.health.v1.Health`: `Check`,
+    /// `Watch`, `List`) over the same probes and runs as
+    /// [`router`](Self::router), for tonic's server. Service `""` answers
+    /// what `/ready` would, a probe's name that probe, `tag:<tag>` what
+    /// `/ready?tag=<tag>` would; see [`crate::grpc`] for the naming and the
+    /// lifecycle.
+    ///
+    /// ```no_run
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use axum_watch::{probe, HealthRegistry, Outcome};
+    ///
+    /// let registry = HealthRegistry::builder()
+    ///     .add(probe::from_fn("db", || async { Ok(Outcome::healthy()) }))
+    ///     .build()?;
+    /// let http = tokio::net::TcpListener::bind("0.0.0.0:8000").await?;
+    /// let app: axum::Router = axum::Router::new().merge(registry.router());
+    /// let grpc = tonic::transport::Server::builder()
+    ///     .add_service(registry.grpc_service())
+    ///     .serve("0.0.0.0:50051".parse()?);
+    /// let (http, grpc) = tokio::join!(axum::serve(http, app).into_future(), grpc);
+    /// http?;
+    /// grpc?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "grpc")]
+    #[must_use]
+    pub fn grpc_service(&self) -> crate::grpc::HealthService {
+        self.engine.start_background();
+        crate::grpc::HealthService::new(&self.engine)
+    }
+
     /// Where the service is in its life: starting, serving, draining or stopped.
     #[must_use]
     pub fn lifecycle(&self) -> Lifecycle {
