@@ -33,7 +33,7 @@ fn registry(check_runtime: CheckRuntime, unhealthy_from_call: usize) -> HealthRe
             async move {
                 let outcome = if i % 7 == 0 && call >= unhealthy_from_call {
                     Outcome::unhealthy("down")
-                } else if i % 11 == 0 {
+                } else if i.is_multiple_of(11) {
                     Outcome::degraded()
                 } else {
                     Outcome::healthy()
@@ -57,9 +57,9 @@ fn registry(check_runtime: CheckRuntime, unhealthy_from_call: usize) -> HealthRe
 }
 
 fn expected(i: usize, unhealthy: bool) -> Status {
-    if i % 7 == 0 && unhealthy {
+    if i.is_multiple_of(7) && unhealthy {
         Status::Unhealthy
-    } else if i % 11 == 0 {
+    } else if i.is_multiple_of(11) {
         Status::Degraded
     } else {
         Status::Healthy
