@@ -317,7 +317,12 @@ fn pki(valid_for: time::Duration) -> Pki {
 
     let chain = vec![cert.der().clone(), CertificateDer::from(ca.der().to_vec())];
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-    let config = ServerConfig::builder()
+    // The crate's one provider, named: a workspace build also enables
+    // rustls's ring (the CLI's), and then no process default exists.
+    let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
         .with_no_client_auth()
         .with_single_cert(chain, key)
         .unwrap();
