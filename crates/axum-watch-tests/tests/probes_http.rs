@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Redirect;
 use axum::routing::{get, post};
 use axum_watch::probes::{ConfigError, HttpProbe};
+use axum_watch::tls::TlsOptions;
 use axum_watch::{HealthRegistry, Probe, ProbeExt, Status};
 use base64::Engine as _;
 use common::{error, free_port, run_one, serve};
@@ -453,4 +454,44 @@ async fn https_expired_certificate_is_unhealthy() {
     assert!(error(&result).starts_with("certificate expired "), "{}", error(&result));
     let days = result.details.unwrap()["cert_days_remaining"].as_i64().unwrap();
     assert!((-4..=-3).contains(&days), "{days}");
+}
+
+/// The `TlsOptions` every probe takes: untrusted refused, trusted with the
+/// CA (expiry still read), accepted when verification is turned off; a
+/// server-name override is refused at build.
+#[tokio::test]
+async fn https_with_tls_options() {
+    let pki = pki(time::Duration::days(30));
+    let addr = serve_tls(&pki).await;
+    let url = format!("https://{addr}/health");
+
+    let strict = HttpProbe::builder(&url).tls_options(TlsOptions::new()).build().unwrap();
+    let result = run_one(strict).await;
+    assert_eq!(result.status, Status::Unhealthy);
+    assert!(error(&result).contains("UnknownIssuer"), "{}", error(&result));
+
+    let trusted = TlsOptions::new().root_certificate_pem(&pki.ca_pem).unwrap();
+    let result = run_one(HttpProbe::builder(&url).tls_options(trusted).build().unwrap()).await;
+    assert_eq!(result.status, Status::Healthy, "{result:?}");
+    let days = result.details.unwrap()["cert_days_remaining"].as_i64().unwrap();
+    assert!((29..=30).contains(&days), "{days}");
+
+    let lax = TlsOptions::new().danger_accept_invalid_certs(true);
+    let result = run_one(HttpProbe::builder(&url).tls_options(lax).build().unwrap()).await;
+    assert_eq!(result.status, Status::Healthy, "{result:?}");
+
+    // The builder's own root certificate adds to the options.
+    let result = run_one(
+        HttpProbe::builder(&url)
+            .tls_options(TlsOptions::new())
+            .root_certificate_pem(pki.ca_pem.clone())
+            .build()
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(result.status, Status::Healthy, "{result:?}");
+
+    let named = TlsOptions::new().server_name("api.internal").unwrap();
+    let error = HttpProbe::builder(&url).tls_options(named).build().unwrap_err();
+    assert!(error.to_string().contains("server_name"), "{error}");
 }

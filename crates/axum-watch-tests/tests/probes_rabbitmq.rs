@@ -7,16 +7,20 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "common/tls_proxy.rs"]
+mod tls_proxy;
 
 use std::time::{Duration, Instant};
 
-use axum_watch::probes::RabbitMqProbe;
+use axum_watch::probes::{ConfigErrorKind, RabbitMqProbe};
+use axum_watch::tls::TlsOptions;
 use axum_watch::{HealthRegistry, Probe, ProbeExt, Status};
 use common::{cache_dir, env_or, free_port, silent_listener};
 use lapin::options::{BasicPublishOptions, QueueDeclareOptions, QueueDeleteOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use serde_json::{Value, json};
+use tls_proxy::{cert_file, server_with, test_ca_server, tls_proxy};
 
 fn amqp_url() -> String {
     env_or("AXUM_WATCH_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2f")
@@ -364,4 +368,99 @@ async fn registry_reports_the_probe_with_its_details() {
             .contains("connect to amqp://guest@127.0.0.1"),
         "{json}"
     );
+}
+
+// ------------------------------------------------------- TlsOptions
+
+fn test_ca_options() -> TlsOptions {
+    TlsOptions::new().root_certificate_pem(amqps_ca()).unwrap()
+}
+
+/// The management API's `host:port`.
+fn management_upstream() -> String {
+    management_url()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+/// The AMQPS listener trusted through the `TlsOptions` every probe takes.
+#[tokio::test]
+async fn amqps_with_tls_options_is_healthy() {
+    let probe = RabbitMqProbe::new(amqps_url())
+        .unwrap()
+        .tls_options(test_ca_options())
+        .unwrap();
+    assert_eq!(probe.check().await.unwrap().status(), Status::Healthy);
+}
+
+/// An `https` management API (the real one behind a TLS-terminating proxy
+/// with a certificate of the test CA in `AXUM_WATCH_TEST_CERTS`): refused
+/// without its CA, with the reason; read with it.
+#[tokio::test]
+async fn an_https_management_api_is_verified_with_tls_options() {
+    let proxy = tls_proxy(management_upstream(), test_ca_server(false)).await;
+    let https = format!("https://localhost:{}", proxy.port());
+    let ca = TlsOptions::new().root_certificate_pem(cert_file("ca.crt")).unwrap();
+
+    let untrusted = RabbitMqProbe::new(amqp_url()).unwrap().management_url(&https).unwrap();
+    let outcome = untrusted.check().await.unwrap();
+    let error = outcome.details()["management_api_error"].as_str().unwrap().to_owned();
+    assert!(
+        error.starts_with("ManagementApiError: TLS: certificate not trusted: unknown issuer"),
+        "{error}"
+    );
+
+    let trusted = RabbitMqProbe::new(amqp_url())
+        .unwrap()
+        .management_url(&https)
+        .unwrap()
+        .tls_options(ca)
+        .unwrap();
+    let outcome = trusted.check().await.unwrap();
+    assert!(outcome.details().get("management_api_error").is_none(), "{outcome:?}");
+    assert!(
+        outcome.details()["server"]["rabbitmq_version"].is_string(),
+        "{outcome:?}"
+    );
+}
+
+/// A self-signed management certificate is read only when verification is
+/// turned off, which `amqps` refuses (lapin always verifies).
+#[tokio::test]
+async fn an_untrusted_management_certificate_needs_verification_turned_off() {
+    let proxy = tls_proxy(management_upstream(), server_with(false, -1, 30)).await;
+    let https = format!("https://localhost:{}", proxy.port());
+    let strict = RabbitMqProbe::new(amqp_url())
+        .unwrap()
+        .management_url(&https)
+        .unwrap()
+        .tls_options(TlsOptions::new())
+        .unwrap();
+    let outcome = strict.check().await.unwrap();
+    assert!(
+        outcome.details()["management_api_error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown issuer")
+    );
+
+    let lenient = RabbitMqProbe::new(amqp_url())
+        .unwrap()
+        .management_url(&https)
+        .unwrap()
+        .tls_options(TlsOptions::new().danger_accept_invalid_certs(true))
+        .unwrap();
+    let outcome = lenient.check().await.unwrap();
+    assert!(
+        outcome.details()["server"]["rabbitmq_version"].is_string(),
+        "{outcome:?}"
+    );
+
+    let error = RabbitMqProbe::new(amqps_url())
+        .unwrap()
+        .tls_options(TlsOptions::new().danger_accept_invalid_certs(true))
+        .unwrap_err();
+    assert_eq!(error.kind(), ConfigErrorKind::InvalidOption);
+    assert!(error.to_string().contains("amqps"), "{error}");
 }

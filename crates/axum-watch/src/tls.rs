@@ -102,6 +102,8 @@ const SECONDS_PER_DAY: i64 = 86_400;
 #[derive(Clone)]
 pub struct TlsOptions {
     roots: Vec<CertificateDer<'static>>,
+    /// The PEM the roots came from, for clients that read a CA file.
+    roots_pem: Vec<u8>,
     system_roots: bool,
     identity: Option<Arc<Identity>>,
     server_name: Option<String>,
@@ -120,9 +122,9 @@ type Built = Result<Arc<ClientConfig>, String>;
 pub(crate) struct Identity {
     pub(crate) chain: Vec<CertificateDer<'static>>,
     pub(crate) key: PrivateKeyDer<'static>,
-    #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "mysql", feature = "mongo")), allow(dead_code))]
     pub(crate) chain_pem: Vec<u8>,
-    #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "mysql", feature = "mongo")), allow(dead_code))]
     pub(crate) key_pem: Vec<u8>,
 }
 
@@ -151,6 +153,7 @@ impl TlsOptions {
     pub fn new() -> Self {
         Self {
             roots: Vec::new(),
+            roots_pem: Vec::new(),
             system_roots: true,
             identity: None,
             server_name: None,
@@ -171,6 +174,10 @@ impl TlsOptions {
     pub fn root_certificate_pem(mut self, pem: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
         let certs = certificates(pem.as_ref(), "root_certificate_pem", "invalid root certificate")?;
         self.roots.extend(certs);
+        self.roots_pem.extend_from_slice(pem.as_ref());
+        if !self.roots_pem.ends_with(b"\n") {
+            self.roots_pem.push(b'\n');
+        }
         Ok(self.changed())
     }
 
@@ -289,6 +296,12 @@ impl TlsOptions {
         &self.roots
     }
 
+    /// The extra root certificates as the PEM they were given in.
+    #[cfg_attr(not(feature = "mongo"), allow(dead_code))]
+    pub(crate) fn root_certificates_pem(&self) -> &[u8] {
+        &self.roots_pem
+    }
+
     /// Whether the system's roots are trusted.
     #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
     pub(crate) fn trusts_system_roots(&self) -> bool {
@@ -296,7 +309,7 @@ impl TlsOptions {
     }
 
     /// The client certificate and key, if any.
-    #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "mysql", feature = "mongo")), allow(dead_code))]
     pub(crate) fn identity(&self) -> Option<&Identity> {
         self.identity.as_deref()
     }
@@ -553,11 +566,19 @@ pub(crate) fn explain_chain(error: &(dyn StdError + 'static), server: Option<&st
     None
 }
 
-/// What a TLS alert quoted in `text` means, for client libraries that keep
-/// only the text of the error (a TLS 1.3 server refuses a client
-/// certificate after the handshake, on the first read).
+/// What a TLS failure quoted in `text` means, for client libraries that
+/// keep only the text of the error: a refused server certificate as rustls
+/// words it (`invalid peer certificate: …`), or an alert from the server (a
+/// TLS 1.3 server refuses a client certificate after the handshake, on the
+/// first read).
 #[cfg_attr(
-    not(any(feature = "redis", feature = "redis-storage", feature = "celery")),
+    not(any(
+        feature = "redis",
+        feature = "redis-storage",
+        feature = "celery",
+        feature = "mongo",
+        feature = "rabbitmq"
+    )),
     allow(dead_code)
 )]
 pub(crate) fn explain_text(text: &str) -> Option<String> {
@@ -570,6 +591,23 @@ pub(crate) fn explain_text(text: &str) -> Option<String> {
         AlertDescription::ProtocolVersion,
         AlertDescription::HandshakeFailure,
     ];
+    // rustls's own wording of each certificate error, Display then Debug.
+    const CERTIFICATES: [(&str, CertificateError); 8] = [
+        ("UnknownIssuer", CertificateError::UnknownIssuer),
+        ("certificate expired", CertificateError::Expired),
+        ("Expired", CertificateError::Expired),
+        ("certificate not valid for name", CertificateError::NotValidForName),
+        ("NotValidForName", CertificateError::NotValidForName),
+        ("certificate not valid yet", CertificateError::NotValidYet),
+        ("NotValidYet", CertificateError::NotValidYet),
+        ("BadSignature", CertificateError::BadSignature),
+    ];
+    if let Some((_, rest)) = text.split_once("invalid peer certificate: ") {
+        return CERTIFICATES
+            .iter()
+            .find(|(words, _)| rest.starts_with(words))
+            .map(|(_, error)| explain_certificate(error, None));
+    }
     ALERTS
         .into_iter()
         .find(|alert| text.contains(&format!("received fatal alert: {alert:?}")))
@@ -926,5 +964,26 @@ mod tests {
         let (rest, _) = take_query_params("mysql://h/db?ssl-mode=REQUIRED", &["ssl-mode"]);
         assert_eq!(rest, "mysql://h/db");
         assert_eq!(percent_decode("%2Ftmp%2fca.pem+x%zz%"), "/tmp/ca.pem x%zz%");
+    }
+
+    #[test]
+    fn failures_quoted_in_text_are_named() {
+        let unknown = "Kind: I/O error: invalid peer certificate: UnknownIssuer, labels: {}";
+        assert!(
+            explain_text(unknown)
+                .unwrap()
+                .starts_with("certificate not trusted: unknown issuer")
+        );
+        let expired = "invalid peer certificate: certificate expired: verification time 1796328572 (UNIX)";
+        assert_eq!(explain_text(expired).unwrap(), "certificate expired");
+        let name = "invalid peer certificate: certificate not valid for name \"db\"; certificate is only valid for ...";
+        assert!(explain_text(name).unwrap().starts_with("certificate name mismatch"));
+        assert_eq!(explain_text("invalid peer certificate: Something new"), None);
+        assert!(
+            explain_text("received fatal alert: CertificateRequired")
+                .unwrap()
+                .contains("client certificate")
+        );
+        assert_eq!(explain_text("connection refused"), None);
     }
 }

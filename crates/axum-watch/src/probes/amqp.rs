@@ -91,6 +91,28 @@ impl AmqpTarget {
         Ok(())
     }
 
+    /// Forgets the extra roots and the client identity.
+    #[cfg(feature = "rabbitmq")]
+    pub(crate) fn clear_tls(&mut self) {
+        self.tls = OwnedTLSConfig::default();
+    }
+
+    /// Whether the URL is `amqps`.
+    #[cfg(feature = "rabbitmq")]
+    pub(crate) fn is_tls(&self) -> bool {
+        self.uri.scheme == AMQPScheme::AMQPS
+    }
+
+    /// Presents `cert_pem` and `key_pem` (PEM, PKCS#8 key) for mutual TLS on
+    /// `amqps`.
+    #[cfg(feature = "rabbitmq")]
+    pub(crate) fn set_client_identity_pem(&mut self, cert_pem: &[u8], key_pem: &[u8]) {
+        self.tls.identity = Some(lapin::tcp::OwnedIdentity::PKCS8 {
+            pem: cert_pem.to_vec(),
+            key: key_pem.to_vec(),
+        });
+    }
+
     #[cfg(feature = "rabbitmq")]
     pub(crate) fn username(&self) -> &str {
         &self.uri.authority.userinfo.username
@@ -127,6 +149,11 @@ impl AmqpTarget {
 /// An AMQP error with what the probe was doing, redacted.
 pub(crate) fn amqp_error(step: &str, error: &lapin::Error) -> ProbeError {
     let text = crate::redact(&error.to_string()).into_owned();
+    #[cfg(feature = "_tls")]
+    let text = match crate::tls::explain_chain(error, None) {
+        Some(tls) => format!("TLS: {tls} ({text})"),
+        None => text,
+    };
     ProbeError::with_kind("AmqpError", format!("{step}: {text}"))
 }
 

@@ -13,6 +13,8 @@ use reqwest::{Method, Url};
 use super::{ConfigError, ConfigErrorKind};
 use crate::model::Status;
 use crate::probe::{Outcome, Probe, ProbeError, error_chain};
+use crate::tls::{TlsOptions, Verification};
+use tokio_rustls::rustls::ClientConfig;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_STATUS: RangeInclusive<u16> = 200..=399;
@@ -130,6 +132,7 @@ impl HttpProbe {
             timeout: DEFAULT_TIMEOUT,
             root_certificates: Vec::new(),
             accept_invalid_certs: false,
+            tls: None,
             warn_cert_days: None,
         }
     }
@@ -146,6 +149,7 @@ pub struct HttpProbeBuilder {
     timeout: Duration,
     root_certificates: Vec<Vec<u8>>,
     accept_invalid_certs: bool,
+    tls: Option<TlsOptions>,
     warn_cert_days: Option<u32>,
 }
 
@@ -215,6 +219,29 @@ impl HttpProbeBuilder {
     /// otherwise: the connection is then open to interception.
     pub fn danger_accept_invalid_certs(mut self, accept: bool) -> Self {
         self.accept_invalid_certs = accept;
+        self
+    }
+
+    /// TLS with the [`TlsOptions`] every probe takes: extra roots, the
+    /// system's roots or not, a client certificate for mutual TLS, or no
+    /// verification. [`root_certificate_pem`](Self::root_certificate_pem)
+    /// and [`danger_accept_invalid_certs`](Self::danger_accept_invalid_certs)
+    /// given here too add to it. A
+    /// [`server_name`](TlsOptions::server_name) is refused at build: the
+    /// certificate is checked for the URL's host.
+    ///
+    /// ```
+    /// use axum_watch::probes::HttpProbe;
+    /// use axum_watch::tls::TlsOptions;
+    ///
+    /// let probe = HttpProbe::builder("https://internal.example/healthz")
+    ///     .tls_options(TlsOptions::new().system_roots(true))
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(probe);
+    /// ```
+    pub fn tls_options(mut self, tls: TlsOptions) -> Self {
+        self.tls = Some(tls);
         self
     }
 
@@ -301,26 +328,46 @@ impl HttpProbeBuilder {
             .connect_timeout(self.timeout)
             .timeout(self.timeout)
             .tls_info(true);
-        for pem in &self.root_certificates {
-            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
-                because(
-                    ConfigErrorKind::InvalidCertificate,
-                    "root_certificate_pem",
-                    "invalid root certificate",
-                    &e,
-                )
-            })?;
-            if certs.is_empty() {
+        if let Some(mut tls) = self.tls {
+            if tls.server_name_override().is_some() {
                 return Err(invalid(
-                    ConfigErrorKind::InvalidCertificate,
-                    "root_certificate_pem",
-                    "invalid root certificate: no PEM certificate found".to_owned(),
+                    ConfigErrorKind::InvalidOption,
+                    "tls_options",
+                    "server_name is not supported: the certificate is checked for the URL's host".to_owned(),
                 ));
             }
-            client = client.tls_certs_merge(certs);
-        }
-        if self.accept_invalid_certs {
-            client = client.tls_danger_accept_invalid_certs(true);
+            for pem in &self.root_certificates {
+                tls = tls.root_certificate_pem(pem)?;
+            }
+            if self.accept_invalid_certs {
+                tls = tls.danger_accept_invalid_certs(true);
+            }
+            let config = tls
+                .client_config(Verification::Full)
+                .map_err(|e| invalid(ConfigErrorKind::InvalidCertificate, "tls_options", e))?;
+            client = client.use_preconfigured_tls(ClientConfig::clone(&config));
+        } else {
+            for pem in &self.root_certificates {
+                let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
+                    because(
+                        ConfigErrorKind::InvalidCertificate,
+                        "root_certificate_pem",
+                        "invalid root certificate",
+                        &e,
+                    )
+                })?;
+                if certs.is_empty() {
+                    return Err(invalid(
+                        ConfigErrorKind::InvalidCertificate,
+                        "root_certificate_pem",
+                        "invalid root certificate: no PEM certificate found".to_owned(),
+                    ));
+                }
+                client = client.tls_certs_merge(certs);
+            }
+            if self.accept_invalid_certs {
+                client = client.tls_danger_accept_invalid_certs(true);
+            }
         }
         let client = client.build().map_err(|e| {
             because(

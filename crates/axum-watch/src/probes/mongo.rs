@@ -2,16 +2,20 @@
 //! official `mongodb` driver.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use mongodb::bson::{Bson, Document, doc};
-use mongodb::options::{ClientOptions, ConnectionString, HostInfo};
+use mongodb::options::{ClientOptions, ConnectionString, HostInfo, Tls};
 use mongodb::{Client, Database};
 use tokio::sync::OnceCell;
 
 use super::{ConfigError, ConfigErrorKind};
 use crate::model::Details;
 use crate::probe::{Outcome, Probe, ProbeError};
+use crate::tls::TlsOptions;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -34,6 +38,13 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// [`timeout`](Self::timeout) (5 s by default). The password never appears
 /// in `Debug`, details or error text.
 ///
+/// TLS is the driver's: `tls=true` in the connection string (with
+/// `tlsCAFile`, `tlsCertificateKeyFile`, `tlsAllowInvalidCertificates`, as
+/// every MongoDB client writes them), or [`tls_options`](Self::tls_options)
+/// with the [`TlsOptions`] every other probe takes. A refused certificate
+/// fails the check with what was wrong (`unknown issuer`, `name mismatch`,
+/// `expired`).
+///
 /// ```
 /// use axum_watch::probes::MongoProbe;
 ///
@@ -46,6 +57,9 @@ pub struct MongoProbe {
     source: Source,
     target: String,
     timeout: Duration,
+    /// The driver's TLS settings from [`tls_options`](Self::tls_options),
+    /// and the files they name.
+    tls: Option<(mongodb::options::TlsOptions, Arc<TlsFiles>)>,
 }
 
 enum Source {
@@ -83,6 +97,7 @@ impl MongoProbe {
             },
             target,
             timeout: DEFAULT_TIMEOUT,
+            tls: None,
         })
     }
 
@@ -94,7 +109,61 @@ impl MongoProbe {
             source: Source::Client(client),
             target: "existing client".to_owned(),
             timeout: DEFAULT_TIMEOUT,
+            tls: None,
         }
+    }
+
+    /// Connects over TLS with `tls`, overriding the connection string's own
+    /// TLS options: its extra roots replace the driver's default roots (the
+    /// Mozilla set; the driver reads one CA file), its client identity is
+    /// presented for mutual TLS, and
+    /// [`danger_accept_invalid_certs`](TlsOptions::danger_accept_invalid_certs)
+    /// also accepts a certificate for another host name. The driver reads
+    /// certificates from files only, so the PEM is written to a private
+    /// temporary directory (mode 0700) that lives as long as the probe.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] when the probe checks an existing client (its own
+    /// options apply), when `tls` sets a
+    /// [`server_name`](TlsOptions::server_name) (the driver always checks
+    /// the host it connects to), or when the files cannot be written.
+    ///
+    /// ```
+    /// use axum_watch::probes::MongoProbe;
+    /// use axum_watch::tls::TlsOptions;
+    ///
+    /// let probe = MongoProbe::new("mongodb://db.internal:27017/")
+    ///     .unwrap()
+    ///     .tls_options(TlsOptions::new().danger_accept_invalid_certs(true))
+    ///     .unwrap();
+    /// # drop(probe);
+    /// ```
+    #[allow(clippy::needless_pass_by_value, reason = "the same signature as every probe's tls_options")]
+    pub fn tls_options(mut self, tls: TlsOptions) -> Result<Self, ConfigError> {
+        if matches!(self.source, Source::Client(_)) {
+            return Err(ConfigError::new(
+                ConfigErrorKind::InvalidOption,
+                "MongoProbe",
+                "tls_options",
+                "a probe over an existing client uses that client's TLS settings",
+            ));
+        }
+        if tls.server_name_override().is_some() {
+            return Err(ConfigError::new(
+                ConfigErrorKind::InvalidOption,
+                "MongoProbe",
+                "tls_options",
+                "the MongoDB driver cannot check a server name other than the host it connects to",
+            ));
+        }
+        let files = TlsFiles::write(&tls)?;
+        let mut driver = mongodb::options::TlsOptions::default();
+        driver.allow_invalid_certificates = Some(tls.accepts_invalid_certs());
+        driver.ca_file_path.clone_from(&files.ca);
+        driver.cert_key_file_path.clone_from(&files.identity);
+        self.tls = Some((driver, Arc::new(files)));
+        Ok(self)
     }
 
     /// Bound on the whole check (default 5 s); also the driver's server
@@ -124,6 +193,9 @@ impl MongoProbe {
                         if options.app_name.is_none() {
                             options.app_name = Some("axum-watch".to_owned());
                         }
+                        if let Some((tls, _)) = &self.tls {
+                            options.tls = Some(Tls::Enabled(tls.clone()));
+                        }
                         Client::with_options(options).map_err(|e| mongo_error("creating the client", &e))
                     })
                     .await
@@ -150,12 +222,94 @@ impl MongoProbe {
     }
 }
 
-/// The driver's error kind, without its labels and debug-printed sources.
+/// The driver's error kind, without its labels and debug-printed sources,
+/// and what a TLS failure in it means.
 fn mongo_error(step: &str, error: &mongodb::error::Error) -> ProbeError {
-    ProbeError::with_kind(
-        "MongoError",
-        format!("{step} failed: {}", crate::redact(&error.kind.to_string())),
-    )
+    let text = error.kind.to_string();
+    let tls = crate::tls::explain_chain(error, None).or_else(|| crate::tls::explain_text(&text));
+    let message = match tls {
+        Some(tls) => format!("{step} failed: TLS: {tls} ({})", crate::redact(&text)),
+        None => format!("{step} failed: {}", crate::redact(&text)),
+    };
+    ProbeError::with_kind("MongoError", message)
+}
+
+/// The PEM files the driver reads, in a directory of their own that is
+/// removed with the probe.
+struct TlsFiles {
+    dir: PathBuf,
+    ca: Option<PathBuf>,
+    identity: Option<PathBuf>,
+}
+
+impl TlsFiles {
+    fn write(tls: &TlsOptions) -> Result<Self, ConfigError> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let roots = tls.root_certificates_pem();
+        let identity = tls.identity();
+        let dir = std::env::temp_dir().join(format!(
+            "axum-watch-mongo-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let mut files = Self {
+            dir,
+            ca: None,
+            identity: None,
+        };
+        if roots.is_empty() && identity.is_none() {
+            return Ok(files);
+        }
+        let failed = |e: std::io::Error| {
+            ConfigError::because(
+                ConfigErrorKind::InvalidCertificate,
+                "MongoProbe",
+                "tls_options",
+                "cannot write the certificates for the MongoDB driver",
+                &e,
+            )
+        };
+        private_dir(&files.dir).map_err(failed)?;
+        if !roots.is_empty() {
+            let path = files.dir.join("ca.pem");
+            private_file(&path, roots).map_err(failed)?;
+            files.ca = Some(path);
+        }
+        if let Some(identity) = identity {
+            // The driver's format: the chain, then the key, in one file.
+            let mut pem = identity.chain_pem.clone();
+            pem.push(b'\n');
+            pem.extend_from_slice(&identity.key_pem);
+            let path = files.dir.join("client.pem");
+            private_file(&path, &pem).map_err(failed)?;
+            files.identity = Some(path);
+        }
+        Ok(files)
+    }
+}
+
+impl Drop for TlsFiles {
+    fn drop(&mut self) {
+        if self.ca.is_some() || self.identity.is_some() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+fn private_dir(path: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path)
+}
+
+fn private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(contents)
 }
 
 /// Hosts and default database, without credentials.
@@ -205,6 +359,7 @@ impl fmt::Debug for MongoProbe {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MongoProbe")
             .field("target", &self.target)
+            .field("tls", &self.tls.is_some())
             .field("timeout", &self.timeout)
             .finish()
     }

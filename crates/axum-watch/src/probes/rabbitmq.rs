@@ -10,6 +10,8 @@ use super::amqp::AmqpTarget;
 use super::{ConfigError, ConfigErrorKind};
 use crate::model::Details;
 use crate::probe::{Outcome, Probe, ProbeError, error_chain};
+use crate::tls::{TlsOptions, Verification};
+use tokio_rustls::rustls::ClientConfig;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The probe, as its construction errors name it.
@@ -60,6 +62,8 @@ pub struct RabbitMqProbe {
     timeout: Duration,
     /// Extra roots, for an `https` management URL as for `amqps`.
     root_certificates: Vec<reqwest::Certificate>,
+    /// The management API's TLS from [`tls_options`](Self::tls_options).
+    tls: Option<TlsOptions>,
 }
 
 struct Management {
@@ -81,6 +85,7 @@ impl RabbitMqProbe {
             management: None,
             timeout: DEFAULT_TIMEOUT,
             root_certificates: Vec::new(),
+            tls: None,
         })
     }
 
@@ -131,6 +136,9 @@ impl RabbitMqProbe {
     /// A [`ConfigError`] when `pem` holds no valid certificate.
     pub fn root_certificate_pem(mut self, pem: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
         let pem = pem.as_ref();
+        if let Some(tls) = self.tls.take() {
+            return self.tls_options(tls.root_certificate_pem(pem)?);
+        }
         self.target.add_root_certificates_pem(pem)?;
         let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
             ConfigError::because(
@@ -151,10 +159,80 @@ impl RabbitMqProbe {
         Ok(self)
     }
 
+    /// TLS for `amqps` and an `https` management API with the
+    /// [`TlsOptions`] every probe takes: extra roots, the system's roots or
+    /// not, and a client certificate (PKCS#8 key) for mutual TLS on both.
+    /// [`danger_accept_invalid_certs`](TlsOptions::danger_accept_invalid_certs)
+    /// applies to the management API only: the AMQP client (lapin) always
+    /// verifies, so it is refused with an `amqps` URL. Replaces what
+    /// [`root_certificate_pem`](Self::root_certificate_pem) set.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] when `tls` sets a
+    /// [`server_name`](TlsOptions::server_name) (both clients check the
+    /// URL's host), accepts invalid certificates with an `amqps` URL, or
+    /// the management client cannot be built.
+    ///
+    /// ```
+    /// use axum_watch::probes::RabbitMqProbe;
+    /// use axum_watch::tls::TlsOptions;
+    ///
+    /// let probe = RabbitMqProbe::new("amqp://mon:pw@rabbit.internal/")
+    ///     .unwrap()
+    ///     .management_url("https://rabbit.internal:15671")
+    ///     .unwrap()
+    ///     .tls_options(TlsOptions::new().danger_accept_invalid_certs(true))
+    ///     .unwrap();
+    /// # drop(probe);
+    /// let refused = RabbitMqProbe::new("amqps://mon:pw@rabbit.internal/")
+    ///     .unwrap()
+    ///     .tls_options(TlsOptions::new().danger_accept_invalid_certs(true));
+    /// assert!(refused.is_err());
+    /// ```
+    pub fn tls_options(mut self, tls: TlsOptions) -> Result<Self, ConfigError> {
+        let refuse = |why: &str| ConfigError::new(ConfigErrorKind::InvalidOption, PROBE, "tls_options", why);
+        if tls.server_name_override().is_some() {
+            return Err(refuse(
+                "server_name is not supported: the AMQP and management clients check the URL's host",
+            ));
+        }
+        if tls.accepts_invalid_certs() && self.target.is_tls() {
+            return Err(refuse(
+                "danger_accept_invalid_certs cannot apply to amqps: the AMQP client always verifies \
+                 (trust the broker's CA with root_certificate_pem instead)",
+            ));
+        }
+        let mut target = self.target.clone();
+        target.clear_tls();
+        if !tls.root_certificates_pem().is_empty() {
+            target.add_root_certificates_pem(tls.root_certificates_pem())?;
+        }
+        if let Some(identity) = tls.identity() {
+            target.set_client_identity_pem(&identity.chain_pem, &identity.key_pem);
+        }
+        self.target = target;
+        self.root_certificates.clear();
+        self.tls = Some(tls);
+        if self.management.is_some() {
+            let client = self.management_client()?;
+            if let Some(management) = &mut self.management {
+                management.client = client;
+            }
+        }
+        Ok(self)
+    }
+
     /// The management API client, trusting the extra roots.
     fn management_client(&self) -> Result<reqwest::Client, ConfigError> {
         // Each request carries the probe's timeout, so `timeout()` may come later.
         let mut builder = reqwest::Client::builder();
+        if let Some(tls) = &self.tls {
+            let config = tls
+                .client_config(Verification::Full)
+                .map_err(|e| ConfigError::new(ConfigErrorKind::InvalidCertificate, PROBE, "tls_options", e))?;
+            builder = builder.use_preconfigured_tls(ClientConfig::clone(&config));
+        }
         if !self.root_certificates.is_empty() {
             builder = builder.tls_certs_merge(self.root_certificates.clone());
         }
@@ -209,9 +287,15 @@ impl RabbitMqProbe {
     }
 }
 
-/// A reqwest error with its sources (reqwest's own text is terse).
+/// A reqwest error with its sources (reqwest's own text is terse), led by
+/// what a TLS failure in them means.
 fn http_error(error: &reqwest::Error) -> ProbeError {
-    ProbeError::with_kind("ManagementApiError", chain(error))
+    let text = chain(error);
+    let text = match crate::tls::explain_chain(error, None).or_else(|| crate::tls::explain_text(&text)) {
+        Some(tls) => format!("TLS: {tls} ({text})"),
+        None => text,
+    };
+    ProbeError::with_kind("ManagementApiError", text)
 }
 
 /// An error's text followed by its sources, redacted.
@@ -229,6 +313,7 @@ impl fmt::Debug for RabbitMqProbe {
             )
             .field("timeout", &self.timeout)
             .field("root_certificates", &self.root_certificates.len())
+            .field("tls", &self.tls)
             .finish()
     }
 }
