@@ -20,6 +20,8 @@
 //! DURATION_SECS=15 WORKERS=2 SLEEP_SECS=30 target/release/examples/blocking_bench   # defaults
 //! ```
 
+mod bench;
+
 use std::time::{Duration, Instant};
 
 use axum_watch::{HealthRegistry, Outcome, ProbeExt, probe};
@@ -30,13 +32,6 @@ use tokio::net::TcpStream;
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The blocking probe's timeout.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(default)
-}
 
 fn registry(sleep: Duration) -> anyhow::Result<HealthRegistry> {
     let blocking = probe::from_fn("blocking", move || async move {
@@ -168,9 +163,9 @@ fn report(path: &str, samples: &[Sample]) {
 }
 
 fn main() -> anyhow::Result<()> {
-    let workers: usize = env_or("WORKERS", 2_usize).max(1);
-    let duration = Duration::from_secs(env_or("DURATION_SECS", 15_u64));
-    let sleep = Duration::from_secs(env_or("SLEEP_SECS", 30_u64));
+    let workers: usize = bench::env_or("WORKERS", 2_usize).max(1);
+    let duration = Duration::from_secs(bench::env_or("DURATION_SECS", 15_u64));
+    let sleep = Duration::from_secs(bench::env_or("SLEEP_SECS", 30_u64));
 
     let server = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)

@@ -16,12 +16,14 @@
 //! SECS=5 ROUNDS=5 CONCURRENCY=64 CONNECTIONS=4 SERVICE=postgres cargo run --release ...
 //! ```
 
+mod bench;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use axum_watch::{HealthRegistry, Outcome, probe};
+use axum_watch::HealthRegistry;
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -52,49 +54,19 @@ impl Health for Bare {
     }
 }
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(default)
-}
-
-/// The 10 probes of `loadbench`: `(name, critical)`, each healthy at once.
-const PROBES: [(&str, bool); 10] = [
-    ("postgres", true),
-    ("redis", false),
-    ("kafka", true),
-    ("s3", false),
-    ("smtp", false),
-    ("auth-api", true),
-    ("search", true),
-    ("disk", true),
-    ("clock", false),
-    ("config", true),
-];
-
 fn main() -> anyhow::Result<()> {
-    let secs: u64 = env_or("SECS", 5);
-    let rounds: usize = env_or("ROUNDS", 3);
-    let concurrency: usize = env_or("CONCURRENCY", 64);
-    let connections: usize = env_or("CONNECTIONS", 4);
-    let service: String = env_or("SERVICE", String::new());
+    let secs: u64 = bench::env_or("SECS", 5);
+    let rounds: usize = bench::env_or("ROUNDS", 3);
+    let concurrency: usize = bench::env_or("CONCURRENCY", 64);
+    let connections: usize = bench::env_or("CONNECTIONS", 4);
+    let service: String = bench::env_or("SERVICE", String::new());
 
     let server = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()?;
     let (bare, watched) = server.block_on(async {
-        let mut builder = HealthRegistry::builder();
-        for (name, critical) in PROBES {
-            let p = probe::from_fn(name, || async { Ok(Outcome::healthy().detail("pool", 4)) });
-            builder = if critical {
-                builder.add(p)
-            } else {
-                builder.add_non_critical(p)
-            };
-        }
-        let registry = builder.build()?;
+        let registry = bench::add_typical(HealthRegistry::builder()).build()?;
         let bare = spawn_server(tonic::service::Routes::new(HealthServer::new(Bare))).await?;
         let watched = spawn_server(tonic::service::Routes::new(registry.grpc_service())).await?;
         anyhow::Ok((bare, watched))

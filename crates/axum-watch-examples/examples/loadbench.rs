@@ -30,26 +30,16 @@
 //! `WORKERS` sets the tokio worker threads (default 1, so that on a small
 //! machine the server and the load generator each keep a core).
 
+mod bench;
+
+use std::time::Duration;
+
 use axum::handler::Handler;
 use axum::routing::get;
 use axum::{Json, Router};
+use axum_watch::HealthRegistry;
 use axum_watch::passive::RouteProbe;
-use axum_watch::{HealthRegistry, Outcome, ProbeExt, probe};
 use serde_json::{Value, json};
-
-/// Probes registered: `(name, critical)`.
-const PROBES: [(&str, bool); 10] = [
-    ("postgres", true),
-    ("redis", false),
-    ("kafka", true),
-    ("s3", false),
-    ("smtp", false),
-    ("auth-api", true),
-    ("search", true),
-    ("disk", true),
-    ("clock", false),
-    ("config", true),
-];
 
 /// The bare handler: a small JSON body built per request, like a typical
 /// axum handler does.
@@ -57,47 +47,15 @@ async fn bare() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(default)
-}
-
 fn registry(watched: RouteProbe) -> anyhow::Result<HealthRegistry> {
-    let mut builder = HealthRegistry::builder().add(watched);
-    if let Some(count) = std::env::var("PROBES")
+    let builder = HealthRegistry::builder().add(watched);
+    let builder = match std::env::var("PROBES")
         .ok()
         .and_then(|n| n.trim().parse::<usize>().ok())
     {
-        for i in 0..count {
-            let check = probe::from_fn(format!("probe-{i:05}"), move || async move {
-                Ok(Outcome::healthy()
-                    .detail("pool_size", 8 + i % 7)
-                    .detail("shard", i % 16))
-            })
-            .with_tags([if i % 3 == 0 { "extra" } else { "core" }]);
-            builder = if i % 3 == 0 {
-                builder.add_non_critical(check)
-            } else {
-                builder.add(check)
-            };
-        }
-        return Ok(builder.build()?);
-    }
-    for (i, (name, critical)) in PROBES.into_iter().enumerate() {
-        let check = probe::from_fn(name, move || async move {
-            Ok(Outcome::healthy()
-                .detail("pool_size", 8 + i)
-                .detail("endpoint", format!("{name}.internal:{}", 5000 + i)))
-        })
-        .with_tags([if critical { "core" } else { "extra" }]);
-        builder = if critical {
-            builder.add(check)
-        } else {
-            builder.add_non_critical(check)
-        };
-    }
+        Some(count) => bench::add_numbered(builder, count, Duration::ZERO),
+        None => bench::add_typical(builder),
+    };
     Ok(builder.build()?)
 }
 
@@ -126,8 +84,8 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .init();
-    let port: u16 = env_or("PORT", 8090);
-    let workers: usize = env_or("WORKERS", 1_usize).max(1);
+    let port: u16 = bench::env_or("PORT", 8090);
+    let workers: usize = bench::env_or("WORKERS", 1_usize).max(1);
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .enable_all()

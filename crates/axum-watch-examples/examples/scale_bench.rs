@@ -33,22 +33,17 @@
 //! connections. It prints p50 / p99 / max per endpoint and count, and the
 //! ratio of each p99 at the largest count to the one at the smallest.
 
+mod bench;
+
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use axum::Router;
-use axum_watch::{HealthRegistry, Outcome, ProbeExt, probe};
+use axum_watch::HealthRegistry;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(default)
-}
 
 fn counts(name: &str, default: &str) -> anyhow::Result<Vec<usize>> {
     let text = std::env::var(name).unwrap_or_else(|_| default.to_owned());
@@ -63,25 +58,7 @@ fn counts(name: &str, default: &str) -> anyhow::Result<Vec<usize>> {
 
 /// A registry of `n` probes; each sleeps `sleep` first when it is not zero.
 fn registry(n: usize, sleep: Duration) -> anyhow::Result<HealthRegistry> {
-    let mut builder = HealthRegistry::builder();
-    for i in 0..n {
-        let name = format!("probe-{i:05}");
-        let check = probe::from_fn(name, move || async move {
-            if !sleep.is_zero() {
-                tokio::time::sleep(sleep).await;
-            }
-            Ok(Outcome::healthy()
-                .detail("pool_size", 8 + i % 7)
-                .detail("shard", i % 16))
-        })
-        .with_tags([if i % 3 == 0 { "extra" } else { "core" }]);
-        builder = if i % 3 == 0 {
-            builder.add_non_critical(check)
-        } else {
-            builder.add(check)
-        };
-    }
-    Ok(builder.build()?)
+    Ok(bench::add_numbered(HealthRegistry::builder(), n, sleep).build()?)
 }
 
 fn runtime(workers: usize) -> anyhow::Result<tokio::runtime::Runtime> {
@@ -132,9 +109,9 @@ async fn time_runs(registry: &HealthRegistry, runs: usize) -> (f64, f64) {
 
 fn runs_mode() -> anyhow::Result<()> {
     let probes = counts("PROBES", "1,10,100,1000,10000")?;
-    let runs: usize = env_or("RUNS", 10_usize).max(1);
-    let sleep = Duration::from_millis(env_or("SLEEP_MS", 50_u64));
-    let workers: usize = env_or("WORKERS", 1_usize);
+    let runs: usize = bench::env_or("RUNS", 10_usize).max(1);
+    let sleep = Duration::from_millis(bench::env_or("SLEEP_MS", 50_u64));
+    let workers: usize = bench::env_or("WORKERS", 1_usize);
     let rt = runtime(workers)?;
     println!(
         "scale_bench runs: {runs} timed runs per count (median, min), caller runtime {workers} worker(s), \
@@ -255,10 +232,10 @@ async fn drive(addr: std::net::SocketAddr, path: &'static str, rate: u32, secs: 
 
 fn latency_mode() -> anyhow::Result<()> {
     let probes = counts("LATENCY_PROBES", "10,1000")?;
-    let rounds: usize = env_or("ROUNDS", 3_usize).max(1);
-    let rate: u32 = env_or("RATE", 200_u32).max(1);
-    let secs: u64 = env_or("SECS", 10_u64).max(1);
-    let workers: usize = env_or("WORKERS", 1_usize);
+    let rounds: usize = bench::env_or("ROUNDS", 3_usize).max(1);
+    let rate: u32 = bench::env_or("RATE", 200_u32).max(1);
+    let secs: u64 = bench::env_or("SECS", 10_u64).max(1);
+    let workers: usize = bench::env_or("WORKERS", 1_usize);
     println!(
         "scale_bench latency: server runtime {workers} worker(s), default settings (cache age 1 s), \
          client on its own thread; /health/status and /health/live at {rate}/s each for {secs} s, open loop; \

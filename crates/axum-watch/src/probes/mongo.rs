@@ -139,7 +139,10 @@ impl MongoProbe {
     ///     .unwrap();
     /// # drop(probe);
     /// ```
-    #[allow(clippy::needless_pass_by_value, reason = "the same signature as every probe's tls_options")]
+    #[allow(
+        clippy::needless_pass_by_value,
+        reason = "the same signature as every probe's tls_options"
+    )]
     pub fn tls_options(mut self, tls: TlsOptions) -> Result<Self, ConfigError> {
         if matches!(self.source, Source::Client(_)) {
             return Err(ConfigError::new(
