@@ -431,6 +431,17 @@ pub(crate) enum Verification {
     None = 2,
 }
 
+/// Why a connection string with TLS keys (`sslmode`, `ssl-mode`…) could
+/// not be used.
+#[cfg(any(feature = "postgres", feature = "postgres-storage", feature = "mysql"))]
+#[derive(Debug)]
+pub(crate) enum UrlError<E> {
+    /// The driver refused what is left once the TLS keys are taken out.
+    Driver(E),
+    /// A TLS key had a bad value or named an unreadable file.
+    Tls(String),
+}
+
 /// A failed TLS handshake, its message already saying what failed.
 #[derive(Debug, Clone)]
 pub(crate) struct HandshakeError(pub(crate) String);

@@ -12,13 +12,13 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, DriverError, Opts, Pool};
 
+use super::ConfigError;
 use super::sql::{
     CHECKOUT, DEFAULT_CONNECT_TIMEOUT, PoolFigures, best_effort, connecting, invalid_connection_string, put, step,
 };
 use super::timeout::within;
-use super::{ConfigError, ConfigErrorKind};
 use crate::tls::TlsOptions;
-use crate::tls::mysql::{MySqlTls, MySqlUrlError};
+use crate::tls::mysql::MySqlTls;
 use crate::{Outcome, Probe, ProbeError};
 
 /// Checks a MySQL or MariaDB server with `SELECT 1` and reports its version,
@@ -89,15 +89,8 @@ impl MySqlProbe {
     ///
     /// A [`ConfigError`] when `url` does not parse.
     pub fn new(url: &str) -> Result<Self, ConfigError> {
-        let (opts, tls) = crate::tls::mysql::parse(url).map_err(|e| match e {
-            MySqlUrlError::Driver(e) => invalid_connection_string("MySqlProbe", "MySQL", &e),
-            MySqlUrlError::Tls(why) => ConfigError::new(
-                ConfigErrorKind::InvalidOption,
-                "MySqlProbe",
-                "url",
-                format!("invalid MySQL connection string: {why}"),
-            ),
-        })?;
+        let (opts, tls) =
+            crate::tls::mysql::parse(url).map_err(|e| invalid_connection_string("MySqlProbe", "MySQL", e))?;
         let target = describe(&opts);
         Ok(Self {
             source: Source::direct(Direct { opts, tls }, target),

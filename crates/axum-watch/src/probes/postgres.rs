@@ -13,12 +13,12 @@ use std::sync::PoisonError;
 use tokio_postgres::config::Host;
 use tokio_postgres::{Client, Config};
 
+use super::ConfigError;
 use super::sql::{
     CHECKOUT, DEFAULT_CONNECT_TIMEOUT, PoolFigures, best_effort, connecting, invalid_connection_string, put, step,
 };
-use super::{ConfigError, ConfigErrorKind};
 use crate::tls::TlsOptions;
-use crate::tls::postgres::{PgTls, PgUrlError};
+use crate::tls::postgres::PgTls;
 use crate::{Outcome, Probe, ProbeError};
 
 /// Checks a PostgreSQL server with `SELECT 1` and reports its version,
@@ -89,15 +89,8 @@ impl PostgresProbe {
     /// A [`ConfigError`] when `url` does not parse or a TLS file cannot be
     /// read.
     pub fn new(url: &str) -> Result<Self, ConfigError> {
-        let (config, tls) = crate::tls::postgres::parse(url).map_err(|e| match e {
-            PgUrlError::Driver(e) => invalid_connection_string("PostgresProbe", "PostgreSQL", &e),
-            PgUrlError::Tls(why) => ConfigError::new(
-                ConfigErrorKind::InvalidOption,
-                "PostgresProbe",
-                "url",
-                format!("invalid PostgreSQL connection string: {why}"),
-            ),
-        })?;
+        let (config, tls) = crate::tls::postgres::parse(url)
+            .map_err(|e| invalid_connection_string("PostgresProbe", "PostgreSQL", e))?;
         Ok(Self::direct(config, tls))
     }
 

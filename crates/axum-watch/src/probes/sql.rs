@@ -29,11 +29,26 @@ pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// # fn main() {}
 /// ```
 #[cfg(any(feature = "postgres", feature = "mysql"))]
-pub(crate) fn invalid_connection_string<E>(probe: &'static str, driver: &str, error: &E) -> ConfigError
+pub(crate) fn invalid_connection_string<E>(
+    probe: &'static str,
+    driver: &str,
+    error: crate::tls::UrlError<E>,
+) -> ConfigError
 where
     E: std::error::Error + 'static,
 {
-    let chain = crate::probe::error_chain(error);
+    let error = match error {
+        crate::tls::UrlError::Driver(error) => error,
+        crate::tls::UrlError::Tls(why) => {
+            return ConfigError::new(
+                ConfigErrorKind::InvalidOption,
+                probe,
+                "url",
+                format!("invalid {driver} connection string: {why}"),
+            );
+        }
+    };
+    let chain = crate::probe::error_chain(&error);
     // tokio-postgres says "invalid connection string: <why>": keep the why.
     let reason = chain.strip_prefix("invalid connection string: ").unwrap_or(&chain);
     let kind = if reason.contains("Unsupported connection URL scheme") {
@@ -47,7 +62,7 @@ where
         "url",
         format!("invalid {driver} connection string: {reason}"),
     )
-    .with_source(error)
+    .with_source(&error)
 }
 
 /// `error` as a [`ProbeError`] whose message starts with what was being done;

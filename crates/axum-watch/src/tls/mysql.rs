@@ -35,13 +35,7 @@ enum SslMode {
 }
 
 /// Why a URL could not be used.
-#[derive(Debug)]
-pub(crate) enum MySqlUrlError {
-    /// mysql_async refused what is left once the TLS keys are taken out.
-    Driver(mysql_async::UrlError),
-    /// A TLS key had a bad value or named an unreadable file.
-    Tls(String),
-}
+pub(crate) type MySqlUrlError = super::UrlError<mysql_async::UrlError>;
 
 /// The TLS half of a MySQL connection.
 #[derive(Clone, Debug)]

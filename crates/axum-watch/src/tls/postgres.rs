@@ -64,13 +64,7 @@ impl SslMode {
 }
 
 /// Why a connection string could not be used.
-#[derive(Debug)]
-pub(crate) enum PgUrlError {
-    /// tokio-postgres refused what is left once the TLS keys are taken out.
-    Driver(tokio_postgres::Error),
-    /// A TLS key had a bad value or named an unreadable file.
-    Tls(String),
-}
+pub(crate) type PgUrlError = super::UrlError<tokio_postgres::Error>;
 
 /// The TLS half of a PostgreSQL connection: the mode and whom to trust.
 #[derive(Clone, Debug)]
