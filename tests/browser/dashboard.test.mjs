@@ -115,7 +115,7 @@ test('the built-in dashboard in headless Chromium', { timeout: 240_000 }, async 
       const failing = initial.probes.filter((p) => p.status !== 'healthy');
       const line = await page.textContent('#failing');
       for (const p of failing) assert.ok(line.includes(`${p.name} (${p.status})`), `${p.name} is named: ${line}`);
-      assert.match(line, /^not critical: /, 'only non-critical probes fail');
+      assert.match(line, /^Not critical, failing: /, 'only non-critical probes fail');
       assert.equal(await page.textContent('#summary'), summaryOf(initial.probes));
       assert.equal(await page.getAttribute('#summary', 'aria-live'), 'polite');
       assert.ok(await page.locator('#maintenance-banner').count(), 'the maintenance banner slot exists');
@@ -272,7 +272,7 @@ test('the built-in dashboard in headless Chromium', { timeout: 240_000 }, async 
       );
       assert.match(await page.textContent('#held'), /^Unhealthy for \d+ s, since \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC$/);
       assert.equal(utcSeconds(await page.textContent('#held')), at, 'the overall status has held since db failed');
-      assert.match(await page.textContent('#failing'), /^Failing: db \(unhealthy\); also not critical: legacy-api \(unhealthy\), search \(degraded\)$/);
+      assert.match(await page.textContent('#failing'), /^Failing: db \(unhealthy\); not critical: legacy-api \(unhealthy\), search \(degraded\)$/);
 
       // The timeline gains the failing results, with their error in the tooltip.
       await page.waitForFunction(
