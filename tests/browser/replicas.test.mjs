@@ -110,6 +110,7 @@ test('the dashboard lists the replicas when a shared storage is configured', { t
       })),
     );
     assert.deepEqual(await page.$$eval('#fleet-grid thead th', (ths) => ths.map((th) => th.textContent)), ['Replica', 'db', 'queue']);
+    for (const row of grid) row.head = row.head.trim();
     assert.deepEqual(grid, [
       { replica: 'pod-a', stale: 'false', head: 'pod-a (this replica)', cells: [['db', 'healthy', 'Healthy'], ['queue', 'healthy', 'Healthy']] },
       { replica: 'pod-b', stale: 'false', head: 'pod-b', cells: [['db', 'unhealthy', 'Unhealthy'], ['queue', 'healthy', 'Healthy']] },
@@ -117,6 +118,26 @@ test('the dashboard lists the replicas when a shared storage is configured', { t
     ]);
     assert.equal(await page.getAttribute('#fleet-grid tr[data-replica="pod-b"] td[data-cell-probe="db"]', 'title'), 'connection refused');
     assert.deepEqual(await axeViolations(page), [], 'the fleet view, light');
+
+    // The grid links each replica to its cards; the selector goes back.
+    await page.click('#fleet-grid button.view-replica[data-replica="pod-b"]');
+    await page.waitForFunction(() => document.querySelector('[data-probe="db"]')?.dataset.status === 'unhealthy', null, { timeout: 5000 });
+    assert.match(await page.textContent('#viewing-note'), /^Showing the cards of pod-b, as it last reported at 2026-03-29 14:22:01 UTC\.$/);
+    assert.equal(await page.inputValue('#replica-select'), 'pod-b');
+    assert.equal(await page.textContent('[data-probe="db"] .error'), 'connection refused');
+    assert.equal(
+      await page.locator('[data-probe="db"] .spark').getAttribute('aria-label'),
+      'Latency over the last 1 check: 50.00 to 50.00 ms',
+      "pod-b's history",
+    );
+    await page.screenshot({ path: resolve('target', 'dashboard-replica-pod-b.png'), fullPage: true });
+    await page.selectOption('#replica-select', '');
+    await page.waitForFunction(() => document.querySelector('[data-probe="db"]')?.dataset.status === 'healthy', null, { timeout: 5000 });
+    assert.equal(await page.locator('#viewing-note').isVisible(), false);
+    assert.equal(
+      await page.locator('[data-probe="db"] .spark').getAttribute('aria-label'),
+      'Latency over the last 2 checks: 1.00 to 2.00 ms',
+    );
     await page.emulateMedia({ colorScheme: 'dark' });
     assert.deepEqual(await axeViolations(page), [], 'the fleet view, dark');
     await page.screenshot({ path: resolve('target', 'dashboard-replicas-dark.png'), fullPage: true });
