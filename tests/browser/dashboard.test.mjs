@@ -8,83 +8,17 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_ARGS, axeViolations, startFixture } from './lib.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SHOTS = join(REPO, 'target');
-const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--headless',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 /** Text that would create an element (and run script) if the page parsed data as HTML. */
 const HOSTILE = '<img src=x onerror=alert(1)>';
-
-async function freePort() {
-  const server = createServer();
-  await new Promise((ok, fail) => server.once('error', fail).listen(0, '127.0.0.1', ok));
-  const { port } = server.address();
-  await new Promise((ok) => server.close(ok));
-  return port;
-}
-
-const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
-
-/** Starts the fixture on a free port and waits until /health/live answers. */
-async function startFixture(bin) {
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const child = spawn(bin, [], {
-    env: { ...process.env, PORT: String(port), RUST_LOG: process.env.RUST_LOG || 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  let exited = null;
-  child.stdout.on('data', (d) => { output += d; });
-  child.stderr.on('data', (d) => { output += d; });
-  const exit = new Promise((ok) => child.once('exit', (code, signal) => { exited = { code, signal }; ok(); }));
-  child.once('error', (e) => { exited = { error: e }; });
-
-  const fixture = {
-    base,
-    output: () => output,
-    async stop() {
-      if (exited) return;
-      child.kill('SIGTERM');
-      const stopped = await Promise.race([exit.then(() => true), sleep(3000).then(() => false)]);
-      if (!stopped) {
-        child.kill('SIGKILL');
-        await exit;
-      }
-    },
-  };
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (exited) throw new Error(`the fixture exited early (${JSON.stringify(exited)}):\n${output}`);
-    try {
-      const r = await fetch(`${base}/health/live`);
-      if (r.ok) return fixture;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      await fixture.stop();
-      throw new Error(`the fixture did not answer /health/live within 30 s:\n${output}`);
-    }
-    await sleep(100);
-  }
-}
+const STAMP = /(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) UTC/;
 
 /** The summary line the page should show for `probes`. */
 function summaryOf(probes) {
@@ -95,14 +29,29 @@ function summaryOf(probes) {
   return `${n.healthy} healthy, ${n.degraded} degraded, ${n.unhealthy} unhealthy / ${total} probes`;
 }
 
+/** The order the cards should be in: critical failures, critical degraded, other failures, healthy. */
+function severityOrder(probes) {
+  const rank = (p) =>
+    p.critical && p.status === 'unhealthy' ? 0
+      : p.critical && p.status === 'degraded' ? 1
+        : p.status === 'unhealthy' ? 2
+          : p.status === 'degraded' ? 3 : 4;
+  return probes.map((p, i) => ({ p, i })).sort((a, b) => rank(a.p) - rank(b.p) || a.i - b.i).map(({ p }) => p.name);
+}
+
 /** The names of the cards a user can see, in page order. */
 const visibleCards = (page) =>
   page.$$eval('[data-probe]', (cards) => cards.filter((c) => c.checkVisibility()).map((c) => c.dataset.probe));
 
+const cardNames = (page) => page.$$eval('[data-probe]', (cards) => cards.map((c) => c.dataset.probe));
+
 const headerBackground = (page) =>
   page.evaluate(() => getComputedStyle(document.getElementById('header')).backgroundColor);
 
-test('the built-in dashboard in headless Chromium', { timeout: 180_000 }, async (t) => {
+/** Seconds since the epoch of a `YYYY-MM-DD HH:MM:SS UTC` text. */
+const utcSeconds = (text) => Date.parse(text.match(STAMP)[1].replace(' ', 'T') + 'Z') / 1000;
+
+test('the built-in dashboard in headless Chromium', { timeout: 240_000 }, async (t) => {
   const bin = process.env.FIXTURE_BIN;
   assert.ok(bin, 'FIXTURE_BIN must name the built dashboard_fixture example');
   mkdirSync(SHOTS, { recursive: true });
@@ -129,19 +78,25 @@ test('the built-in dashboard in headless Chromium', { timeout: 180_000 }, async 
     const initial = await (await fetch(`${fixture.base}/health/status`)).json();
     assert.ok(initial.probes.length >= 4, 'the fixture registers several probes');
     assert.ok(initial.probes.some((p) => !p.critical), 'the fixture has a non-critical probe');
+    assert.equal(new Set(initial.probes.map((p) => p.status)).size, 3, 'the fixture starts in a mixed state');
 
     const response = await page.goto(`${fixture.base}/health/dashboard`, { waitUntil: 'load' });
     assert.equal(response.status(), 200);
     assert.match(response.headers()['content-security-policy'] ?? '', /script-src 'sha256-/);
 
-    await t.test('one card per probe, with its status and the optional badge', async () => {
+    await t.test('one card per probe, failing first, and a control for registration order', async () => {
       await page.waitForFunction(
         (want) => want.every(([name, status]) => document.querySelector(`[data-probe="${name}"]`)?.dataset.status === status),
         initial.probes.map((p) => [p.name, p.status]),
         { timeout: 10_000 },
       );
-      const names = await page.$$eval('[data-probe]', (cards) => cards.map((c) => c.dataset.probe));
-      assert.deepEqual(names, initial.probes.map((p) => p.name), 'cards follow the report, in its order');
+      const want = severityOrder(initial.probes);
+      assert.notDeepEqual(want, initial.probes.map((p) => p.name), 'the mixed state reorders the cards');
+      assert.deepEqual(await cardNames(page), want, 'failing cards come first');
+      await page.selectOption('#order', 'registration');
+      assert.deepEqual(await cardNames(page), initial.probes.map((p) => p.name), 'registration order on demand');
+      await page.selectOption('#order', 'severity');
+      assert.deepEqual(await cardNames(page), want);
       for (const p of initial.probes) {
         const card = page.locator(`[data-probe="${p.name}"]`);
         const badge = card.getByText('optional', { exact: true });
@@ -150,44 +105,87 @@ test('the built-in dashboard in headless Chromium', { timeout: 180_000 }, async 
       }
     });
 
-    await t.test('the header, summary and connection show the healthy report', async () => {
+    await t.test('the header says how long the status has held and what is failing', async () => {
       await page.waitForFunction(() => document.getElementById('conn')?.dataset.state === 'open', null, { timeout: 5000 });
       assert.equal(await page.getAttribute('#header', 'data-status'), 'healthy');
       assert.equal(await page.textContent('#headline'), 'All Systems Operational');
       assert.match(await page.textContent('#checked'), /^Last checked \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC$/);
+      await page.waitForFunction(() => !document.getElementById('held').hidden, null, { timeout: 5000 });
+      assert.match(await page.textContent('#held'), /^Healthy for \d+ s, since \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC$/);
+      const failing = initial.probes.filter((p) => p.status !== 'healthy');
+      const line = await page.textContent('#failing');
+      for (const p of failing) assert.ok(line.includes(`${p.name} (${p.status})`), `${p.name} is named: ${line}`);
+      assert.match(line, /^Not critical, failing: /, 'only non-critical probes fail');
       assert.equal(await page.textContent('#summary'), summaryOf(initial.probes));
       assert.equal(await page.getAttribute('#summary', 'aria-live'), 'polite');
       assert.ok(await page.locator('#maintenance-banner').count(), 'the maintenance banner slot exists');
       assert.equal(await page.locator('#maintenance-banner').isVisible(), false, 'no maintenance is active');
     });
 
-    await t.test('details are readable and sparklines come from history', async () => {
-      const db = page.locator('[data-probe="db"]');
-      const rows = Object.fromEntries(
-        await db.locator('.details tr').evaluateAll((trs) => trs.map((tr) => [tr.cells[0].textContent, tr.cells[1].textContent])),
-      );
-      assert.match(rows['Last Rtt Ms'] ?? '', /^\d+\.\d{2} ms$/);
-      assert.equal(rows['Circuit Breaker'], 'closed');
-      assert.match(rows['Replication'] ?? '', /Role\s*primary/);
-      assert.match(await db.locator('.latency').textContent(), /^\d+\.\d{2} ms$/);
-      // History is fetched at once, then again as events arrive (at most every 5 s):
-      // the sparkline grows from the first result or two to several.
+    await t.test('details: nested tables, sortable columns, units and sentences', async () => {
+      // [label, text, tooltip] of each label/value row of a card's details.
+      const rowsOf = (probe) =>
+        page.locator(`[data-probe="${probe}"] .details > tbody > tr`).evaluateAll((trs) =>
+          trs.filter((tr) => tr.cells.length === 2)
+            .map((tr) => [tr.cells[0].textContent, tr.cells[1].textContent, tr.cells[1].querySelector('[title]')?.title ?? '']));
+      const db = Object.fromEntries((await rowsOf('db')).map(([k, v]) => [k, v]));
+      assert.match(db['Last Rtt'] ?? '', /^\d+\.\d{2} ms$/);
+      assert.match(db['Circuit Breaker'] ?? '', /^Closed: the probe is called as usual/);
+      assert.match(await page.locator('[data-probe="db"] .latency').textContent(), /^\d+\.\d{2} ms$/);
+      // The nested replication object is its own table, under a full-width heading.
+      const replication = page.locator('[data-probe="db"] .details tr.nested table.sub');
+      assert.equal(await replication.count(), 1);
+      assert.match(await replication.textContent(), /Role\s*primary/);
+
+      const cache = Object.fromEntries((await rowsOf('cache')).map(([k, v, title]) => [k, { v, title }]));
+      assert.equal(cache['Used Memory']?.v, '252.0 GiB');
+      assert.match(cache['Used Memory']?.title, /270553174016 bytes/, 'the raw value is in the tooltip');
+      assert.equal(cache['Hit Ratio']?.v, '97%');
+      assert.equal(cache['Uptime']?.v, '1 d 2 h');
+      assert.equal(cache['Warn Below']?.v, 'Degraded when free space is below 10%.');
+
+      // The per-route table: a real table, one row per route, a column per figure.
+      const table = page.locator('[data-probe="queue"] table.grid-table');
+      assert.equal(await table.count(), 1);
+      assert.equal(await page.locator('[data-probe="queue"]').evaluate((c) => c.classList.contains('wide')), true, 'the card takes the full width');
+      const heads = await table.locator('thead th').allTextContents();
+      assert.deepEqual(heads, ['Routes', 'Request Count', 'Error Count', 'Error Rate', 'Last Status Code', 'Avg Rtt', 'P50 Rtt', 'P95 Rtt', 'P99 Rtt']);
+      const routes = () => table.locator('tbody th').allTextContents();
+      assert.deepEqual(await routes(), ['GET /jobs', 'POST /jobs', 'DELETE /jobs/{id}']);
+      const narrow = await table.evaluate((t) =>
+        [...t.querySelectorAll('th, td')].filter((c) => c.scrollWidth > c.clientWidth + 1).map((c) => c.textContent));
+      assert.deepEqual(narrow, [], 'no cell is narrower than its content');
+      const post = await table.locator('tbody tr', { hasText: 'POST /jobs' }).locator('td').allTextContents();
+      assert.deepEqual(post, ['310', '31', '10%', '503', '18.50 ms', '15.00 ms', '61.20 ms', '1.25 s']);
+      await table.getByRole('button', { name: 'Request Count' }).click();
+      assert.deepEqual(await routes(), ['DELETE /jobs/{id}', 'POST /jobs', 'GET /jobs'], 'sorted ascending');
+      assert.equal(await table.locator('thead th').nth(1).getAttribute('aria-sort'), 'ascending');
+      await table.getByRole('button', { name: 'Request Count' }).click();
+      assert.deepEqual(await routes(), ['GET /jobs', 'POST /jobs', 'DELETE /jobs/{id}'], 'sorted descending');
+      // The sort survives the next report re-rendering the details.
+      const checked = await page.textContent('#checked');
+      await page.waitForFunction((c) => document.getElementById('checked').textContent !== c, checked, { timeout: 5000 });
+      assert.equal(await page.locator('[data-probe="queue"] table.grid-table thead th').nth(1).getAttribute('aria-sort'), 'descending');
+    });
+
+    await t.test('since when, a status timeline and a sparkline from history', async () => {
+      await page.waitForFunction(() => document.querySelectorAll('[data-probe="db"] .timeline .seg').length >= 3, null, { timeout: 15_000 });
+      const segs = await page.$$eval('[data-probe="db"] .timeline .seg', (s) => s.map((x) => ({ status: x.dataset.status, title: x.title })));
+      assert.ok(segs.length >= 3, `${segs.length} segments`);
+      for (const s of segs) {
+        assert.equal(s.status, 'healthy');
+        assert.match(s.title, /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC · Healthy · \d+\.\d{2} ms$/);
+      }
+      assert.match(await page.textContent('[data-probe="db"] .since'), /^Healthy since \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC \(\d+ s\)$/);
+      const legacy = await page.$$eval('[data-probe="legacy-api"] .timeline .seg', (s) => s.map((x) => x.title));
+      assert.ok(legacy.some((title) => title.includes('upstream answered 502')), 'a failing segment shows its error');
       const sparkPoints = () =>
         page.evaluate(() => {
           const line = document.querySelector('[data-probe="db"] .spark:not([hidden]) polyline');
           return line ? line.getAttribute('points').trim().split(/\s+/).filter(Boolean).length : 0;
         });
-      await page.waitForFunction(() => document.querySelector('[data-probe="db"] .spark:not([hidden])'), null, { timeout: 5000 });
       const first = await sparkPoints();
-      assert.ok(first >= 2, `a sparkline is drawn (${first} points)`);
-      await page.waitForFunction(
-        (n) => {
-          const line = document.querySelector('[data-probe="db"] .spark polyline');
-          return line.getAttribute('points').trim().split(/\s+/).length >= Math.max(n + 1, 4);
-        },
-        first,
-        { timeout: 12_000 },
-      );
+      assert.ok(first >= 3, `a sparkline is drawn (${first} points)`);
     });
 
     await t.test('dynamic text is escaped, never parsed as HTML', async () => {
@@ -206,17 +204,27 @@ test('the built-in dashboard in headless Chromium', { timeout: 180_000 }, async 
       assert.deepEqual(await visibleCards(page), ['legacy-api'], 'search matches tags');
       await page.fill('#search', '');
       await page.click('#tagbar button[data-tag="external"]');
-      assert.deepEqual(await visibleCards(page), ['search', 'legacy-api']);
+      assert.deepEqual(await visibleCards(page), ['legacy-api', 'search']);
       await page.click('#tagbar button[data-tag="cache"]');
-      assert.deepEqual(await visibleCards(page), ['cache', 'search', 'legacy-api'], 'tags match any');
+      assert.deepEqual(await visibleCards(page), ['legacy-api', 'search', 'cache'], 'tags match any');
       assert.equal(await page.getAttribute('#tagbar button[data-tag="cache"]', 'aria-pressed'), 'true');
       await page.click('#clear');
-      assert.deepEqual(await visibleCards(page), initial.probes.map((p) => p.name));
+      assert.deepEqual(await visibleCards(page), severityOrder(initial.probes));
+    });
+
+    await t.test('no WCAG AA violation, light and dark', async () => {
+      assert.deepEqual(await axeViolations(page), [], 'light');
+      await page.emulateMedia({ colorScheme: 'dark' });
+      assert.deepEqual(await axeViolations(page), [], 'dark');
+      await page.emulateMedia({ colorScheme: 'light' });
     });
 
     await page.locator('#search').blur();
     await page.waitForTimeout(400);
     await page.screenshot({ path: join(SHOTS, 'dashboard-healthy.png'), fullPage: true, animations: 'disabled' });
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await page.screenshot({ path: join(SHOTS, 'dashboard-healthy-dark.png'), fullPage: true, animations: 'disabled' });
+    await page.emulateMedia({ colorScheme: 'light' });
 
     await t.test('a critical probe failing updates the page live', async () => {
       const before = {
@@ -225,6 +233,7 @@ test('the built-in dashboard in headless Chromium', { timeout: 180_000 }, async 
         checked: await page.textContent('#checked'),
       };
       await page.evaluate(() => { window.notReloaded = true; });
+      const sent = Math.floor(Date.now() / 1000);
       const r = await fetch(`${fixture.base}/fixture/db/unhealthy`, { method: 'POST' });
       assert.equal(r.status, 200);
       await page.waitForFunction(
@@ -237,11 +246,51 @@ test('the built-in dashboard in headless Chromium', { timeout: 180_000 }, async 
       assert.equal(await page.evaluate(() => window.notReloaded), true, 'no reload happened');
       assert.equal(await page.getAttribute('#header', 'data-status'), 'unhealthy');
       assert.equal(await page.textContent('#headline'), 'Unhealthy');
-      const want = summaryOf(initial.probes.map((p) => (p.name === 'db' ? { ...p, status: 'unhealthy' } : p)));
+      const now = initial.probes.map((p) => (p.name === 'db' ? { ...p, status: 'unhealthy' } : p));
+      const want = summaryOf(now);
       assert.notEqual(want, before.summary);
       await page.waitForFunction((s) => document.getElementById('summary').textContent === s, want, { timeout: 3000 });
+      assert.deepEqual(await cardNames(page), severityOrder(now), 'the failing critical card moved first');
+      assert.equal((await cardNames(page))[0], 'db');
       assert.match(await page.locator('[data-probe="db"] .error').textContent(), /connection refused/);
       await page.waitForFunction((c) => document.getElementById('checked').textContent !== c, before.checked, { timeout: 3000 });
+
+      // Since when: the time of the transition, and a duration that grows.
+      const since = await page.textContent('[data-probe="db"] .since');
+      const m = since.match(/^Unhealthy since (\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) UTC \((\d+) s\)$/);
+      assert.ok(m, since);
+      const at = utcSeconds(since);
+      assert.ok(at >= sent - 1 && at <= Date.now() / 1000 + 1, `the transition time ${m[1]} follows the switch at ${sent}`);
+      assert.ok(Number(m[2]) <= 10);
+      await page.waitForFunction(
+        (s) => {
+          const t = document.querySelector('[data-probe="db"] .since').textContent;
+          return t.startsWith(s.split(' (')[0]) && t !== s;
+        },
+        since,
+        { timeout: 4000 },
+      );
+      assert.match(await page.textContent('#held'), /^Unhealthy for \d+ s, since \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC$/);
+      assert.equal(utcSeconds(await page.textContent('#held')), at, 'the overall status has held since db failed');
+      assert.match(await page.textContent('#failing'), /^Failing: db \(unhealthy\); not critical: legacy-api \(unhealthy\), search \(degraded\)$/);
+
+      // The timeline gains the failing results, with their error in the tooltip.
+      await page.waitForFunction(
+        () => [...document.querySelectorAll('[data-probe="db"] .timeline .seg')].some((s) => s.dataset.status === 'unhealthy'),
+        null,
+        { timeout: 12_000 },
+      );
+      const titles = await page.$$eval('[data-probe="db"] .timeline .seg[data-status="unhealthy"]', (s) => s.map((x) => x.title));
+      assert.match(titles[0], /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC · Unhealthy · (\d+\.\d{2} ms|—)( · circuit open: not called)? · io::Error: connection refused/);
+
+      // The alert log: the change, and what the pager did with it.
+      await page.waitForFunction(() => document.querySelector('#alert-list [data-alert-probe="db"]'), null, { timeout: 12_000 });
+      const alert = page.locator('#alert-list [data-alert-probe="db"]').first();
+      assert.match(await alert.textContent(), /db healthy → unhealthy/);
+      assert.equal(await alert.locator('.delivery').getAttribute('data-delivery'), 'sent');
+      const rejected = page.locator('#alert-list [data-alert-probe="legacy-api"] .delivery').first();
+      assert.equal(await rejected.getAttribute('data-delivery'), 'rejected');
+      assert.match(await rejected.textContent(), /pager: rejected \(403 from the pager/);
       await page.waitForTimeout(700); // let the colour transition finish before the screenshot
       assert.notEqual(await headerBackground(page), before.background);
     });
@@ -253,9 +302,44 @@ test('the built-in dashboard in headless Chromium', { timeout: 180_000 }, async 
       await page.emulateMedia({ colorScheme: 'dark' });
       const dark = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
       assert.notEqual(dark, light);
+      assert.deepEqual(await axeViolations(page), [], 'dark, unhealthy');
       await page.waitForTimeout(400);
       await page.screenshot({ path: join(SHOTS, 'dashboard-unhealthy-dark.png'), fullPage: true, animations: 'disabled' });
       await page.emulateMedia({ colorScheme: 'light' });
+      assert.deepEqual(await axeViolations(page), [], 'light, unhealthy');
+    });
+
+    await t.test('usable at 375 px wide', async () => {
+      for (const scheme of ['light', 'dark']) {
+        const narrow = await browser.newContext({ viewport: { width: 375, height: 812 }, colorScheme: scheme });
+        const p = await narrow.newPage();
+        p.on('pageerror', (e) => pageErrors.push(String(e)));
+        await p.goto(`${fixture.base}/health/dashboard`);
+        await p.waitForFunction(() => document.querySelectorAll('[data-probe] .timeline .seg').length > 0, null, { timeout: 10_000 });
+        const width = await p.evaluate(() => document.documentElement.scrollWidth);
+        assert.ok(width <= 375, `no horizontal scrolling of the page (${width} px)`);
+        const cardWidths = await p.$$eval('[data-probe]', (cs) => cs.map((c) => c.getBoundingClientRect().right));
+        assert.ok(cardWidths.every((r) => r <= 375), `cards fit: ${cardWidths}`);
+        assert.deepEqual(await axeViolations(p), [], `375 px, ${scheme}`);
+        await p.waitForTimeout(300);
+        await p.screenshot({ path: join(SHOTS, `dashboard-375-${scheme}.png`), fullPage: true, animations: 'disabled' });
+        await narrow.close();
+      }
+    });
+
+    await t.test('keyboard focus is visible', async () => {
+      await page.focus('#order');
+      await page.keyboard.press('Tab');
+      const outline = await page.evaluate(() => {
+        const s = getComputedStyle(document.activeElement);
+        return { id: document.activeElement.id, style: s.outlineStyle, width: s.outlineWidth };
+      });
+      assert.equal(outline.id, 'search');
+      assert.notEqual(outline.style, 'none');
+      await page.keyboard.press('Tab');
+      const chip = await page.evaluate(() => ({ tag: document.activeElement.dataset.tag, style: getComputedStyle(document.activeElement).outlineStyle }));
+      assert.ok(chip.tag, 'the first tag chip takes focus next');
+      assert.notEqual(chip.style, 'none');
     });
 
     await t.test('nothing left the fixture origin and nothing went wrong', async () => {
@@ -263,7 +347,7 @@ test('the built-in dashboard in headless Chromium', { timeout: 180_000 }, async 
       const network = requests.filter((u) => !u.startsWith('data:'));
       const foreign = network.filter((u) => new URL(u).origin !== origin);
       assert.deepEqual(foreign, [], 'requests to other origins');
-      for (const path of ['/health/dashboard', '/health/status/stream', '/health/history']) {
+      for (const path of ['/health/dashboard', '/health/status/stream', '/health/history', '/health/alerts', '/health/alerts/deliveries']) {
         assert.ok(network.some((u) => new URL(u).pathname === path), `requested ${path}: ${network.join(', ')}`);
       }
       // A server without the maintenance endpoint answers 404, which the page

@@ -10,62 +10,9 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { chromium } from 'playwright-core';
-
-const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--headless',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-
-async function freePort() {
-  const server = createServer();
-  await new Promise((ok, fail) => server.once('error', fail).listen(0, '127.0.0.1', ok));
-  const { port } = server.address();
-  await new Promise((ok) => server.close(ok));
-  return port;
-}
-
-const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
-
-async function startFixture(bin) {
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const child = spawn(bin, [], {
-    env: { ...process.env, PORT: String(port), RUST_LOG: process.env.RUST_LOG || 'warn' },
-    stdio: ['ignore', 'ignore', 'ignore'],
-  });
-  let exited = false;
-  child.once('exit', () => { exited = true; });
-  const stop = async () => {
-    if (exited) return;
-    child.kill('SIGKILL');
-    while (!exited) await sleep(20);
-  };
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (exited) throw new Error('the fixture exited early');
-    try {
-      if ((await fetch(`${base}/health/live`)).ok) return { base, stop };
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error('the fixture did not answer /health/live within 30 s');
-    }
-    await sleep(100);
-  }
-}
+import { CHROMIUM, CHROMIUM_ARGS, axeViolations, sleep, startFixture } from './lib.mjs';
 
 // Shared history: every replica's results; the sparkline draws this replica's.
 const history = {
@@ -84,7 +31,10 @@ const replica = (id, status, extra = {}) => ({
   stale: false,
   status,
   reported_at: '2026-03-29T14:22:01.843000Z',
-  probes: [{ name: 'db', status, critical: true, latency_ms: 1.5, error: null, description: null, tags: [], details: null }],
+  probes: [
+    { name: 'db', status, critical: true, latency_ms: 1.5, error: status === 'healthy' ? null : 'connection refused', description: null, tags: [], details: null },
+    { name: 'queue', status: 'healthy', critical: true, latency_ms: 0.5, error: null, description: null, tags: [], details: null },
+  ],
   ...extra,
 });
 
@@ -149,6 +99,49 @@ test('the dashboard lists the replicas when a shared storage is configured', { t
     assert.match(items[2].text, /stale/);
     assert.match(items[2].text, /reported 2026-03-29 13:00:00 UTC/);
     assert.equal(await page.locator('#store-note').isVisible(), false);
+
+    // The grid: replicas × probes, each cell the latest status, the stale replica marked.
+    const grid = await page.$$eval('#fleet-grid tbody tr', (rows) =>
+      rows.map((tr) => ({
+        replica: tr.dataset.replica,
+        stale: tr.dataset.stale,
+        head: tr.cells[0].textContent,
+        cells: [...tr.querySelectorAll('td')].map((td) => [td.dataset.cellProbe, td.dataset.status, td.textContent]),
+      })),
+    );
+    assert.deepEqual(await page.$$eval('#fleet-grid thead th', (ths) => ths.map((th) => th.textContent)), ['Replica', 'db', 'queue']);
+    for (const row of grid) row.head = row.head.trim();
+    assert.deepEqual(grid, [
+      { replica: 'pod-a', stale: 'false', head: 'pod-a (this replica)', cells: [['db', 'healthy', 'Healthy'], ['queue', 'healthy', 'Healthy']] },
+      { replica: 'pod-b', stale: 'false', head: 'pod-b', cells: [['db', 'unhealthy', 'Unhealthy'], ['queue', 'healthy', 'Healthy']] },
+      { replica: 'pod-c', stale: 'true', head: 'pod-c (stale)', cells: [['db', 'degraded', 'Degraded'], ['queue', 'healthy', 'Healthy']] },
+    ]);
+    assert.equal(await page.getAttribute('#fleet-grid tr[data-replica="pod-b"] td[data-cell-probe="db"]', 'title'), 'connection refused');
+    assert.deepEqual(await axeViolations(page), [], 'the fleet view, light');
+
+    // The grid links each replica to its cards; the selector goes back.
+    await page.click('#fleet-grid button.view-replica[data-replica="pod-b"]');
+    await page.waitForFunction(() => document.querySelector('[data-probe="db"]')?.dataset.status === 'unhealthy', null, { timeout: 5000 });
+    assert.match(await page.textContent('#viewing-note'), /^Showing the cards of pod-b, as it last reported at 2026-03-29 14:22:01 UTC\.$/);
+    assert.equal(await page.inputValue('#replica-select'), 'pod-b');
+    assert.equal(await page.textContent('[data-probe="db"] .error'), 'connection refused');
+    assert.equal(
+      await page.locator('[data-probe="db"] .spark').getAttribute('aria-label'),
+      'Latency over the last 1 check: 50.00 to 50.00 ms',
+      "pod-b's history",
+    );
+    await page.screenshot({ path: resolve('target', 'dashboard-replica-pod-b.png'), fullPage: true });
+    await page.selectOption('#replica-select', '');
+    await page.waitForFunction(() => document.querySelector('[data-probe="db"]')?.dataset.status === 'healthy', null, { timeout: 5000 });
+    assert.equal(await page.locator('#viewing-note').isVisible(), false);
+    assert.equal(
+      await page.locator('[data-probe="db"] .spark').getAttribute('aria-label'),
+      'Latency over the last 2 checks: 1.00 to 2.00 ms',
+    );
+    await page.emulateMedia({ colorScheme: 'dark' });
+    assert.deepEqual(await axeViolations(page), [], 'the fleet view, dark');
+    await page.screenshot({ path: resolve('target', 'dashboard-replicas-dark.png'), fullPage: true });
+    await page.emulateMedia({ colorScheme: 'light' });
     await page.waitForFunction(
       () => document.querySelector('[data-probe="db"] .spark')?.getAttribute('aria-label')?.includes('last 2 checks'),
       null,

@@ -1,7 +1,12 @@
 //! The service the dashboard's browser test (`scripts/browser-test`) drives:
 //! a few probes with tags and details, one of them not critical, one whose
 //! text is hostile HTML, and a critical `db` probe whose health a `POST`
-//! switches.
+//! switches. An alerter (`pager`) takes the alerts of critical probes and
+//! rejects the others, so the page's alert log shows both delivery states.
+//!
+//! `AUTH=basic` protects the endpoints with Basic authentication
+//! (`ops` / `s3cret`), `AUTH=api-key` with the key `k3y-for-tests` in
+//! `X-API-Key`; the fixture's own `POST` route stays open.
 //!
 //! ```sh
 //! cargo run --example dashboard_fixture          # PORT=8099 by default
@@ -17,7 +22,10 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::post;
-use axum_watch::{HealthRegistry, Outcome, ProbeError, ProbeExt, Status, probe};
+use axum_watch::alert::AlertError;
+use axum_watch::{
+    AlertRecord, Alerter, HealthRegistry, HealthRegistryBuilder, Outcome, ProbeError, ProbeExt, Status, probe,
+};
 
 /// Text that would run script if the dashboard ever parsed data as HTML.
 const HOSTILE: &str = "<img src=x onerror=alert(1)>";
@@ -43,6 +51,36 @@ impl Db {
         };
         self.0.store(value, Ordering::SeqCst);
     }
+}
+
+/// Delivers the alerts of critical probes and refuses the rest for good,
+/// as a pager scoped to one team would.
+struct Pager;
+
+impl Alerter for Pager {
+    fn name(&self) -> &str {
+        "pager"
+    }
+
+    async fn notify(&self, alert: &AlertRecord) -> Result<(), AlertError> {
+        if alert.critical {
+            Ok(())
+        } else {
+            Err(AlertError::permanent(
+                "403 from the pager: this service pages for critical probes only",
+            ))
+        }
+    }
+}
+
+/// The authentication `AUTH` names.
+fn with_auth(builder: HealthRegistryBuilder) -> anyhow::Result<HealthRegistryBuilder> {
+    Ok(match std::env::var("AUTH").unwrap_or_default().as_str() {
+        "" | "none" => builder,
+        "basic" => builder.basic_auth("ops", "s3cret"),
+        "api-key" => builder.api_key("k3y-for-tests"),
+        other => anyhow::bail!("AUTH={other:?}: expected none, basic or api-key"),
+    })
 }
 
 /// A latency that wanders a little from call to call, so sparklines have a shape.
@@ -100,6 +138,18 @@ fn registry(db: &Db) -> anyhow::Result<HealthRegistry> {
                     .detail("depth", 42)
                     .detail("limit", 800)
                     .detail("consumers", serde_json::json!(["mailer", "thumbnails"]))
+                    // The shape of the request-metrics probe's per-route table.
+                    .detail(
+                        "routes",
+                        serde_json::json!({
+                            "GET /jobs": {"request_count": 1520, "error_count": 3, "error_rate": 0.002,
+                                "last_status_code": 200, "avg_rtt_ms": 4.25, "p50_rtt_ms": 3.1, "p95_rtt_ms": 12.8, "p99_rtt_ms": 40.5},
+                            "POST /jobs": {"request_count": 310, "error_count": 31, "error_rate": 0.1,
+                                "last_status_code": 503, "avg_rtt_ms": 18.5, "p50_rtt_ms": 15.0, "p95_rtt_ms": 61.2, "p99_rtt_ms": 1250.0},
+                            "DELETE /jobs/{id}": {"request_count": 12, "error_count": 0, "error_rate": 0.0,
+                                "last_status_code": 204, "avg_rtt_ms": 2.0, "p50_rtt_ms": 1.9, "p95_rtt_ms": 2.6, "p99_rtt_ms": 2.9}
+                        }),
+                    )
                     .latency(latency))
             }
         })
@@ -116,6 +166,9 @@ fn registry(db: &Db) -> anyhow::Result<HealthRegistry> {
                     .detail("hit_ratio", 0.97)
                     .detail("evictions_per_s", 3)
                     .detail("note", HOSTILE)
+                    .detail("used_memory_bytes", 270_553_174_016_u64)
+                    .detail("warn_below", serde_json::json!({"percent": 10}))
+                    .detail("uptime_s", 93_784)
                     .latency(latency))
             }
         })
@@ -145,8 +198,9 @@ fn registry(db: &Db) -> anyhow::Result<HealthRegistry> {
     .with_description("old billing API, kept for exports")
     .with_tags(["external", "billing"]);
 
-    Ok(HealthRegistry::builder()
+    Ok(with_auth(HealthRegistry::builder())?
         .poll_interval(Duration::from_secs(1))
+        .alerter(Pager)
         .add(db_probe)
         .add(queue)
         .add_non_critical(cache)

@@ -236,3 +236,27 @@ fn bad_configurations_are_refused_at_build() {
         assert!(error.to_string().contains(message), "{error}");
     }
 }
+
+/// Under API-key authentication the built-in dashboard names the key's
+/// header for its script (which sends the key it is given there, never in
+/// a URL); under any other mode it names none.
+#[tokio::test(start_paused = true)]
+async fn the_dashboard_names_the_api_key_header() {
+    let keyed = registry(HealthRegistry::builder().api_key_header("x-internal-token", "k3y")).router();
+    let page = call(&keyed, Method::GET, "dashboard", Some(("x-internal-token", b"k3y"))).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text().contains(r#"<body data-key-header="x-internal-token">"#));
+    assert!(!page.text().contains("k3y\""), "the key itself is not in the page");
+
+    let basic_app = registry(HealthRegistry::builder().basic_auth("admin", "pw")).router();
+    let page = call(
+        &basic_app,
+        Method::GET,
+        "dashboard",
+        Some(("authorization", &basic("admin:pw"))),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text().contains("<body>"));
+    assert!(!page.text().contains("data-key-header"));
+}

@@ -66,6 +66,16 @@ pub(crate) struct Auth {
     pub(crate) open: HashSet<OpenEndpoint>,
 }
 
+impl Auth {
+    /// The header an API key goes in, under API-key authentication.
+    pub(crate) fn key_header(&self) -> Option<&str> {
+        match &self.credentials {
+            Credentials::ApiKey { header, .. } => Some(header.as_str()),
+            _ => None,
+        }
+    }
+}
+
 /// An endpoint that may be left open to callers without credentials: its
 /// answer to them reduces to the status code and `{"status": …}`; see
 /// [`HealthRegistryBuilder::open_endpoints`](crate::HealthRegistryBuilder::open_endpoints).

@@ -196,8 +196,10 @@ fn serve(face: &Face, verb: Verb, op: Op) -> MethodRouter<Face> {
         Op::MaintenanceStart => on(filter, maintenance::start),
         Op::MaintenanceEnd => on(filter, maintenance::end),
         Op::Dashboard => match &face.config.dashboard {
-            Dashboard::BuiltIn => on(filter, dashboard::built_in)
-                .with_state(Arc::new(dashboard::BuiltIn::new(face.engine.replica().is_some()))),
+            Dashboard::BuiltIn => on(filter, dashboard::built_in).with_state(Arc::new(dashboard::BuiltIn::new(
+                face.engine.replica().is_some(),
+                face.config.auth.as_deref().and_then(auth::Auth::key_header),
+            ))),
             Dashboard::Custom(render) => on(filter, dashboard::custom).with_state((face.clone(), Arc::clone(render))),
             // Not served: `Route::served` leaves the page out.
             Dashboard::Disabled => MethodRouter::new(),

@@ -1,7 +1,9 @@
 //! `GET dashboard`: one self-contained page (inline CSS and JS, nothing
-//! fetched from anywhere but this service) that reads `status/stream` and
-//! `history` (and, with a storage the replicas share, `status?scope=fleet`
-//! for its list of replicas), or a page of the user's own.
+//! fetched from anywhere but this service) that reads `status/stream` (with
+//! `fetch` and a streaming body, so it can send an API key header),
+//! `history`, `alerts` and `alerts/deliveries` (and, with a storage the
+//! replicas share, `status?scope=fleet` for its replicas), or a page of the
+//! user's own.
 //!
 //! The Content-Security-Policy allows exactly the page's own inline style
 //! and script (by hash) and same-origin connections.
@@ -71,13 +73,32 @@ pub(crate) struct BuiltIn {
 
 impl BuiltIn {
     /// The page; with a storage several replicas share, its body is marked
-    /// `data-fleet` and the page shows the replicas (the mark is outside
-    /// the hashed script and style, so one policy fits both).
-    pub(crate) fn new(fleet: bool) -> Self {
-        let page = if fleet {
-            Bytes::from(PAGE.replacen("<body>", "<body data-fleet>", 1))
-        } else {
+    /// `data-fleet` and the page shows the replicas; under API-key
+    /// authentication it is marked `data-key-header="<name>"`, and the page
+    /// sends the key it is given in that header (never in a URL). The marks
+    /// are outside the hashed script and style, so one policy fits all.
+    pub(crate) fn new(fleet: bool, key_header: Option<&str>) -> Self {
+        let mut body = String::from("<body");
+        if fleet {
+            body.push_str(" data-fleet");
+        }
+        if let Some(header) = key_header {
+            // A header name is a token: no quote, angle bracket or space.
+            if header
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.!#$%&'*+^`|~".contains(&b))
+                && !header.contains('\'')
+            {
+                body.push_str(" data-key-header=\"");
+                body.push_str(header);
+                body.push('"');
+            }
+        }
+        let page = if body.len() == "<body".len() {
             Bytes::from_static(PAGE.as_bytes())
+        } else {
+            body.push('>');
+            Bytes::from(PAGE.replacen("<body>", &body, 1))
         };
         Self {
             page,
@@ -176,11 +197,20 @@ mod tests {
 
     #[test]
     fn the_fleet_mark_changes_no_hash() {
-        let plain = BuiltIn::new(false);
-        let fleet = BuiltIn::new(true);
+        let plain = BuiltIn::new(false, None);
+        let fleet = BuiltIn::new(true, None);
         assert!(!plain.page.windows(16).any(|w| w == b"<body data-fleet"));
         let text = std::str::from_utf8(&fleet.page).unwrap();
         assert!(text.contains("<body data-fleet>"));
         assert_eq!(policy_for(text), plain.policy);
+    }
+
+    #[test]
+    fn the_key_header_mark_names_only_a_token() {
+        let keyed = BuiltIn::new(true, Some("x-api-key"));
+        let text = std::str::from_utf8(&keyed.page).unwrap();
+        assert!(text.contains("<body data-fleet data-key-header=\"x-api-key\">"));
+        let odd = BuiltIn::new(false, Some("x\"><script>"));
+        assert!(std::str::from_utf8(&odd.page).unwrap().contains("<body>"));
     }
 }
