@@ -101,7 +101,11 @@ async fn basic_auth_guards_every_endpoint() {
 #[tokio::test(start_paused = true)]
 async fn api_key_guards_every_endpoint() {
     let app = registry(HealthRegistry::builder().api_key("k3y")).router();
-    for path in ENDPOINTS {
+    // The built-in page holds no data and loads without the key (a browser
+    // cannot send it with a page load); everything else refuses.
+    let page = call(&app, Method::GET, "dashboard", None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    for path in ENDPOINTS.iter().filter(|&&p| p != "dashboard") {
         let none = call(&app, Method::GET, path, None).await;
         assert_eq!(none.status, StatusCode::FORBIDDEN, "{path}");
         assert!(none.headers.get("www-authenticate").is_none());
@@ -247,6 +251,17 @@ async fn the_dashboard_names_the_api_key_header() {
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.text().contains(r#"<body data-key-header="x-internal-token">"#));
     assert!(!page.text().contains("k3y\""), "the key itself is not in the page");
+    // A browser loads the page without the key; the data stays behind it.
+    let page = call(&keyed, Method::GET, "dashboard", None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text().contains(r#"<body data-key-header="x-internal-token">"#));
+    for data in ["status", "history", "alerts", "status/stream"] {
+        assert_eq!(
+            call(&keyed, Method::GET, data, None).await.status,
+            StatusCode::FORBIDDEN,
+            "{data}"
+        );
+    }
 
     let basic_app = registry(HealthRegistry::builder().basic_auth("admin", "pw")).router();
     let page = call(

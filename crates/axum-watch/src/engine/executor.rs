@@ -63,17 +63,25 @@ impl CheckRuntime {
     }
 }
 
-/// A runtime shut down without waiting for its tasks when the last registry
-/// lets go of it: a stuck check must not hold up the application's exit,
-/// and a runtime may not be dropped by blocking inside another one.
+/// A runtime shut down without waiting for its tasks when the application
+/// lets go of the registry (or the last task of the runtime does): a stuck
+/// check must not hold up the application's exit, and a runtime may not be
+/// dropped by blocking inside another one.
 #[derive(Debug)]
-struct Owned(Option<Runtime>);
+struct Owned(Mutex<Option<Runtime>>);
+
+impl Owned {
+    fn shutdown(&self) {
+        let runtime = self.0.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(runtime) = runtime {
+            runtime.shutdown_background();
+        }
+    }
+}
 
 impl Drop for Owned {
     fn drop(&mut self) {
-        if let Some(runtime) = self.0.take() {
-            runtime.shutdown_background();
-        }
+        self.shutdown();
     }
 }
 
@@ -106,7 +114,7 @@ fn start<'a>(slot: &'a Started, threads: usize, name: &'static str) -> Option<&'
             .enable_all()
             .build();
         match built {
-            Ok(runtime) => Some((runtime.handle().clone(), Arc::new(Owned(Some(runtime))))),
+            Ok(runtime) => Some((runtime.handle().clone(), Arc::new(Owned(Mutex::new(Some(runtime)))))),
             Err(e) => {
                 tracing::error!(error = %e, runtime = name, "could not start a runtime of the registry's own: using the caller's");
                 None
@@ -123,6 +131,16 @@ impl Executor {
             runtime: OnceLock::new(),
             driver: OnceLock::new(),
             caller: Mutex::new(None),
+        }
+    }
+
+    /// Stops the registry's own runtimes, if started, dropping every run and
+    /// check still on them; later spawns there are cancelled at once.
+    pub(crate) fn shutdown(&self) {
+        for slot in [&self.runtime, &self.driver] {
+            if let Some(Some((_, owned))) = slot.get() {
+                owned.shutdown();
+            }
         }
     }
 

@@ -134,6 +134,35 @@ pub(crate) enum Phase {
     Stopped,
 }
 
+/// The engine as the application holds it: every registry clone, router,
+/// gRPC service and exporter shares one. When the last lets go, polling
+/// stops and the engine's own runtimes with it, dropping any run and check
+/// still in flight: those hold the engine themselves and would otherwise go
+/// on until their timeouts.
+#[derive(Debug)]
+pub(crate) struct Owner(Arc<Engine>);
+
+impl Owner {
+    pub(crate) fn new(engine: Arc<Engine>) -> Arc<Self> {
+        Arc::new(Self(engine))
+    }
+}
+
+impl std::ops::Deref for Owner {
+    type Target = Arc<Engine>;
+
+    fn deref(&self) -> &Arc<Engine> {
+        &self.0
+    }
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.0.stop_polling();
+        self.0.executor.shutdown();
+    }
+}
+
 /// Shared state behind every clone of a registry and every face over it.
 #[derive(Debug)]
 pub(crate) struct Engine {

@@ -18,7 +18,7 @@ use std::time::Duration;
 use metrics::{Label, Unit, counter, describe_counter, describe_gauge, gauge};
 
 use super::{Named, probe_figures};
-use crate::engine::{Engine, MIN_POLL_INTERVAL};
+use crate::engine::{Engine, MIN_POLL_INTERVAL, Owner};
 use crate::http::metrics::{LIFECYCLE, SCHEDULING, delivery_outcomes, overall_value};
 use crate::model::Lifecycle;
 
@@ -97,7 +97,7 @@ use crate::model::Lifecycle;
 /// ```
 #[derive(Debug, Clone)]
 pub struct MetricsReporter {
-    engine: Arc<Engine>,
+    engine: Arc<Owner>,
     every: Duration,
 }
 
@@ -105,7 +105,7 @@ impl MetricsReporter {
     /// How often [`run`](Self::run) writes without a new report, by default.
     pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
 
-    pub(crate) fn new(engine: Arc<Engine>) -> Self {
+    pub(crate) fn new(engine: Arc<Owner>) -> Self {
         Self {
             engine,
             every: Self::DEFAULT_INTERVAL,

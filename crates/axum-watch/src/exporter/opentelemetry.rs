@@ -14,7 +14,7 @@ use opentelemetry::KeyValue;
 use opentelemetry::metrics::{AsyncInstrument, AsyncInstrumentBuilder, Meter};
 
 use super::{Named, ProbeFigure, otel_attr, probe_figures};
-use crate::engine::Engine;
+use crate::engine::{Engine, Owner};
 use crate::http::metrics::{LIFECYCLE, SCHEDULING, delivery_outcomes, overall_value};
 use crate::model::ProbeResult;
 
@@ -103,11 +103,11 @@ impl fmt::Debug for OpenTelemetryInstruments {
 
 /// The registry's engine, held by the handle alone.
 struct Source {
-    engine: Arc<Engine>,
+    engine: Arc<Owner>,
 }
 
 /// Registers every instrument on `meter`.
-pub(crate) fn register(engine: Arc<Engine>, meter: &Meter) -> OpenTelemetryInstruments {
+pub(crate) fn register(engine: Arc<Owner>, meter: &Meter) -> OpenTelemetryInstruments {
     let held = Arc::new(Source { engine });
     let source = Arc::downgrade(&held);
     let mut registered = Registered::default();

@@ -31,18 +31,18 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 
-use crate::engine::Engine;
+use crate::engine::Owner;
 use crate::http::metrics::{DELIVERIES_HELP, FAMILIES, QUEUE_HELP, delivery_outcomes, overall_value};
 
 /// A `prometheus-client` [`Collector`] of the registry's metrics; made by
 /// [`HealthRegistry::metrics_collector`](crate::HealthRegistry::metrics_collector).
 #[derive(Debug, Clone)]
 pub struct MetricsCollector {
-    engine: Arc<Engine>,
+    engine: Arc<Owner>,
 }
 
 impl MetricsCollector {
-    pub(crate) fn new(engine: Arc<Engine>) -> Self {
+    pub(crate) fn new(engine: Arc<Owner>) -> Self {
         Self { engine }
     }
 }

@@ -52,7 +52,7 @@ use tonic::server::{Grpc, NamedService, UnaryService};
 use tonic::service::interceptor::{InterceptedService, Interceptor};
 use tonic_prost::ProstCodec;
 
-use crate::engine::{Engine, Gate};
+use crate::engine::{Engine, Gate, Owner};
 use crate::model::{HealthReport, Status};
 use pb::{HealthCheckRequest, HealthCheckResponse, HealthListRequest, HealthListResponse, ServingStatus};
 
@@ -83,7 +83,7 @@ const TAG: &str = "tag:";
 /// ```
 #[derive(Clone)]
 pub struct HealthService {
-    engine: Arc<Engine>,
+    engine: Arc<Owner>,
 }
 
 impl fmt::Debug for HealthService {
@@ -95,7 +95,7 @@ impl fmt::Debug for HealthService {
 }
 
 impl HealthService {
-    pub(crate) fn new(engine: &Arc<Engine>) -> Self {
+    pub(crate) fn new(engine: &Arc<Owner>) -> Self {
         Self {
             engine: Arc::clone(engine),
         }
@@ -199,7 +199,7 @@ fn serving(report: &HealthReport, target: Target, service: &str) -> ServingStatu
 
 /// `service`'s status now: from the gate when one is closed (no probe
 /// runs), else from the current report.
-async fn check(engine: &Arc<Engine>, service: &str) -> Result<ServingStatus, tonic::Status> {
+async fn check(engine: &Arc<Owner>, service: &str) -> Result<ServingStatus, tonic::Status> {
     let Some(target) = resolve(engine, service) else {
         return Err(tonic::Status::not_found("unknown service"));
     };
@@ -211,7 +211,7 @@ async fn check(engine: &Arc<Engine>, service: &str) -> Result<ServingStatus, ton
 }
 
 /// Every service's status from one report: `""`, each probe, each tag.
-async fn list(engine: &Arc<Engine>) -> HealthListResponse {
+async fn list(engine: &Arc<Owner>) -> HealthListResponse {
     let gate = engine.readiness_gate();
     let snapshot = match gate {
         Some(_) => None,
@@ -241,7 +241,7 @@ async fn list(engine: &Arc<Engine>) -> HealthListResponse {
     HealthListResponse { statuses }
 }
 
-struct CheckCall(Arc<Engine>);
+struct CheckCall(Arc<Owner>);
 
 impl UnaryService<HealthCheckRequest> for CheckCall {
     type Response = HealthCheckResponse;
@@ -257,7 +257,7 @@ impl UnaryService<HealthCheckRequest> for CheckCall {
     }
 }
 
-struct ListCall(Arc<Engine>);
+struct ListCall(Arc<Owner>);
 
 impl UnaryService<HealthListRequest> for ListCall {
     type Response = HealthListResponse;

@@ -17,11 +17,11 @@ use tokio::sync::watch;
 
 use super::pb::{HealthCheckRequest, HealthCheckResponse, ServingStatus};
 use super::{Target, gated, resolve, serving};
-use crate::engine::{Engine, Phase, Phases, Snapshot, Subscription};
+use crate::engine::{Owner, Phase, Phases, Snapshot, Subscription};
 
 type Answers = Pin<Box<dyn Stream<Item = Result<HealthCheckResponse, tonic::Status>> + Send>>;
 
-pub(super) struct WatchCall(pub(super) Arc<Engine>);
+pub(super) struct WatchCall(pub(super) Arc<Owner>);
 
 impl tonic::server::ServerStreamingService<HealthCheckRequest> for WatchCall {
     type Response = HealthCheckResponse;
@@ -39,7 +39,7 @@ impl tonic::server::ServerStreamingService<HealthCheckRequest> for WatchCall {
 }
 
 struct Watcher {
-    engine: Arc<Engine>,
+    engine: Arc<Owner>,
     service: String,
     /// `None` for a name nothing answers to.
     target: Option<Target>,
@@ -52,7 +52,7 @@ struct Watcher {
 }
 
 impl Watcher {
-    async fn open(engine: Arc<Engine>, service: String) -> Self {
+    async fn open(engine: Arc<Owner>, service: String) -> Self {
         let target = resolve(&engine, &service);
         // Listen before reading the first report, so that nothing published
         // in between is missed; subscribe after it, so that a watcher that

@@ -37,7 +37,7 @@ use dashboard::Dashboard;
 use query::Filter;
 use routes::{Op, ROUTES, Slash, Verb};
 
-use crate::engine::{Encoding, Engine, Gate, Snapshot};
+use crate::engine::{Encoding, Engine, Gate, Owner, Snapshot};
 use crate::model::Lifecycle;
 use crate::model::{AlertRecord, HealthReport, ProbeResult, Status};
 use crate::storage::History;
@@ -109,7 +109,7 @@ impl Codes {
 /// What every handler reads: the engine and the HTTP options.
 #[derive(Debug, Clone)]
 pub(crate) struct Face {
-    engine: Arc<Engine>,
+    engine: Arc<Owner>,
     config: Arc<HttpConfig>,
 }
 
@@ -134,7 +134,7 @@ pub(crate) fn report_json(snapshot: &Snapshot) -> Bytes {
 /// The layer is a `route_layer`: it wraps these routes only, never a
 /// fallback, so merging this router leaves the application's own routes
 /// and its 404s alone.
-pub(crate) fn router<S>(engine: &Arc<Engine>, config: &Arc<HttpConfig>) -> Router<S>
+pub(crate) fn router<S>(engine: &Arc<Owner>, config: &Arc<HttpConfig>) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
@@ -157,6 +157,13 @@ where
             handler.merge(serve(&face, verb, op))
         });
         match guard(true) {
+            // The built-in page under API-key auth: a browser cannot send
+            // the key when it loads a page, so the page (which holds no
+            // data) loads without it and asks for the key, which it sends
+            // in its header with every request for data.
+            Some(_) if page_needs_no_key(config, route.ops) => {
+                opened = with_slash(opened, &path, route.slash, handler);
+            }
             Some(layer) if route.open.is_some_and(open) => {
                 opened = with_slash(opened, &path, route.slash, handler.route_layer(layer));
             }
@@ -169,6 +176,14 @@ where
     }
     .merge(opened);
     router.method_not_allowed_fallback(method_not_allowed).with_state(face)
+}
+
+/// Whether `ops` are the built-in dashboard page's under API-key auth,
+/// served without the key.
+fn page_needs_no_key(config: &HttpConfig, ops: &[(Verb, Op)]) -> bool {
+    matches!(config.dashboard, Dashboard::BuiltIn)
+        && ops.iter().all(|&(_, op)| matches!(op, Op::Dashboard))
+        && config.auth.as_deref().and_then(auth::Auth::key_header).is_some()
 }
 
 /// The handler of `op`, answering `verb` (and `HEAD` with `GET`).

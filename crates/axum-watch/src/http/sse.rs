@@ -20,7 +20,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use tokio::sync::watch;
 
 use super::{Face, gate_body, query, report_json, unknown, with_lifecycle};
-use crate::engine::{Encoding, Engine, Phase, Phases, Snapshot, Subscription};
+use crate::engine::{Encoding, Owner, Phase, Phases, Snapshot, Subscription};
 use crate::model::Lifecycle;
 
 /// How often an idle stream sends a comment so proxies keep it open.
@@ -55,7 +55,7 @@ pub(super) async fn ready_stream(State(face): State<Face>, RawQuery(query): RawQ
 }
 
 struct Client {
-    engine: Arc<Engine>,
+    engine: Arc<Owner>,
     kind: Kind,
     filter: query::Filter,
     reports: watch::Receiver<Option<Arc<Snapshot>>>,
@@ -126,7 +126,7 @@ impl Client {
     }
 }
 
-async fn open(engine: Arc<Engine>, query: Option<&str>, kind: Kind) -> Response {
+async fn open(engine: Arc<Owner>, query: Option<&str>, kind: Kind) -> Response {
     let filter = query::Filter::parse(query);
     if let Some(refusal) = unknown(&engine, &filter) {
         return refusal;

@@ -14,7 +14,7 @@ use super::HealthRegistry;
 use super::group::{ProbeGroup, Registration};
 use crate::alert::{Alerter, AlerterHandle, DispatchPolicy, Dispatcher, NotifyPolicy};
 use crate::engine::{
-    Callback, CheckRuntime, CircuitPolicy, Engine, EngineConfig, Entry, Identity, Scheduling, ThresholdPolicy,
+    Callback, CheckRuntime, CircuitPolicy, Engine, EngineConfig, Entry, Identity, Owner, Scheduling, ThresholdPolicy,
     clamp_interval,
 };
 use crate::http::auth::{Auth, AuthRequest, Credentials, OpenEndpoint};
@@ -827,6 +827,7 @@ impl HealthRegistryBuilder {
         );
         let engine = Arc::new(engine);
         engine.start_background();
+        let engine = Owner::new(engine);
         Ok(HealthRegistry {
             engine,
             http: Arc::new(http),

@@ -11,7 +11,7 @@ use std::time::Duration;
 pub use builder::{BuildError, BuildErrorKind, HealthRegistryBuilder};
 pub use group::ProbeGroup;
 
-use crate::engine::{Engine, Scheduling};
+use crate::engine::{Owner, Scheduling};
 use crate::http::HttpConfig;
 use crate::model::HealthReport;
 use crate::model::{Lifecycle, MaintenanceStatus};
@@ -45,7 +45,7 @@ use crate::model::{Lifecycle, MaintenanceStatus};
 /// ```
 #[derive(Clone)]
 pub struct HealthRegistry {
-    engine: Arc<Engine>,
+    engine: Arc<Owner>,
     http: Arc<HttpConfig>,
     drain: Drain,
 }
