@@ -234,11 +234,17 @@ pub async fn history_and_alerts_are_shared<F: Factory>(factory: &F) {
     );
     let a = registry(sa.clone(), pa.clone(), None);
     let b = registry(sb.clone(), pb.clone(), None);
+    // The stores order by the millisecond a result was written: runs a
+    // few milliseconds apart have a time order to check.
+    let tick = || tokio::time::sleep(Duration::from_millis(3));
     a.run_all().await;
+    tick().await;
     b.run_all().await;
+    tick().await;
     pa.set(Status::Unhealthy);
     pb.set(Status::Unhealthy);
     a.run_all().await;
+    tick().await;
     b.run_all().await;
     settle(&[&sa, &sb]).await;
 
