@@ -13,6 +13,7 @@
 //! | `GET /health/ready` | readiness from the cached report (default cache age 1 s) |
 //! | `GET /health/status` | the full report (same cache) |
 //! | `GET /health/metrics` | the Prometheus text (same cache) |
+//! | `GET /sized/{n}` | a plain handler answering `n` bytes of static text: the control for an endpoint whose body is `n` bytes long |
 //!
 //! Registry settings are the defaults (cache age 1 s, poll interval 60 s,
 //! timeout 10 s, circuit breaker on); the 10 probes answer healthy at once,
@@ -34,7 +35,10 @@ mod bench;
 
 use std::time::Duration;
 
+use axum::body::Bytes;
+use axum::extract::Path;
 use axum::handler::Handler;
+use axum::http::{HeaderName, header};
 use axum::routing::get;
 use axum::{Json, Router};
 use axum_watch::HealthRegistry;
@@ -45,6 +49,15 @@ use serde_json::{Value, json};
 /// axum handler does.
 async fn bare() -> Json<Value> {
     Json(json!({"status": "ok"}))
+}
+
+/// Static text for `/sized/{n}`: what a handler answering a body of a
+/// given size costs, whatever builds the body.
+static FILLER: [u8; 1 << 20] = [b'#'; 1 << 20];
+
+async fn sized(Path(n): Path<usize>) -> ([(HeaderName, &'static str); 1], Bytes) {
+    let body = Bytes::from_static(&FILLER[..n.min(FILLER.len())]);
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body)
 }
 
 fn registry(watched: RouteProbe) -> anyhow::Result<HealthRegistry> {
@@ -65,6 +78,7 @@ async fn serve(port: u16) -> anyhow::Result<()> {
     let app = Router::new()
         .route("/bare", get(bare))
         .route("/watched", get(bare.layer(watched)))
+        .route("/sized/{n}", get(sized))
         .merge(registry.router());
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     tracing::info!(

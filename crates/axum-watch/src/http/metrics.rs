@@ -5,6 +5,9 @@
 //! introduced by its HELP and TYPE lines even when there are no probes.
 
 use std::fmt::Write;
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
 
 use axum::body::Body;
 use axum::extract::State;
@@ -16,7 +19,7 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use super::Face;
 
 use crate::alert::AlerterDeliveries;
-use crate::engine::{Encoding, Scheduling};
+use crate::engine::{Encoding, Scheduling, Snapshot};
 use crate::model::Lifecycle;
 use crate::model::{CircuitState, HealthReport, ProbeResult, Status};
 use crate::storage::WriteBufferStats;
@@ -75,18 +78,90 @@ pub(super) async fn metrics(State(face): State<Face>, headers: HeaderMap) -> Res
         encode_probes(&mut out, report, format);
         Bytes::from(out)
     });
-    let mut tail = String::with_capacity(1024);
-    encode_process(&mut tail, &process, format);
-    let mut body = BytesMut::with_capacity(probes.len() + tail.len());
-    body.extend_from_slice(&probes);
-    body.extend_from_slice(tail.as_bytes());
-    let mut response = Response::new(Body::from(body.freeze()));
+    let body = face.scrapes.body(format, &snapshot, &probes, &process);
+    let mut response = Response::new(Body::from(body));
     *response.status_mut() = StatusCode::OK;
     response.headers_mut().insert(CONTENT_TYPE, format.content_type());
     response
         .headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// The last body `/metrics` answered in each format: while the snapshot
+/// and the process's state stay the same, a scrape answers it again
+/// instead of writing the process's lines and copying the probes' families
+/// into a new body.
+#[derive(Debug, Default)]
+pub(crate) struct Scrapes {
+    last: [ArcSwapOption<Scrape>; 2],
+}
+
+#[derive(Debug)]
+struct Scrape {
+    snapshot: Arc<Snapshot>,
+    process: OwnedProcess,
+    body: Bytes,
+}
+
+/// What a [`Process`] holds, owned, to compare the next scrape's with.
+#[derive(Debug)]
+struct OwnedProcess {
+    alerts_dropped: u64,
+    deliveries: Vec<AlerterDeliveries>,
+    storage: Option<(String, WriteBufferStats)>,
+    lifecycle: Lifecycle,
+    scheduling: Scheduling,
+}
+
+impl OwnedProcess {
+    fn of(process: &Process<'_>) -> Self {
+        Self {
+            alerts_dropped: process.alerts_dropped,
+            deliveries: process.deliveries.to_vec(),
+            storage: process.storage.map(|(replica, buffer)| (replica.to_owned(), buffer)),
+            lifecycle: process.lifecycle,
+            scheduling: process.scheduling,
+        }
+    }
+
+    fn is(&self, process: &Process<'_>) -> bool {
+        self.alerts_dropped == process.alerts_dropped
+            && self.deliveries == process.deliveries
+            && self
+                .storage
+                .as_ref()
+                .map(|(replica, buffer)| (replica.as_str(), *buffer))
+                == process.storage
+            && self.lifecycle == process.lifecycle
+            && self.scheduling == process.scheduling
+    }
+}
+
+impl Scrapes {
+    /// The body for `snapshot` (whose families in `format` are `probes`)
+    /// and the process's state now.
+    fn body(&self, format: Format, snapshot: &Arc<Snapshot>, probes: &Bytes, process: &Process<'_>) -> Bytes {
+        let last = &self.last[usize::from(format == Format::OpenMetrics)];
+        if let Some(scrape) = &*last.load()
+            && Arc::ptr_eq(&scrape.snapshot, snapshot)
+            && scrape.process.is(process)
+        {
+            return scrape.body.clone();
+        }
+        let mut tail = String::with_capacity(1024);
+        encode_process(&mut tail, process, format);
+        let mut body = BytesMut::with_capacity(probes.len() + tail.len());
+        body.extend_from_slice(probes);
+        body.extend_from_slice(tail.as_bytes());
+        let body = body.freeze();
+        last.store(Some(Arc::new(Scrape {
+            snapshot: Arc::clone(snapshot),
+            process: OwnedProcess::of(process),
+            body: body.clone(),
+        })));
+        body
+    }
 }
 
 /// One metric family: how to read its value off a result.
@@ -445,6 +520,45 @@ mod tests {
             Some(Timestamp::now_in(&jiff::tz::TimeZone::UTC)),
             Some("UTC".into()),
         )
+    }
+
+    #[test]
+    fn a_scrape_answers_the_last_body_until_the_snapshot_or_the_process_changes() {
+        let scrapes = Scrapes::default();
+        let snapshot = Arc::new(Snapshot::new(report(Vec::new())));
+        let probes = Bytes::from_static(b"probe families\n");
+        let quiet = Process::default();
+        let first = scrapes.body(Format::Prometheus, &snapshot, &probes, &quiet);
+        let text = std::str::from_utf8(&first).unwrap();
+        assert!(text.starts_with("probe families\n"), "{text}");
+        assert!(text.contains("\nhealth_alerts_dropped_total 0\n"), "{text}");
+        // Nothing changed: the same bytes, not a copy.
+        let again = scrapes.body(Format::Prometheus, &snapshot, &probes, &quiet);
+        assert_eq!(again.as_ptr(), first.as_ptr());
+        // The process's state changed: a new body that says so.
+        let dropped = Process {
+            alerts_dropped: 3,
+            ..Process::default()
+        };
+        let changed = scrapes.body(Format::Prometheus, &snapshot, &probes, &dropped);
+        assert_ne!(changed.as_ptr(), first.as_ptr());
+        assert!(
+            std::str::from_utf8(&changed)
+                .unwrap()
+                .contains("\nhealth_alerts_dropped_total 3\n")
+        );
+        // A new snapshot: a new body with its families.
+        let next = Arc::new(Snapshot::new(report(Vec::new())));
+        let families = Bytes::from_static(b"next families\n");
+        let fresh = scrapes.body(Format::Prometheus, &next, &families, &dropped);
+        assert!(fresh.starts_with(b"next families\n"));
+        // Each format keeps its own last body.
+        let open = scrapes.body(Format::OpenMetrics, &next, &families, &dropped);
+        assert!(open.ends_with(b"# EOF\n"));
+        assert_eq!(
+            scrapes.body(Format::Prometheus, &next, &families, &dropped).as_ptr(),
+            fresh.as_ptr()
+        );
     }
 
     #[test]

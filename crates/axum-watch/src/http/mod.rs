@@ -111,6 +111,8 @@ impl Codes {
 pub(crate) struct Face {
     engine: Arc<Owner>,
     config: Arc<HttpConfig>,
+    /// The last `/metrics` body of each format.
+    scrapes: Arc<metrics::Scrapes>,
 }
 
 type Shared = State<Face>;
@@ -141,6 +143,7 @@ where
     let face = Face {
         engine: Arc::clone(engine),
         config: Arc::clone(config),
+        scrapes: Arc::default(),
     };
     let open = |endpoint: OpenEndpoint| config.auth.as_ref().is_some_and(|a| a.open.contains(&endpoint));
     let guard = |open: bool| {
