@@ -41,7 +41,10 @@ pub use exporter::OpenTelemetryInstruments;
 pub use model::{AlertRecord, HealthReport, ProbeResult, Status};
 pub use probe::{Outcome, Probe, ProbeError, ProbeExt};
 pub use redact::redact;
-pub use registry::{BuildError, BuildErrorKind, HealthRegistry, HealthRegistryBuilder, ProbeGroup, shutdown_signal};
+pub use registry::{
+    AddProbeError, AddProbeErrorKind, BuildError, BuildErrorKind, HealthRegistry, HealthRegistryBuilder, ProbeGroup,
+    shutdown_signal,
+};
 pub use storage::Storage;
 
 /// The types the builder's options take: where checks run, when they run,

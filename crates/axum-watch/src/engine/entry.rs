@@ -1,7 +1,7 @@
 //! One registered probe: its resolved options, and one execution of it with
 //! the timeout, panic capture, circuit breaker and stamping.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -21,8 +21,13 @@ pub(crate) const SUSPENDED: &str = "circuit breaker open — probe temporarily s
 /// A registered probe with its resolved options and its state.
 #[derive(Debug)]
 pub(crate) struct Entry {
-    /// The probe's position in registration order.
-    pub(crate) index: usize,
+    /// The probe's position in the current list of probes: a hint that
+    /// readers check (the list changes when probes are added or removed at
+    /// runtime), rewritten when an earlier probe is removed.
+    index: AtomicUsize,
+    /// Set when the probe is removed: a result of it that a run still
+    /// brings in is dropped.
+    retired: AtomicBool,
     probe: ProbeHandle,
     pub(crate) name: String,
     pub(crate) critical: bool,
@@ -83,7 +88,8 @@ impl Entry {
         let options = probe.0.options();
         let (on_caller, passive) = (options.on_caller_runtime, options.passive);
         Self {
-            index,
+            index: AtomicUsize::new(index),
+            retired: AtomicBool::new(false),
             probe,
             name,
             critical,
@@ -100,6 +106,25 @@ impl Entry {
             running: AtomicBool::new(false),
             executing: Arc::default(),
         }
+    }
+
+    /// The probe's position in the list of probes, as last set.
+    pub(crate) fn index(&self) -> usize {
+        self.index.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn set_index(&self, index: usize) {
+        self.index.store(index, Ordering::Relaxed);
+    }
+
+    /// Marks the probe removed.
+    pub(super) fn retire(&self) {
+        self.retired.store(true, Ordering::Release);
+    }
+
+    /// Whether the probe was removed.
+    pub(super) fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::Acquire)
     }
 
     fn state(&self) -> MutexGuard<'_, EntryState> {

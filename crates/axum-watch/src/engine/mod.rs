@@ -13,6 +13,7 @@
 //! encodes them, once per snapshot.
 
 mod callbacks;
+mod changes;
 mod circuit;
 mod entry;
 mod executor;
@@ -25,11 +26,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use arc_swap::ArcSwapOption;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use jiff::tz::TimeZone;
 use tokio::time::Instant;
 
 pub(crate) use callbacks::Callback;
+pub(crate) use changes::Refusal;
 pub(crate) use circuit::CircuitPolicy;
 pub(crate) use entry::Entry;
 pub use executor::CheckRuntime;
@@ -71,6 +73,8 @@ pub(crate) struct EngineConfig {
     pub(crate) scheduling: Scheduling,
     /// Who alert records say they come from.
     pub(crate) identity: Identity,
+    /// How many probes added at runtime may be registered at once.
+    pub(crate) max_runtime_probes: usize,
 }
 
 /// What every alert record carries about where it comes from.
@@ -167,7 +171,15 @@ impl Drop for Owner {
 #[derive(Debug)]
 pub(crate) struct Engine {
     config: EngineConfig,
-    entries: Arc<[Arc<Entry>]>,
+    /// The registered probes: swapped whole when one is added or removed,
+    /// so a run goes on with the list it started with.
+    probes: ArcSwap<changes::ProbeList>,
+    /// Serialises changes of the list, with what they check.
+    changes: Mutex<changes::Changes>,
+    /// Probes refused at runtime, by reason.
+    refused: changes::Refused,
+    /// Wakes the poll loop when the list changed.
+    wake: Arc<tokio::sync::Notify>,
     startup: Arc<[Arc<Entry>]>,
     storage: Arc<dyn DynStorage>,
     callbacks: Arc<[Callback]>,
@@ -233,11 +245,15 @@ impl Engine {
         let interval = tokio::sync::watch::Sender::new(config.poll_interval);
         let executor = executor::Executor::new(config.check_runtime);
         let created_at = Timestamp::now_in(&config.zone);
+        let changes = changes::Changes::new(&entries);
         Self {
             executor,
             phase: tokio::sync::watch::Sender::new(Phase::Running),
             config,
-            entries: entries.into(),
+            probes: ArcSwap::from_pointee(changes::ProbeList::new(entries)),
+            changes: Mutex::new(changes),
+            refused: changes::Refused::default(),
+            wake: Arc::default(),
             startup: startup.into(),
             storage,
             callbacks: callbacks.into(),
@@ -257,13 +273,14 @@ impl Engine {
         }
     }
 
+    /// The registered probes now, in registration order.
     pub(crate) fn entries(&self) -> Arc<[Arc<Entry>]> {
-        Arc::clone(&self.entries)
+        Arc::clone(&self.probes.load().entries)
     }
 
     /// The names of the registered probes, in registration order.
     pub(crate) fn probe_names(&self) -> Vec<String> {
-        self.entries.iter().map(|e| e.name.clone()).collect()
+        self.entries().iter().map(|e| e.name.clone()).collect()
     }
 
     /// Every registered probe's configuration, in registration order, and
@@ -271,7 +288,7 @@ impl Engine {
     pub(crate) fn probe_infos(&self) -> (Vec<ProbeInfo>, Vec<ProbeInfo>) {
         let interval = self.poll_interval();
         (
-            self.entries.iter().map(|e| e.info(interval)).collect(),
+            self.entries().iter().map(|e| e.info(interval)).collect(),
             // Startup probes run on request only, without a breaker.
             self.startup.iter().map(|e| e.info(None)).collect(),
         )
@@ -279,12 +296,12 @@ impl Engine {
 
     /// Whether a probe is called `name`.
     pub(crate) fn has_probe(&self, name: &str) -> bool {
-        self.entries.iter().any(|e| e.name == name)
+        self.entries().iter().any(|e| e.name == name)
     }
 
     /// Whether any probe carries `tag`.
     pub(crate) fn has_tag(&self, tag: &str) -> bool {
-        self.entries.iter().any(|e| e.tags.iter().any(|t| t == tag))
+        self.entries().iter().any(|e| e.tags.iter().any(|t| t == tag))
     }
 
     /// The zone timestamps are shown in, and its IANA name.

@@ -79,6 +79,14 @@ impl Engine {
         }
     }
 
+    /// The list of probes changed: the poll loop looks at it again (and
+    /// starts, when a new probe has an interval and nothing else had).
+    pub(super) fn probes_changed(self: &Arc<Self>) {
+        self.wake.notify_one();
+        let mut poller = self.poller();
+        self.ensure_loop(&mut poller);
+    }
+
     /// Stops the poll loop for good (shutdown).
     pub(crate) fn stop_polling(&self) {
         let mut poller = self.poller();
@@ -132,9 +140,13 @@ impl Engine {
 /// The loop holds the engine weakly between ticks: a registry that is
 /// dropped ends its loop.
 async fn poll_loop(engine: Weak<Engine>) {
-    let (mut changes, first) = {
+    let (mut changes, wake, first) = {
         let Some(engine) = engine.upgrade() else { return };
-        (engine.interval.subscribe(), engine.latest().is_none())
+        (
+            engine.interval.subscribe(),
+            Arc::clone(&engine.wake),
+            engine.latest().is_none(),
+        )
     };
     if first && let Some(engine) = engine.upgrade() {
         engine.first_report().await;
@@ -182,6 +194,7 @@ async fn poll_loop(engine: Weak<Engine>) {
         tokio::select! {
             () = sleep => {}
             () = finished.notified() => {}
+            () = wake.notified() => {}
             _ = changes.changed() => {}
         }
     }

@@ -24,6 +24,9 @@ const ENCODINGS: usize = 4;
 pub(crate) struct Snapshot {
     pub(crate) report: HealthReport,
     pub(crate) taken: Instant,
+    /// The version of the list of probes the report has a result for every
+    /// probe of; 0 when one has none yet.
+    generation: u64,
     encoded: [OnceLock<Bytes>; ENCODINGS],
 }
 
@@ -139,9 +142,14 @@ pub(crate) struct Encoding(pub(crate) usize);
 
 impl Snapshot {
     pub(crate) fn new(report: HealthReport) -> Self {
+        Self::at(report, Instant::now(), 0)
+    }
+
+    fn at(report: HealthReport, taken: Instant, generation: u64) -> Self {
         Self {
             report,
-            taken: Instant::now(),
+            taken,
+            generation,
             encoded: Default::default(),
         }
     }
@@ -155,7 +163,20 @@ impl Snapshot {
     }
 }
 
-pub(crate) type Flight = Shared<BoxFuture<'static, Arc<Snapshot>>>;
+/// The run in flight, which every reader that arrives meanwhile joins.
+#[derive(Clone)]
+pub(crate) struct Flight {
+    run: Shared<BoxFuture<'static, Arc<Snapshot>>>,
+    mode: RunMode,
+}
+
+impl std::fmt::Debug for Flight {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Flight")
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
 
 /// What a run is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,6 +185,8 @@ enum RunMode {
     Cached,
     /// A reader that wants every probe run now.
     Fresh,
+    /// Probes were added: run those without a result, keep the others'.
+    Missing,
 }
 
 /// Clears the in-flight run when the run ends, however it ends.
@@ -181,7 +204,10 @@ impl Engine {
     /// than the cache age; else a fresh one from the run in flight or a new run.
     pub(crate) async fn report(self: &Arc<Self>) -> Arc<Snapshot> {
         if let Some(snapshot) = self.polled() {
-            return snapshot;
+            if self.is_current(&snapshot) {
+                return snapshot;
+            }
+            return self.run_shared(RunMode::Missing).await;
         }
         self.first_report().await
     }
@@ -190,9 +216,23 @@ impl Engine {
     /// whatever the poll loop holds, so the first event is never stale.
     pub(crate) async fn first_report(self: &Arc<Self>) -> Arc<Snapshot> {
         if let Some(snapshot) = self.cached() {
-            return snapshot;
+            if self.is_current(&snapshot) {
+                return snapshot;
+            }
+            return self.run_shared(RunMode::Missing).await;
         }
         self.run_shared(RunMode::Cached).await
+    }
+
+    /// Runs the probes that have no result yet (added at runtime), joining
+    /// a run in flight.
+    pub(super) async fn run_missing(self: &Arc<Self>) -> Arc<Snapshot> {
+        self.run_shared(RunMode::Missing).await
+    }
+
+    /// Whether `snapshot` has a result of every probe registered now.
+    fn is_current(&self, snapshot: &Snapshot) -> bool {
+        snapshot.generation == self.generation()
     }
 
     /// The poll loop's latest report, while it runs and the report is no
@@ -222,46 +262,78 @@ impl Engine {
         (!age.is_zero() && snapshot.taken.elapsed() < age).then_some(snapshot)
     }
 
-    /// Joins the run in flight or starts one.
+    /// Joins the run in flight or starts one. A run that began before
+    /// probes were added misses them: then the probes without a result run
+    /// (joined in turn). A reader that joined a run of new probes only,
+    /// which keeps the others' results as they were, looks again at what
+    /// it wanted. At most three runs are awaited.
     async fn run_shared(self: &Arc<Self>, mode: RunMode) -> Arc<Snapshot> {
-        let flight = {
-            let mut slot = self.flight();
-            if mode == RunMode::Cached
-                && let Some(snapshot) = self.cached()
-            {
+        let mut mode = mode;
+        let mut attempts = 0;
+        loop {
+            let (flight, joined) = {
+                let mut slot = self.flight();
+                let ready = match mode {
+                    RunMode::Cached => self.cached(),
+                    RunMode::Missing => self.latest(),
+                    RunMode::Fresh => None,
+                };
+                if let Some(snapshot) = ready {
+                    if self.is_current(&snapshot) {
+                        return snapshot;
+                    }
+                    // Fresh enough, but probes were added since.
+                    mode = RunMode::Missing;
+                }
+                match &*slot {
+                    Some(flight) => (flight.run.clone(), flight.mode),
+                    None => {
+                        let flight = self.start_flight(mode);
+                        let run = flight.run.clone();
+                        *slot = Some(flight);
+                        (run, mode)
+                    }
+                }
+            };
+            let snapshot = flight.await;
+            attempts += 1;
+            if attempts == 3 {
                 return snapshot;
             }
-            match &*slot {
-                Some(flight) => flight.clone(),
-                None => {
-                    let inner = Arc::clone(self);
-                    // On the runs' own thread when checks have a runtime
-                    // of their own: the caller's worker only waits.
-                    let task = self.executor.spawn_run(async move {
-                        let _guard = FlightGuard(Arc::clone(&inner));
-                        inner.run_probes().await
-                    });
-                    let inner = Arc::clone(self);
-                    let flight = async move {
-                        match task.await {
-                            Ok(snapshot) => snapshot,
-                            Err(e) => {
-                                tracing::error!(error = %e, "probe run failed");
-                                inner
-                                    .snapshot
-                                    .load_full()
-                                    .unwrap_or_else(|| Arc::new(Snapshot::new(inner.empty_report())))
-                            }
-                        }
-                    }
-                    .boxed()
-                    .shared();
-                    *slot = Some(flight.clone());
-                    flight
+            if joined == RunMode::Missing && mode != RunMode::Missing {
+                continue;
+            }
+            if self.is_current(&snapshot) {
+                return snapshot;
+            }
+            mode = RunMode::Missing;
+        }
+    }
+
+    fn start_flight(self: &Arc<Self>, mode: RunMode) -> Flight {
+        let inner = Arc::clone(self);
+        // On the runs' own thread when checks have a runtime of their own:
+        // the caller's worker only waits.
+        let task = self.executor.spawn_run(async move {
+            let _guard = FlightGuard(Arc::clone(&inner));
+            inner.run_probes(mode).await
+        });
+        let inner = Arc::clone(self);
+        let run = async move {
+            match task.await {
+                Ok(snapshot) => snapshot,
+                Err(e) => {
+                    tracing::error!(error = %e, "probe run failed");
+                    inner
+                        .snapshot
+                        .load_full()
+                        .unwrap_or_else(|| Arc::new(Snapshot::new(inner.empty_report())))
                 }
             }
-        };
-        flight.await
+        }
+        .boxed()
+        .shared();
+        Flight { run, mode }
     }
 
     fn flight(&self) -> MutexGuard<'_, Option<Flight>> {
@@ -274,23 +346,40 @@ impl Engine {
 
     /// Runs every probe concurrently, except one the poll loop is checking
     /// right now, which keeps its latest result; then records and publishes.
-    async fn run_probes(self: &Arc<Self>) -> Arc<Snapshot> {
+    /// For [`RunMode::Missing`], only the probes without a result.
+    async fn run_probes(self: &Arc<Self>, mode: RunMode) -> Arc<Snapshot> {
         let previous = self.latest();
-        let due = self
-            .entries()
-            .iter()
-            .filter(|entry| previous.is_none() || !entry.is_running())
-            .cloned()
-            .collect();
+        let entries = self.entries();
+        let due: Vec<Arc<Entry>> = match (&previous, mode) {
+            (Some(previous), RunMode::Missing) => {
+                let mut lookup = Lookup::new(&previous.report.probes);
+                entries
+                    .iter()
+                    .filter(|entry| !entry.is_running() && lookup.find(entry).is_none())
+                    .cloned()
+                    .collect()
+            }
+            _ => entries
+                .iter()
+                .filter(|entry| previous.is_none() || !entry.is_running())
+                .cloned()
+                .collect(),
+        };
+        if mode == RunMode::Missing
+            && due.is_empty()
+            && let Some(previous) = previous
+        {
+            return previous;
+        }
         let fresh = self.execute_all(due).await;
-        self.record(fresh).await
+        self.record(fresh, mode == RunMode::Missing).await
     }
 
     /// Runs the probes the poll loop found due together, concurrently, and
     /// publishes their results as one report: one event per poll.
     pub(crate) async fn poll_due(self: &Arc<Self>, due: Vec<Arc<Entry>>) {
         let fresh = self.execute_all(due).await;
-        self.record(fresh).await;
+        self.record(fresh, false).await;
     }
 
     /// Executes every entry of `due` in a task of its own on the check
@@ -375,8 +464,11 @@ impl Engine {
             .collect()
     }
     /// Stores fresh results and their transitions, merges them into the
-    /// latest report and publishes it.
-    async fn record(self: &Arc<Self>, mut fresh: Vec<(Arc<Entry>, ProbeResult)>) -> Arc<Snapshot> {
+    /// latest report and publishes it; with `keep_taken`, the snapshot is as
+    /// old as the latest (only new probes ran).
+    async fn record(self: &Arc<Self>, mut fresh: Vec<(Arc<Entry>, ProbeResult)>, keep_taken: bool) -> Arc<Snapshot> {
+        // A probe removed while it ran is neither stored nor alerted on.
+        fresh.retain(|(entry, _)| !entry.is_retired());
         let checked_at = Timestamp::now_in(&self.config.zone);
         let mut transitions = Vec::new();
         for (entry, result) in &mut fresh {
@@ -401,36 +493,59 @@ impl Engine {
         for alert in &transitions {
             self.transition(alert).await;
         }
+        self.publish(fresh, keep_taken)
+    }
+
+    /// The latest report again, without the probes removed since: at once,
+    /// so that no reader or stream shows a removed probe.
+    pub(super) fn republish(&self) {
+        if self.latest().is_some() {
+            self.publish(Vec::new(), true);
+        }
+    }
+
+    /// Merges `fresh` into the latest report, by the current list of
+    /// probes, and publishes it.
+    fn publish(&self, fresh: Vec<(Arc<Entry>, ProbeResult)>, keep_taken: bool) -> Arc<Snapshot> {
         // Merges are serialised so that two finishing probes never drop each
         // other's result; the critical section does no I/O.
         let _publishing = self.publishing.lock().unwrap_or_else(PoisonError::into_inner);
         let previous = self.latest();
-        let entries = self.entries();
+        let list = self.probes.load_full();
+        let entries = &list.entries;
         let mut slots: Vec<Option<ProbeResult>> = vec![None; entries.len()];
         for (entry, result) in fresh {
-            if let Some(slot) = slots.get_mut(entry.index) {
+            // The entry's index is a hint: the list may have changed since
+            // the run began, and a removed probe has no place any more.
+            let at = entry.index();
+            let place = if entries.get(at).is_some_and(|e| Arc::ptr_eq(e, &entry)) {
+                Some(at)
+            } else {
+                entries.iter().position(|e| Arc::ptr_eq(e, &entry))
+            };
+            if let Some(slot) = place.and_then(|at| slots.get_mut(at)) {
                 *slot = Some(result);
             }
         }
-        let results = entries
+        let mut lookup = previous.as_deref().map(|p| Lookup::new(&p.report.probes));
+        let results: Vec<ProbeResult> = entries
             .iter()
             .zip(slots)
-            .filter_map(|(entry, fresh)| {
-                fresh.or_else(|| {
-                    let probes = &previous.as_ref()?.report.probes;
-                    // Reports list probes in registration order: look at the
-                    // entry's own position first.
-                    match probes.get(entry.index) {
-                        Some(p) if p.name == entry.name => Some(p.clone()),
-                        _ => probes.iter().find(|p| p.name == entry.name).cloned(),
-                    }
-                })
-            })
+            .filter_map(|(entry, fresh)| fresh.or_else(|| lookup.as_mut()?.find(entry).cloned()))
             .collect();
+        let generation = if results.len() == entries.len() {
+            list.generation
+        } else {
+            0
+        };
         // Stamped under the lock, so published reports never go back in time.
         let published_at = Timestamp::now_in(&self.config.zone);
+        let taken = match &previous {
+            Some(previous) if keep_taken => previous.taken,
+            _ => Instant::now(),
+        };
         let report = HealthReport::new(results, Some(published_at), Some(self.config.zone_name.clone()));
-        let snapshot = Arc::new(Snapshot::new(report));
+        let snapshot = Arc::new(Snapshot::at(report, taken, generation));
         self.snapshot.store(Some(Arc::clone(&snapshot)));
         self.reports.send_replace(Some(Arc::clone(&snapshot)));
         snapshot
@@ -515,5 +630,33 @@ impl Engine {
             result.checked_at = Some(now);
         }
         HealthReport::new(results, Some(now), Some(self.config.zone_name.clone()))
+    }
+}
+
+/// Finds a probe's result in a report: at the probe's own position first
+/// (reports list probes in the list's order), else by name, through a map
+/// made on the first miss so that a merge stays linear when the list
+/// shifted.
+struct Lookup<'a> {
+    probes: &'a [ProbeResult],
+    by_name: Option<std::collections::HashMap<&'a str, usize>>,
+}
+
+impl<'a> Lookup<'a> {
+    fn new(probes: &'a [ProbeResult]) -> Self {
+        Self { probes, by_name: None }
+    }
+
+    fn find(&mut self, entry: &Entry) -> Option<&'a ProbeResult> {
+        let probes = self.probes;
+        if let Some(p) = probes.get(entry.index())
+            && p.name == entry.name
+        {
+            return Some(p);
+        }
+        let by_name = self
+            .by_name
+            .get_or_insert_with(|| probes.iter().enumerate().map(|(i, p)| (p.name.as_str(), i)).collect());
+        by_name.get(entry.name.as_str()).map(|&i| &probes[i])
     }
 }

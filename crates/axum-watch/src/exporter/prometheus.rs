@@ -32,7 +32,7 @@ use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 
 use crate::engine::Owner;
-use crate::http::metrics::{DELIVERIES_HELP, FAMILIES, QUEUE_HELP, delivery_outcomes, overall_value};
+use crate::http::metrics::{DELIVERIES_HELP, FAMILIES, QUEUE_HELP, REFUSED_HELP, delivery_outcomes, overall_value};
 
 /// A `prometheus-client` [`Collector`] of the registry's metrics; made by
 /// [`HealthRegistry::metrics_collector`](crate::HealthRegistry::metrics_collector).
@@ -91,6 +91,15 @@ impl Collector for MetricsCollector {
             MetricType::Counter,
         )?;
         dropped.encode_counter::<NoLabelSet, _, u64>(&self.engine.alerts_dropped(), None)?;
+        if let Some(refused) = self.engine.probes_refused() {
+            let mut metric =
+                encoder.encode_descriptor("health_probes_refused", REFUSED_HELP, None, MetricType::Counter)?;
+            for (reason, count) in refused {
+                metric
+                    .encode_family(&[("reason", reason.as_str())])?
+                    .encode_counter::<NoLabelSet, _, u64>(&count, None)?;
+            }
+        }
         let deliveries = self.engine.deliveries();
         if !deliveries.is_empty() {
             let mut metric =

@@ -19,7 +19,7 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use super::Face;
 
 use crate::alert::AlerterDeliveries;
-use crate::engine::{Encoding, Scheduling, Snapshot};
+use crate::engine::{Encoding, Refusal, Scheduling, Snapshot};
 use crate::model::Lifecycle;
 use crate::model::{CircuitState, HealthReport, ProbeResult, Status};
 use crate::storage::WriteBufferStats;
@@ -62,6 +62,7 @@ pub(super) async fn metrics(State(face): State<Face>, headers: HeaderMap) -> Res
     let deliveries = engine.deliveries();
     let process = Process {
         alerts_dropped: engine.alerts_dropped(),
+        probes_refused: engine.probes_refused(),
         deliveries: &deliveries,
         storage: engine.replica().map(|replica| (replica, engine.write_buffer())),
         lifecycle: engine.lifecycle(),
@@ -108,6 +109,7 @@ struct Scrape {
 #[derive(Debug)]
 struct OwnedProcess {
     alerts_dropped: u64,
+    probes_refused: Option<[(Refusal, u64); 3]>,
     deliveries: Vec<AlerterDeliveries>,
     storage: Option<(String, WriteBufferStats)>,
     lifecycle: Lifecycle,
@@ -118,6 +120,7 @@ impl OwnedProcess {
     fn of(process: &Process<'_>) -> Self {
         Self {
             alerts_dropped: process.alerts_dropped,
+            probes_refused: process.probes_refused,
             deliveries: process.deliveries.to_vec(),
             storage: process.storage.map(|(replica, buffer)| (replica.to_owned(), buffer)),
             lifecycle: process.lifecycle,
@@ -127,6 +130,7 @@ impl OwnedProcess {
 
     fn is(&self, process: &Process<'_>) -> bool {
         self.alerts_dropped == process.alerts_dropped
+            && self.probes_refused == process.probes_refused
             && self.deliveries == process.deliveries
             && self
                 .storage
@@ -326,6 +330,9 @@ pub(crate) fn overall_value(status: Status) -> u8 {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Process<'a> {
     pub(crate) alerts_dropped: u64,
+    /// Probes refused at runtime by reason, once probes were added or
+    /// removed at runtime.
+    pub(crate) probes_refused: Option<[(Refusal, u64); 3]>,
     /// What each alerter did with its alerts.
     pub(crate) deliveries: &'a [AlerterDeliveries],
     /// This replica's id and the shared storage's write buffer, when one is configured.
@@ -338,6 +345,7 @@ impl Default for Process<'_> {
     fn default() -> Self {
         Self {
             alerts_dropped: 0,
+            probes_refused: None,
             deliveries: &[],
             storage: None,
             lifecycle: Lifecycle::Serving,
@@ -427,6 +435,21 @@ fn encode_process(out: &mut String, process: &Process<'_>, format: Format) {
     );
     let _ = writeln!(out, "# TYPE {dropped_family} counter");
     let _ = writeln!(out, "health_alerts_dropped_total {}", process.alerts_dropped);
+    if let Some(refused) = process.probes_refused {
+        let family = match format {
+            Format::Prometheus => "health_probes_refused_total",
+            Format::OpenMetrics => "health_probes_refused",
+        };
+        let _ = writeln!(out, "# HELP {family} {REFUSED_HELP}");
+        let _ = writeln!(out, "# TYPE {family} counter");
+        for (reason, count) in refused {
+            let _ = writeln!(
+                out,
+                "health_probes_refused_total{{reason=\"{}\"}} {count}",
+                reason.as_str()
+            );
+        }
+    }
     if !process.deliveries.is_empty() {
         encode_deliveries(out, process.deliveries, format);
     }
@@ -465,6 +488,9 @@ fn encode_deliveries(out: &mut String, deliveries: &[AlerterDeliveries], format:
         let _ = writeln!(out, "health_alert_queue{{alerter=\"{name}\"}} {}", alerter.waiting);
     }
 }
+
+/// The help text of `health_probes_refused_total`.
+pub(crate) const REFUSED_HELP: &str = "Probes refused at runtime: duplicate (a name registered already), limit (max_runtime_probes reached), invalid (a name or option)";
 
 /// The help texts of the delivery families, shared with the exporter.
 pub(crate) const DELIVERIES_HELP: &str = "Alerts per alerter and outcome: sent (redelivered: sent after its retries ran out once), failed (retries ran out; kept for redelivery), rejected (a permanent error), dropped (pushed out of a full queue)";
@@ -708,6 +734,33 @@ mod tests {
         assert_eq!(
             encode(&r, &Process::default(), Format::Prometheus),
             encode(&r, &Process::default(), Format::Prometheus)
+        );
+    }
+
+    #[test]
+    fn refusals_appear_once_the_runtime_api_was_used() {
+        let r = report(Vec::new());
+        assert!(!encode(&r, &Process::default(), Format::Prometheus).contains("refused"));
+        let process = Process {
+            probes_refused: Some([(Refusal::Duplicate, 1), (Refusal::Limit, 2), (Refusal::Invalid, 0)]),
+            ..Process::default()
+        };
+        let text = encode(&r, &process, Format::Prometheus);
+        assert!(
+            text.ends_with(&format!(
+                "# HELP health_probes_refused_total {REFUSED_HELP}\n\
+             # TYPE health_probes_refused_total counter\n\
+             health_probes_refused_total{{reason=\"duplicate\"}} 1\n\
+             health_probes_refused_total{{reason=\"limit\"}} 2\n\
+             health_probes_refused_total{{reason=\"invalid\"}} 0\n"
+            )),
+            "{text}"
+        );
+        let open = encode(&r, &process, Format::OpenMetrics);
+        assert!(open.contains("# TYPE health_probes_refused counter\n"), "{open}");
+        assert!(
+            open.ends_with("health_probes_refused_total{reason=\"invalid\"} 0\n# EOF\n"),
+            "{open}"
         );
     }
 

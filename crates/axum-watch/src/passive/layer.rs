@@ -25,8 +25,9 @@ pub trait Recorder: Clone {
     /// What a request carries from `begin` to `finish`.
     type Call;
 
-    /// Called when the request enters the layer.
-    fn begin<B>(&self, request: &Request<B>) -> Self::Call;
+    /// Called when the request enters the layer; it may mark the request
+    /// for the layers inside (see `Claim`).
+    fn begin<B>(&self, request: &mut Request<B>) -> Self::Call;
 
     /// Called with the response status (500 for an error or a panic) and
     /// the panic's message, if the handler panicked.
@@ -68,10 +69,10 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<B>) -> Self::Future {
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
         PassiveFuture {
             start: start(),
-            call: self.recorder.begin(&request),
+            call: self.recorder.begin(&mut request),
             inner: AssertUnwindSafe(self.inner.call(request)).catch_unwind(),
         }
     }
@@ -117,5 +118,66 @@ where
             Ok(result) => Poll::Ready(result),
             Err(panic) => resume_unwind(panic),
         }
+    }
+}
+
+/// Who records a request among the route watchers it passes through, so
+/// that nothing is counted twice: a hand-placed [`RouteProbe`](super::RouteProbe)
+/// always, else the innermost [`RouteDiscovery`](super::RouteDiscovery) layer
+/// (a router's own beats the application's).
+///
+/// A discovery layer puts a claim in the request's extensions on the way
+/// in; a route probe inside it marks the claim hand-placed, and the
+/// innermost discovery layer takes it as the response comes back out, so
+/// the outer ones find it taken. A route probe outside every discovery
+/// layer leaves a [`HandPlaced`] mark (no allocation) for them to see.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Claim(std::sync::Arc<std::sync::atomic::AtomicU8>);
+
+/// A request a hand-placed route probe records, seen on its way in.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HandPlaced;
+
+const OPEN: u8 = 0;
+const TAKEN: u8 = 1;
+const HAND: u8 = 2;
+
+impl Claim {
+    /// Marks `request` as recorded by a hand-placed route probe.
+    pub(crate) fn hand_placed<B>(request: &mut Request<B>) {
+        match request.extensions().get::<Self>() {
+            Some(claim) => claim.0.store(HAND, std::sync::atomic::Ordering::Release),
+            None => {
+                request.extensions_mut().insert(HandPlaced);
+            }
+        }
+    }
+
+    /// The claim a discovery layer holds for `request`: the one an outer
+    /// layer placed, or a new one; `None` when a route probe outside
+    /// records it.
+    pub(crate) fn of<B>(request: &mut Request<B>) -> Option<Self> {
+        if request.extensions().get::<HandPlaced>().is_some() {
+            return None;
+        }
+        if let Some(claim) = request.extensions().get::<Self>() {
+            return Some(claim.clone());
+        }
+        let claim = Self::default();
+        request.extensions_mut().insert(claim.clone());
+        Some(claim)
+    }
+
+    /// Takes the request for the calling discovery layer: `false` when a
+    /// route probe or an inner layer has it.
+    pub(crate) fn take(&self) -> bool {
+        self.0
+            .compare_exchange(
+                OPEN,
+                TAKEN,
+                std::sync::atomic::Ordering::AcqRel,
+                std::sync::atomic::Ordering::Acquire,
+            )
+            .is_ok()
     }
 }

@@ -6,7 +6,10 @@
 //!   named constructors ([`PassiveProbe::postgres`], [`PassiveProbe::redis`],
 //!   [`PassiveProbe::http`], …) are the same probe under the spec's names.
 //! - [`RouteProbe`] is a tower layer for one axum route; [`WatchedRouter`]
-//!   gives every route of a router its own route probe.
+//!   gives every route of a router its own route probe, and
+//!   [`RouteDiscovery`] (from [`HealthRegistry::discover_routes`](crate::HealthRegistry::discover_routes))
+//!   does so as one layer over an existing router, registering each route's
+//!   probe the first time the route is served.
 //! - [`RequestMetrics`] is a layer and probe over the whole app, with
 //!   per-route statistics keyed by method and path template.
 //! - `WebSocketProbe` (feature `websocket`) counts connections and messages
@@ -48,6 +51,7 @@ macro_rules! passive_probe {
     };
 }
 
+mod discovery;
 mod layer;
 mod requests;
 mod route;
@@ -65,6 +69,7 @@ use futures_util::FutureExt;
 
 use crate::probe::{Outcome, ProbeOptions, panic_message};
 
+pub use discovery::RouteDiscovery;
 pub use layer::{PassiveFuture, PassiveService};
 pub use requests::RequestMetrics;
 pub use route::{RouteProbe, WatchedRouter};

@@ -247,7 +247,7 @@ impl RequestMetrics {
 
 /// The nine standard methods as they are; any other as `OTHER`, so a client
 /// cannot create keys at will.
-fn standard_method(method: &Method) -> Method {
+pub(super) fn standard_method(method: &Method) -> Method {
     const STANDARD: [Method; 9] = [
         Method::GET,
         Method::POST,
@@ -300,7 +300,7 @@ impl Recorder for RequestMetrics {
     /// The metrics, and the method and matched template when routes are kept.
     type Call = (RequestMetrics, Option<(Method, Option<MatchedPath>)>);
 
-    fn begin<B>(&self, request: &Request<B>) -> Self::Call {
+    fn begin<B>(&self, request: &mut Request<B>) -> Self::Call {
         let route = self.inner.per_route.then(|| {
             (
                 request.method().clone(),

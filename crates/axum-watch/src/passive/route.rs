@@ -10,7 +10,7 @@ use http::{Request, StatusCode};
 use tower_layer::Layer;
 
 use super::Core;
-use super::layer::{PassiveService, Recorder};
+use super::layer::{Claim, PassiveService, Recorder};
 use super::stats::{Call, REQUESTS, Started, Stats, StatsConfig};
 use crate::probe::Outcome;
 use crate::registry::ProbeGroup;
@@ -69,7 +69,7 @@ impl RouteProbe {
         Self::build(name.into(), None, 500, StatsConfig::default())
     }
 
-    fn build(name: String, description: Option<String>, min_error_status: u16, config: StatsConfig) -> Self {
+    pub(super) fn build(name: String, description: Option<String>, min_error_status: u16, config: StatsConfig) -> Self {
         Self {
             inner: Arc::new(RouteState {
                 core: Core::new(name, description, config),
@@ -152,7 +152,8 @@ impl<S> Layer<S> for RouteProbe {
 impl Recorder for RouteProbe {
     type Call = RouteProbe;
 
-    fn begin<B>(&self, _request: &Request<B>) -> Self::Call {
+    fn begin<B>(&self, request: &mut Request<B>) -> Self::Call {
+        Claim::hand_placed(request);
         self.clone()
     }
 
@@ -270,7 +271,7 @@ impl<S: Clone + Send + Sync + 'static> WatchedRouter<S> {
 }
 
 /// `/users/{id}/posts` → `route:users.:id.posts`; `/` → `route:index`.
-fn route_probe_name(path: &str) -> String {
+pub(super) fn route_probe_name(path: &str) -> String {
     let segments: Vec<String> = path
         .split('/')
         .filter(|s| !s.is_empty())

@@ -44,6 +44,7 @@ use crate::storage::{DynStorage, MemoryStorage, Storage};
 /// | [`timezone`](Self::timezone) | `UTC` |
 /// | [`circuit_breaker`](Self::circuit_breaker) | on, threshold 5, cooldown 600 s |
 /// | [`alert_dedup_window`](Self::alert_dedup_window) | 60 s (with a shared storage) |
+/// | [`max_runtime_probes`](Self::max_runtime_probes) | 1,000 |
 #[must_use]
 pub struct HealthRegistryBuilder {
     prefix: String,
@@ -78,6 +79,7 @@ pub struct HealthRegistryBuilder {
     drain: super::Drain,
     thresholds: ThresholdPolicy,
     redactor: Redactor,
+    max_runtime_probes: usize,
 }
 
 impl fmt::Debug for HealthRegistryBuilder {
@@ -124,11 +126,37 @@ impl Default for HealthRegistryBuilder {
             drain: super::Drain::default(),
             thresholds: ThresholdPolicy::IMMEDIATE,
             redactor: Redactor::new(),
+            max_runtime_probes: HealthRegistryBuilder::DEFAULT_MAX_RUNTIME_PROBES,
         }
     }
 }
 
 impl HealthRegistryBuilder {
+    /// The default of [`max_runtime_probes`](Self::max_runtime_probes).
+    pub const DEFAULT_MAX_RUNTIME_PROBES: usize = 1_000;
+
+    /// How many probes added after [`build`](Self::build) — with
+    /// [`HealthRegistry::add_probe`] or by
+    /// [route discovery](HealthRegistry::discover_routes) — may be
+    /// registered at once (default 1,000; removing one makes room). Beyond
+    /// it an addition is refused with [`AddProbeErrorKind::LimitReached`](crate::AddProbeErrorKind::LimitReached),
+    /// logged, and counted in `/metrics` as
+    /// `health_probes_refused_total{reason="limit"}`. Zero refuses every
+    /// addition at runtime.
+    ///
+    /// ```
+    /// use axum_watch::{probe, AddProbeErrorKind, HealthRegistry, Outcome};
+    ///
+    /// let registry = HealthRegistry::builder().max_runtime_probes(1).build().unwrap();
+    /// registry.add_probe(probe::from_fn("a", || async { Ok(Outcome::healthy()) })).unwrap();
+    /// let refused = registry.add_probe(probe::from_fn("b", || async { Ok(Outcome::healthy()) })).unwrap_err();
+    /// assert_eq!(refused.kind(), AddProbeErrorKind::LimitReached);
+    /// ```
+    pub fn max_runtime_probes(mut self, max: usize) -> Self {
+        self.max_runtime_probes = max;
+        self
+    }
+
     /// The path every endpoint lives under: `""` or `/segment[/segment…]`
     /// without a trailing slash.
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
@@ -751,9 +779,15 @@ impl HealthRegistryBuilder {
             threshold: self.circuit_threshold,
             cooldown: self.circuit_cooldown,
         };
-        let redactor = Arc::new(self.redactor.clone());
-        let entries = self.entries(self.probes.clone(), policy, true, &redactor)?;
-        let startup = self.entries(self.startup.clone(), policy, false, &redactor)?;
+        let defaults = Arc::new(Defaults {
+            timeout: self.timeout,
+            thresholds: self.thresholds,
+            circuit_breaker: self.circuit_breaker,
+            policy,
+            redactor: Arc::new(self.redactor.clone()),
+        });
+        let entries = resolve_all(&defaults, self.probes.clone(), true)?;
+        let startup = resolve_all(&defaults, self.startup.clone(), false)?;
         let limits = self.limits;
         let storage = match self.storage {
             Some(storage) => {
@@ -796,6 +830,7 @@ impl HealthRegistryBuilder {
             zone_name: self.timezone,
             check_runtime: self.check_runtime,
             identity,
+            max_runtime_probes: self.max_runtime_probes,
             scheduling: match self.scheduling {
                 Scheduling::Auto
                     if !self.alerters.is_empty() || !self.callbacks.is_empty() || storage.replica().is_some() =>
@@ -832,6 +867,7 @@ impl HealthRegistryBuilder {
             engine,
             http: Arc::new(http),
             drain: self.drain,
+            defaults,
         })
     }
 
@@ -885,89 +921,112 @@ impl HealthRegistryBuilder {
             None => Ok(()),
         }
     }
+}
 
-    fn entries(
+/// What a probe is resolved with: the builder's defaults, kept by the
+/// registry for the probes added after it was built.
+#[derive(Debug)]
+pub(crate) struct Defaults {
+    timeout: Option<Duration>,
+    thresholds: ThresholdPolicy,
+    circuit_breaker: bool,
+    policy: CircuitPolicy,
+    redactor: Arc<Redactor>,
+}
+
+impl Defaults {
+    /// The entry of one registration at position `index`: its options
+    /// resolved against the defaults, validated (not its uniqueness).
+    pub(crate) fn resolve(
         &self,
-        group: ProbeGroup,
-        policy: CircuitPolicy,
+        index: usize,
+        registration: Registration,
         circuit_allowed: bool,
-        redactor: &Arc<Redactor>,
-    ) -> Result<Vec<Arc<Entry>>, BuildError> {
-        let mut entries: Vec<Arc<Entry>> = Vec::new();
-        let mut names = HashSet::new();
-        for Registration {
+    ) -> Result<Entry, BuildError> {
+        let Registration {
             probe,
             critical,
             extra_tags,
-        } in group.into_registrations()
-        {
-            let name = probe.name().to_owned();
-            if !is_valid_name(&name) {
-                return Err(BuildError::new(
-                    BuildErrorKind::InvalidProbeName,
-                    format!("invalid probe name {name:?}: names must match [A-Za-z0-9_.:-]+"),
-                ));
-            }
-            if !names.insert(name.clone()) {
-                return Err(BuildError::new(
-                    BuildErrorKind::DuplicateProbeName,
-                    format!("two different probes are named {name:?}: probe names must be unique"),
-                ));
-            }
-            let options = probe.0.options();
-            if let Some(reason) = options.invalid {
+        } = registration;
+        let name = probe.name().to_owned();
+        if !is_valid_name(&name) {
+            return Err(BuildError::new(
+                BuildErrorKind::InvalidProbeName,
+                format!("invalid probe name {name:?}: names must match [A-Za-z0-9_.:-]+"),
+            ));
+        }
+        let options = probe.0.options();
+        if let Some(reason) = options.invalid {
+            return Err(BuildError::new(
+                BuildErrorKind::InvalidOption,
+                format!("probe {name:?}: {reason}"),
+            ));
+        }
+        for (option, value) in [
+            ("circuit_threshold", options.circuit_threshold),
+            ("failure_threshold", options.failure_threshold),
+            ("success_threshold", options.success_threshold),
+        ] {
+            if value == Some(0) {
                 return Err(BuildError::new(
                     BuildErrorKind::InvalidOption,
-                    format!("probe {name:?}: {reason}"),
+                    format!("probe {name:?}: {option} must be at least 1"),
                 ));
             }
-            for (option, value) in [
-                ("circuit_threshold", options.circuit_threshold),
-                ("failure_threshold", options.failure_threshold),
-                ("success_threshold", options.success_threshold),
-            ] {
-                if value == Some(0) {
-                    return Err(BuildError::new(
-                        BuildErrorKind::InvalidOption,
-                        format!("probe {name:?}: {option} must be at least 1"),
-                    ));
-                }
-            }
-            let thresholds = ThresholdPolicy {
-                failures: options.failure_threshold.unwrap_or(self.thresholds.failures),
-                successes: options.success_threshold.unwrap_or(self.thresholds.successes),
-            };
-            let timeout = match options.timeout {
-                ProbeTimeout::Inherit => self.timeout,
-                ProbeTimeout::After(d) => Some(d),
-                ProbeTimeout::Disabled => None,
-            };
-            let circuit =
-                (circuit_allowed && options.circuit_breaker.unwrap_or(self.circuit_breaker)).then(|| CircuitPolicy {
-                    threshold: options.circuit_threshold.unwrap_or(policy.threshold),
-                    cooldown: options.circuit_cooldown.unwrap_or(policy.cooldown),
-                });
-            let mut tags = probe.0.tags();
-            for t in extra_tags {
-                if !tags.contains(&t) {
-                    tags.push(t);
-                }
-            }
-            entries.push(Arc::new(Entry::new(
-                entries.len(),
-                probe,
-                name,
-                critical,
-                tags,
-                timeout,
-                clamp_interval(options.poll_interval),
-                circuit,
-                thresholds,
-                Arc::clone(redactor),
-            )));
         }
-        Ok(entries)
+        let thresholds = ThresholdPolicy {
+            failures: options.failure_threshold.unwrap_or(self.thresholds.failures),
+            successes: options.success_threshold.unwrap_or(self.thresholds.successes),
+        };
+        let timeout = match options.timeout {
+            ProbeTimeout::Inherit => self.timeout,
+            ProbeTimeout::After(d) => Some(d),
+            ProbeTimeout::Disabled => None,
+        };
+        let circuit =
+            (circuit_allowed && options.circuit_breaker.unwrap_or(self.circuit_breaker)).then(|| CircuitPolicy {
+                threshold: options.circuit_threshold.unwrap_or(self.policy.threshold),
+                cooldown: options.circuit_cooldown.unwrap_or(self.policy.cooldown),
+            });
+        let mut tags = probe.0.tags();
+        for t in extra_tags {
+            if !tags.contains(&t) {
+                tags.push(t);
+            }
+        }
+        Ok(Entry::new(
+            index,
+            probe,
+            name,
+            critical,
+            tags,
+            timeout,
+            clamp_interval(options.poll_interval),
+            circuit,
+            thresholds,
+            Arc::clone(&self.redactor),
+        ))
     }
+}
+
+/// Every registration of `group`, resolved, with unique names.
+fn resolve_all(defaults: &Defaults, group: ProbeGroup, circuit_allowed: bool) -> Result<Vec<Arc<Entry>>, BuildError> {
+    let mut entries: Vec<Arc<Entry>> = Vec::new();
+    let mut names = HashSet::new();
+    for registration in group.into_registrations() {
+        let entry = defaults.resolve(entries.len(), registration, circuit_allowed)?;
+        if !names.insert(entry.name.clone()) {
+            return Err(BuildError::new(
+                BuildErrorKind::DuplicateProbeName,
+                format!(
+                    "two different probes are named {:?}: probe names must be unique",
+                    entry.name
+                ),
+            ));
+        }
+        entries.push(Arc::new(entry));
+    }
+    Ok(entries)
 }
 
 /// The in-memory storage's limits as given to the builder; `None` = default.

@@ -3,6 +3,7 @@
 
 mod builder;
 mod group;
+mod runtime;
 
 use std::fmt;
 use std::sync::Arc;
@@ -10,6 +11,8 @@ use std::time::Duration;
 
 pub use builder::{BuildError, BuildErrorKind, HealthRegistryBuilder};
 pub use group::ProbeGroup;
+pub(crate) use group::Registration;
+pub use runtime::{AddProbeError, AddProbeErrorKind};
 
 use crate::engine::{Owner, Scheduling};
 use crate::http::HttpConfig;
@@ -48,6 +51,8 @@ pub struct HealthRegistry {
     engine: Arc<Owner>,
     http: Arc<HttpConfig>,
     drain: Drain,
+    /// What probes added at runtime are resolved with.
+    defaults: Arc<builder::Defaults>,
 }
 
 /// How a registry drains on shutdown.
