@@ -26,6 +26,8 @@ def fix_links(t):
     t = t.replace('](#writing-a-probe)', '](crate::guide::probes)')
     t = t.replace('](#production-lifecycle)', '](crate::guide::resilience)')
     t = t.replace('[`MemoryStorage`]', '[`MemoryStorage`](crate::storage::MemoryStorage)')
+    # Images live in the repository, not in the published crate: docs.rs gets them from GitHub.
+    t = re.sub(r'(!\[[^\]]*\])\(docs/', r'\1(https://raw.githubusercontent.com/axum-watch/axum-watch/main/docs/', t)
     return t
 
 pages = {

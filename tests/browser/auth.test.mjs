@@ -1,12 +1,13 @@
-// The dashboard under Basic and API-key authentication, in real headless
-// Chromium, against crates/axum-watch-examples/examples/dashboard_fixture.rs
-// started with AUTH=basic or AUTH=api-key.
+// The dashboard under Basic, API-key and custom authentication, in real
+// headless Chromium, against crates/axum-watch-examples/examples/dashboard_fixture.rs
+// started with AUTH=basic, AUTH=api-key or AUTH=custom.
 //
 //   FIXTURE_BIN=target/debug/examples/dashboard_fixture node --test tests/browser/
 //
 // The page reads the stream with fetch, so the credentials it has go with
 // every request it makes: the browser's Basic credentials, or the API key
-// it was given, in the key's header and never in a URL.
+// it was given, in the key's header and never in a URL, or the cookies a
+// custom check relies on.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,6 +16,8 @@ import { chromium } from 'playwright-core';
 import { CHROMIUM, CHROMIUM_ARGS, startFixture } from './lib.mjs';
 
 const KEY = 'k3y-for-tests';
+/** The session cookie's value that the fixture's custom check (AUTH=custom) accepts. */
+const SESSION = 's3ss10n-for-tests';
 
 /** Waits for `db` to show `status` on `page`. */
 const dbIs = (page, status, timeout = 8000) =>
@@ -127,6 +130,52 @@ test('live updates under API-key authentication, the key in a header and never i
     await page.reload();
     await dbIs(page, 'unhealthy');
     assert.equal(await page.locator('#signin').isVisible(), false);
+  } finally {
+    await browser?.close().catch(() => {});
+    await fixture.stop();
+  }
+});
+
+test('live updates under custom authentication that accepts a session cookie', { timeout: 120_000 }, async () => {
+  const bin = process.env.FIXTURE_BIN;
+  assert.ok(bin, 'FIXTURE_BIN must name the built dashboard_fixture example');
+  const cookie = { cookie: `dash_session=${SESSION}` };
+  const fixture = await startFixture(resolve(bin), { AUTH: 'custom' }, cookie);
+  let browser;
+  try {
+    assert.equal((await fetch(`${fixture.base}/health/status`)).status, 403, 'the check refuses a request without the session');
+    assert.equal((await fetch(`${fixture.base}/health/dashboard`)).status, 403, 'and the page too');
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    const context = await browser.newContext();
+    // What the application's own login would have left in the browser.
+    await context.addCookies([{ name: 'dash_session', value: SESSION, url: fixture.base, httpOnly: true, sameSite: 'Strict' }]);
+    const page = await context.newPage();
+    const seen = watch(page);
+    const answers = [];
+    page.on('response', (r) => answers.push({ path: new URL(r.url()).pathname, status: r.status() }));
+    // Playwright shows cookies only among all of a request's headers.
+    const sent = [];
+    page.on('request', (r) => {
+      if (r.resourceType() === 'fetch') sent.push(r.allHeaders().then((headers) => ({ url: r.url(), cookie: headers.cookie ?? '' })));
+    });
+    const response = await page.goto(`${fixture.base}/health/dashboard`);
+    assert.equal(response.status(), 200);
+    await dbIs(page, 'healthy');
+    await page.waitForFunction(() => document.getElementById('conn').dataset.state === 'open', null, { timeout: 5000 });
+
+    assert.equal((await fetch(`${fixture.base}/fixture/db/unhealthy`, { method: 'POST' })).status, 200);
+    await dbIs(page, 'unhealthy');
+    await page.waitForFunction(() => document.querySelector('#alert-list [data-alert-probe="db"]'), null, { timeout: 12_000 });
+
+    const own = await Promise.all(sent);
+    for (const path of ['/health/status/stream', '/health/history', '/health/alerts', '/health/alerts/deliveries']) {
+      assert.ok(own.some((r) => new URL(r.url).pathname === path && r.cookie.includes(SESSION)), `${path} was asked for with the cookie`);
+    }
+    assert.deepEqual(answers.filter((a) => a.status >= 400), [], 'nothing was refused');
+    assert.deepEqual(seen.requests.filter((r) => r.url.includes(SESSION)), [], 'the session is in no URL');
+    assert.equal(await page.locator('#signin').isVisible(), false, 'no key form under custom authentication');
+    assert.deepEqual(seen.console, [], 'console errors');
+    assert.deepEqual(seen.errors, [], 'page errors');
   } finally {
     await browser?.close().catch(() => {});
     await fixture.stop();

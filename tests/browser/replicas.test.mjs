@@ -25,6 +25,17 @@ const history = {
   },
 };
 
+// The shared alert log: each replica's changes, labelled with the replica.
+const alerts = {
+  alerts: [
+    { probe: 'db', old_status: 'healthy', new_status: 'unhealthy', timestamp: '2026-03-29T14:20:00.000000Z', replica: 'pod-b', id: 'b-1', critical: true, error: 'connection refused' },
+    { probe: 'db', old_status: 'unhealthy', new_status: 'healthy', timestamp: '2026-03-29T14:10:00.000000Z', replica: 'pod-a', id: 'a-2', critical: true },
+    { probe: 'db', old_status: 'healthy', new_status: 'unhealthy', timestamp: '2026-03-29T14:05:00.000000Z', replica: 'pod-a', id: 'a-1', critical: true },
+  ],
+};
+// This replica's alerter: it delivered pod-a's records (it never saw pod-b's).
+const deliveries = { alerters: [{ alerter: 'pager', waiting: 0, undelivered: [] }] };
+
 const replica = (id, status, extra = {}) => ({
   replica: id,
   self: false,
@@ -71,6 +82,8 @@ test('the dashboard lists the replicas when a shared storage is configured', { t
       });
       await page.route('**/health/status?scope=fleet', (route) => route.fulfill({ json: fleet }));
       await page.route('**/health/history', (route) => route.fulfill({ json: history }));
+      await page.route('**/health/alerts', (route) => route.fulfill({ json: alerts }));
+      await page.route('**/health/alerts/deliveries', (route) => route.fulfill({ json: deliveries }));
       await page.goto(`${fixture.base}/health/dashboard`);
       return page;
     };
@@ -117,6 +130,22 @@ test('the dashboard lists the replicas when a shared storage is configured', { t
       { replica: 'pod-c', stale: 'true', head: 'pod-c (stale)', cells: [['db', 'degraded', 'Degraded'], ['queue', 'healthy', 'Healthy']] },
     ]);
     assert.equal(await page.getAttribute('#fleet-grid tr[data-replica="pod-b"] td[data-cell-probe="db"]', 'title'), 'connection refused');
+
+    // The alert log holds every replica's changes, each labelled, newest first;
+    // this replica's deliveries say nothing of another replica's records.
+    await page.waitForFunction(
+      () => document.querySelector('#alert-list [data-alert-replica="pod-b"] .delivery')?.dataset.delivery === 'elsewhere',
+      null,
+      { timeout: 10_000 },
+    );
+    const log = await page.$$eval('#alert-list li', (lis) =>
+      lis.map((li) => [li.dataset.alertReplica, li.querySelector('.alert-time').textContent, li.querySelector('.alert-replica')?.textContent,
+        li.querySelector('.delivery')?.dataset.delivery, li.querySelector('.delivery')?.textContent]));
+    assert.deepEqual(log, [
+      ['pod-b', '2026-03-29 14:20:00 UTC', 'pod-b', 'elsewhere', 'delivery on pod-b'],
+      ['pod-a', '2026-03-29 14:10:00 UTC', 'pod-a (this replica)', 'sent', 'pager: sent'],
+      ['pod-a', '2026-03-29 14:05:00 UTC', 'pod-a (this replica)', 'sent', 'pager: sent'],
+    ]);
     assert.deepEqual(await axeViolations(page), [], 'the fleet view, light');
 
     // The grid links each replica to its cards; the selector goes back.

@@ -6,12 +6,16 @@
 //!
 //! `AUTH=basic` protects the endpoints with Basic authentication
 //! (`ops` / `s3cret`), `AUTH=api-key` with the key `k3y-for-tests` in
-//! `X-API-Key`; the fixture's own `POST` route stays open.
+//! `X-API-Key`, `AUTH=custom` with a check of its own that lets in the
+//! requests carrying the session cookie `dash_session=s3ss10n-for-tests`;
+//! the fixture's own `POST` route stays open. `TIMEZONE` sets the
+//! registry's zone (`UTC` by default).
 //!
 //! ```sh
 //! cargo run --example dashboard_fixture          # PORT=8099 by default
 //! open http://127.0.0.1:8099/health/dashboard
 //! curl -s -X POST localhost:8099/fixture/db/unhealthy   # or healthy, degraded
+//! curl -s -X POST -H 'content-type: application/json' -d '{"minutes":5}' localhost:8099/health/maintenance
 //! ```
 
 use std::sync::Arc;
@@ -79,9 +83,24 @@ fn with_auth(builder: HealthRegistryBuilder) -> anyhow::Result<HealthRegistryBui
         "" | "none" => builder,
         "basic" => builder.basic_auth("ops", "s3cret"),
         "api-key" => builder.api_key("k3y-for-tests"),
-        other => anyhow::bail!("AUTH={other:?}: expected none, basic or api-key"),
+        "custom" => builder.auth_fn(|request| has_session(&request.headers)),
+        other => anyhow::bail!("AUTH={other:?}: expected none, basic, api-key or custom"),
     })
 }
+
+/// Whether a `Cookie` header carries the session `AUTH=custom` accepts, as
+/// a login page of the application would have set it.
+fn has_session(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .any(|pair| pair.trim() == SESSION)
+}
+
+/// The cookie `AUTH=custom` accepts.
+const SESSION: &str = "dash_session=s3ss10n-for-tests";
 
 /// A latency that wanders a little from call to call, so sparklines have a shape.
 fn jitter(calls: &AtomicU64, base_us: u64, spread_us: u64) -> Duration {
@@ -169,6 +188,8 @@ fn registry(db: &Db) -> anyhow::Result<HealthRegistry> {
                     .detail("used_memory_bytes", 270_553_174_016_u64)
                     .detail("warn_below", serde_json::json!({"percent": 10}))
                     .detail("uptime_s", 93_784)
+                    // A timestamp in UTC, shown in the registry's zone.
+                    .detail("last_save_at", "2026-03-29T14:22:01.843000Z")
                     .latency(latency))
             }
         })
@@ -198,7 +219,11 @@ fn registry(db: &Db) -> anyhow::Result<HealthRegistry> {
     .with_description("old billing API, kept for exports")
     .with_tags(["external", "billing"]);
 
+    let zone = std::env::var("TIMEZONE").unwrap_or_else(|_| "UTC".to_owned());
     Ok(with_auth(HealthRegistry::builder())?
+        .timezone(zone)
+        // The browser test starts and ends a window with `POST`/`DELETE maintenance`.
+        .allow_unauthenticated_maintenance(true)
         .poll_interval(Duration::from_secs(1))
         .alerter(Pager)
         .add(db_probe)

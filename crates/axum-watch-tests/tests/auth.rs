@@ -243,7 +243,8 @@ fn bad_configurations_are_refused_at_build() {
 
 /// Under API-key authentication the built-in dashboard names the key's
 /// header for its script (which sends the key it is given there, never in
-/// a URL); under any other mode it names none.
+/// a URL); under any other mode it names none, and a custom check decides
+/// over the page as over its data.
 #[tokio::test(start_paused = true)]
 async fn the_dashboard_names_the_api_key_header() {
     let keyed = registry(HealthRegistry::builder().api_key_header("x-internal-token", "k3y")).router();
@@ -274,4 +275,22 @@ async fn the_dashboard_names_the_api_key_header() {
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.text().contains("<body>"));
     assert!(!page.text().contains("data-key-header"));
+
+    // A custom check sees the page load like any request (a session cookie
+    // goes with it, and with the page's own requests): the page is behind it.
+    let custom = registry(
+        HealthRegistry::builder().auth_fn(|r: &AuthRequest| r.headers.get("cookie").is_some_and(|c| c == "session=1")),
+    )
+    .router();
+    let page = call(&custom, Method::GET, "dashboard", Some(("cookie", b"session=1"))).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text().contains("<body>"));
+    assert!(!page.text().contains("data-key-header"));
+    for path in ["dashboard", "status/stream", "history"] {
+        assert_eq!(
+            call(&custom, Method::GET, path, None).await.status,
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
+    }
 }
