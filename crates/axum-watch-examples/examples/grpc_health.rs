@@ -29,9 +29,7 @@ use demo::{Demo, env_port};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .init();
+    demo::init_logging();
 
     // The quickstart's probes and switch.
     let (demo, builder) = Demo::builder()?;

@@ -49,9 +49,7 @@ use hyper_util::service::TowerToHyperService;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .init();
+    demo::init_logging();
 
     let (demo, builder) = Demo::builder()?;
     let registry = builder

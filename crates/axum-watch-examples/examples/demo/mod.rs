@@ -1,5 +1,5 @@
 //! What the demo examples (`quickstart`, `grpc_health`) share: their
-//! settings from the environment, their probes, and the switch that breaks
+//! logging, their settings from the environment, their probes, and the switch that breaks
 //! the `payments` dependency. Included with `mod demo;`.
 
 use std::sync::Arc;
@@ -12,6 +12,13 @@ use axum::routing::post;
 use axum_watch::passive::RequestMetrics;
 use axum_watch::probes::{DiskSpaceProbe, RuntimeProbe, SpaceThreshold};
 use axum_watch::{HealthRegistry, HealthRegistryBuilder, Outcome, ProbeError, ProbeExt, probe};
+
+/// Log lines on stderr, filtered by `RUST_LOG` (`info` when unset).
+pub(crate) fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+}
 
 /// `name`'s value in whole seconds; `None` when it is unset.
 pub(crate) fn env_secs(name: &str) -> anyhow::Result<Option<Duration>> {
