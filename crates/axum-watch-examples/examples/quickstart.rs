@@ -8,7 +8,15 @@
 //! curl -s localhost:8000/health/status
 //! curl -s -X POST localhost:8000/demo/toggle   # break / repair "payments"
 //! POLL_INTERVAL_SECS=5 cargo run --example quickstart   # poll (and push to streams) every 5 s
+//! cargo run --example quickstart --features openapi    # also serves /openapi.json
+//! curl -s localhost:8000/openapi.json
 //! ```
+//!
+//! With the `openapi` feature, `/openapi.json` is the demo's own OpenAPI
+//! document with `HealthRegistry::openapi()`'s merged in.
+//!
+//! The probes and the switch are in `demo/mod.rs`, shared with
+//! `grpc_health`.
 //!
 //! `DRAIN_DELAY_SECS` (default 5) is how long `/ready` answers 503
 //! `draining` after SIGTERM or Ctrl-C before streams end and the server stops.
@@ -24,17 +32,16 @@
 //! read buffer. `SERVE=axum` serves with `axum::serve` instead, for
 //! comparison.
 
+mod demo;
+
 use std::future::Future;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
-use axum::routing::{get, post};
-use axum_watch::passive::RequestMetrics;
-use axum_watch::probes::{DiskSpaceProbe, RuntimeProbe, SpaceThreshold};
-use axum_watch::{HealthRegistry, Outcome, ProbeError, ProbeExt, probe, shutdown_signal};
+use axum::routing::get;
+use axum_watch::shutdown_signal;
+use demo::{Demo, env_port};
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -42,87 +49,21 @@ use hyper_util::service::TowerToHyperService;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .init();
+    demo::init_logging();
 
-    let payments_up = Arc::new(AtomicBool::new(true));
-    let payments = {
-        let up = Arc::clone(&payments_up);
-        probe::from_fn("payments", move || {
-            let up = up.load(Ordering::Relaxed);
-            async move {
-                if up {
-                    Ok(Outcome::healthy().detail("provider", "demo-pay"))
-                } else {
-                    Err(ProbeError::msg(
-                        "connection refused: https://demo:hunter2@pay.invalid/v1",
-                    ))
-                }
-            }
-        })
-    };
-
-    let mut builder = HealthRegistry::builder();
-    if let Ok(secs) = std::env::var("DRAIN_DELAY_SECS") {
-        let secs: u64 = secs
-            .trim()
-            .parse()
-            .with_context(|| format!("DRAIN_DELAY_SECS={secs:?}"))?;
-        builder = builder.drain_delay(Duration::from_secs(secs));
-    }
-    if let Ok(secs) = std::env::var("POLL_INTERVAL_SECS") {
-        let secs: u64 = secs
-            .trim()
-            .parse()
-            .with_context(|| format!("POLL_INTERVAL_SECS={secs:?}"))?;
-        builder = builder.poll_interval(Duration::from_secs(secs));
-    }
-
-    // Passive: every request to the app, per route template.
-    let requests = RequestMetrics::new();
-
+    let (demo, builder) = Demo::builder()?;
     let registry = builder
-        // Critical: the process itself and its scratch directory.
-        .add(probe::from_fn("app", || async { Ok(Outcome::healthy().detail("version", env!("CARGO_PKG_VERSION"))) }).with_tags(["core"]))
-        .add(
-            probe::from_fn("scratch-dir", || async {
-                let dir = std::env::temp_dir();
-                let path = dir.join(format!("axum-watch-demo-{}", std::process::id()));
-                tokio::fs::write(&path, b"ok").await?;
-                tokio::fs::remove_file(&path).await?;
-                Ok(Outcome::healthy().detail("path", dir.display().to_string()))
-            })
-            .with_description("temporary directory is writable")
-            .with_tags(["core", "disk"])
-            .with_timeout(Duration::from_secs(2)),
-        )
-        .add(RuntimeProbe::new())
-        .add(DiskSpaceProbe::new(std::env::temp_dir()).warn_below(SpaceThreshold::Percent(10.0)).fail_below(SpaceThreshold::Percent(2.0)))
-        // Not critical: its failure shows in reports but keeps /ready at 200.
-        .add_non_critical(requests.clone())
-        .add_non_critical(payments.with_tags(["external"]).with_circuit_breaker(3, Duration::from_secs(30)))
         .on_state_change(|change| tracing::info!(probe = %change.probe, from = %change.old_status, to = %change.new_status, "callback saw a change"))
         .build()?;
     registry.set_started();
 
-    let app = Router::new()
-        .route("/", get(|| async { "axum-watch demo: see /health/status\n" }))
-        .route(
-            "/demo/toggle",
-            post(move || async move {
-                let was_up = payments_up.fetch_xor(true, Ordering::Relaxed);
-                if was_up {
-                    "payments is now failing\n"
-                } else {
-                    "payments is now healthy\n"
-                }
-            }),
-        )
-        .layer(requests)
-        .merge(registry.router());
+    let app = Router::new().route("/", get(|| async { "axum-watch demo: see /health/status\n" }));
+    // The demo's own document with the health endpoints' merged in.
+    #[cfg(feature = "openapi")]
+    let app = app.route("/openapi.json", get(axum::Json(openapi::document(&registry))));
+    let app = demo.routes(app).merge(registry.router());
 
-    let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(8000);
+    let port = env_port("PORT", 8000)?;
     // A deep accept queue absorbs reconnect storms of stream clients.
     let socket = tokio::net::TcpSocket::new_v4()?;
     socket.set_reuseaddr(true)?;
@@ -198,5 +139,76 @@ async fn serve(
         .is_err()
     {
         tracing::warn!("connections still open 5 s after shutdown: closing them");
+    }
+}
+
+/// The demo's OpenAPI document (feature `openapi`): its own routes, and the
+/// health endpoints' document merged in.
+#[cfg(feature = "openapi")]
+mod openapi {
+    use axum_watch::HealthRegistry;
+    use utoipa::openapi::path::{HttpMethod, Operation, OperationBuilder, PathItem, PathsBuilder};
+    use utoipa::openapi::schema::{Object, Type};
+    use utoipa::openapi::{Content, InfoBuilder, OpenApi, OpenApiBuilder, ResponseBuilder};
+
+    /// An operation that answers 200 with a body of `media`.
+    fn operation(id: &str, summary: &str, media: &str, schema: Object) -> Operation {
+        OperationBuilder::new()
+            .operation_id(Some(id))
+            .summary(Some(summary))
+            .response(
+                "200",
+                ResponseBuilder::new()
+                    .description("OK")
+                    .content(media, Content::new(Some(schema))),
+            )
+            .build()
+    }
+
+    pub(crate) fn document(registry: &HealthRegistry) -> OpenApi {
+        let text = || Object::with_type(Type::String);
+        OpenApiBuilder::new()
+            .info(
+                InfoBuilder::new()
+                    .title("axum-watch demo")
+                    .version(env!("CARGO_PKG_VERSION"))
+                    .build(),
+            )
+            .paths(
+                PathsBuilder::new()
+                    .path(
+                        "/",
+                        PathItem::new(
+                            HttpMethod::Get,
+                            operation("demoIndex", "Where to look", "text/plain", text()),
+                        ),
+                    )
+                    .path(
+                        "/demo/toggle",
+                        PathItem::new(
+                            HttpMethod::Post,
+                            operation(
+                                "demoToggle",
+                                "Breaks or repairs the `payments` dependency",
+                                "text/plain",
+                                text(),
+                            ),
+                        ),
+                    )
+                    .path(
+                        "/openapi.json",
+                        PathItem::new(
+                            HttpMethod::Get,
+                            operation(
+                                "demoOpenApi",
+                                "This document",
+                                "application/json",
+                                Object::with_type(Type::Object),
+                            ),
+                        ),
+                    ),
+            )
+            .build()
+            .merge_from(registry.openapi())
     }
 }
