@@ -17,7 +17,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum_watch::passive::{RouteProbe, StatsConfig};
 use axum_watch::{AddProbeErrorKind, HealthRegistry, Outcome, ProbeExt, Status, probe};
-use common::{LogBuffer, Switch, get as fetch, socket_get};
+use common::{Switch, capture_logs, get as fetch, socket_get};
 use futures_util::{SinkExt, StreamExt};
 use http::Request;
 use http_body_util::BodyExt;
@@ -51,21 +51,6 @@ async fn ws(upgrade: WebSocketUpgrade) -> Response {
             }
         }
     })
-}
-
-/// Captures the library's log on this thread while the guards live.
-fn capture_logs() -> (LogBuffer, impl Sized) {
-    let logs = LogBuffer::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_ansi(false)
-        .with_writer(logs.clone())
-        .finish();
-    // See `redaction_corpus.rs`: a second dispatcher keeps callsite
-    // interest from being cached by another thread.
-    let second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
-    let guard = tracing::subscriber::set_default(subscriber);
-    (logs, (guard, second))
 }
 
 #[tokio::test]
@@ -334,7 +319,7 @@ async fn a_request_right_after_an_addition_waits_for_the_new_probe() {
 
 #[tokio::test(start_paused = true)]
 async fn the_cap_is_enforced_counted_and_logged() {
-    let (logs, _guard) = capture_logs();
+    let (logs, _guard) = capture_logs(tracing::Level::INFO);
     let registry = HealthRegistry::builder()
         .add(Switch::new("db", Status::Healthy))
         .max_runtime_probes(2)

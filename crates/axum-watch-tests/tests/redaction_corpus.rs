@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use axum_watch::options::Scheduling;
 use axum_watch::{HealthRegistry, HealthRegistryBuilder, Outcome, Probe, ProbeError, Status};
-use common::LogBuffer;
+use common::capture_logs;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
@@ -386,24 +386,6 @@ impl Http {
     }
 }
 
-/// Captures the library's DEBUG log on this thread for as long as the
-/// returned guards live.
-fn capture_logs() -> (LogBuffer, impl Sized) {
-    let logs = LogBuffer::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(logs.clone())
-        .finish();
-    // While only one dispatcher exists, tracing-core caches a callsite's
-    // interest from whichever thread hits it first: another test's thread,
-    // with no subscriber, would cache "never" for the library's callsites. A
-    // second live dispatcher turns that fast path off.
-    let second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
-    let guard = tracing::subscriber::set_default(subscriber);
-    (logs, (guard, second))
-}
-
 /// The corpus is what the acceptance line asks: at least fifty shapes, each
 /// with a secret of its own, among them every shape issue 14 listed.
 #[test]
@@ -454,7 +436,7 @@ fn by_default(n: usize) -> bool {
 
 #[tokio::test(flavor = "current_thread")]
 async fn no_secret_reaches_any_output() {
-    let (logs, _capture) = capture_logs();
+    let (logs, _capture) = capture_logs(tracing::Level::DEBUG);
     let probes = probes();
     let transitions: Arc<Mutex<Vec<String>>> = Arc::default();
     let seen = Arc::clone(&transitions);
@@ -671,7 +653,7 @@ async fn the_fleet_view_and_the_shared_store_hold_no_secret() {
     use axum_watch::Storage;
     use axum_watch::storage::RedisStorage;
 
-    let (logs, _capture) = capture_logs();
+    let (logs, _capture) = capture_logs(tracing::Level::DEBUG);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

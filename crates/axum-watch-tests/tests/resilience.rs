@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum_watch::{AlertRecord, HealthRegistry, Outcome, Probe, ProbeError, ProbeExt, options::Scheduling, probe};
-use common::{LogBuffer, Reply, get};
+use common::{Reply, capture_logs, get};
 use http::StatusCode;
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -417,19 +417,7 @@ const SECRETS: [&str; 4] = ["s3cret", "hunter2", "p4ssw0rd", "tk_live_abc123"];
 
 #[tokio::test(start_paused = true)]
 async fn credentials_are_redacted_in_status_history_and_logs() {
-    let logs = LogBuffer::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(logs.clone())
-        .finish();
-    // While only one dispatcher exists, tracing-core caches a callsite's
-    // interest from the default of whichever thread hits it first: another
-    // test's thread (no subscriber) would cache "never" for the library's
-    // callsites and this test would capture nothing. A second live dispatcher
-    // turns that fast path off, so interest is computed over both.
-    let _second_dispatcher = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _capture) = capture_logs(tracing::Level::DEBUG);
 
     let registry = HealthRegistry::builder()
         .add(probe::from_fn("db", || async {

@@ -376,6 +376,25 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
     }
 }
 
+/// Captures the log at `level` and above on this thread for as long as the
+/// returned guards live.
+pub fn capture_logs(level: tracing::Level) -> (LogBuffer, impl Sized) {
+    let logs = LogBuffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_ansi(false)
+        .with_writer(logs.clone())
+        .finish();
+    // While only one dispatcher exists, tracing-core caches a callsite's
+    // interest from the default of whichever thread hits it first: another
+    // test's thread (no subscriber) would cache "never" for the library's
+    // callsites and nothing would be captured. A second live dispatcher
+    // turns that fast path off, so interest is computed over both.
+    let second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
+    let guard = tracing::subscriber::set_default(subscriber);
+    (logs, (guard, second))
+}
+
 // ---------------------------------------------------------------------------
 // Alerters and the receiver they send to
 // ---------------------------------------------------------------------------

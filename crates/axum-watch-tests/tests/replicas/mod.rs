@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::common::{LogBuffer, get, promtool_problems};
+use crate::common::{capture_logs, get, promtool_problems};
 
 use axum_watch::{
     AlertRecord, Alerter, HealthRegistry, Outcome, Probe, ProbeError, Status, Storage, alert::AlertError,
@@ -797,16 +797,7 @@ pub async fn one_webhook_per_transition<F: Factory>(factory: &F) {
 /// A store whose URL holds the password `hunter2` and whose server does
 /// not answer: the password shows in no log line, endpoint or `Debug`.
 pub async fn the_password_stays_hidden<S: Storage + Clone + std::fmt::Debug>(store: S) {
-    let logs = LogBuffer::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(logs.clone())
-        .finish();
-    // See tests/resilience.rs: a second dispatcher keeps callsite interest
-    // from being cached by threads without a subscriber.
-    let _second_dispatcher = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _capture) = capture_logs(tracing::Level::DEBUG);
 
     assert!(!format!("{store:?}").contains("hunter2"), "{store:?}");
     let a = registry(store, Runs::new("db"), None);
