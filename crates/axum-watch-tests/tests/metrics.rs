@@ -99,6 +99,62 @@ async fn openmetrics_when_the_scraper_asks() {
     assert!(text.contains("# TYPE probe_circuit_trips counter\n"));
 }
 
+/// One request over a real socket: the status line and headers
+/// (lower-cased), and the body's bytes.
+#[cfg(feature = "gzip")]
+async fn raw_get(addr: std::net::SocketAddr, path: &str, extra: &str) -> (String, Vec<u8>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nhost: test\r\n{extra}connection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head");
+    let head = String::from_utf8(raw[..split].to_vec()).unwrap().to_ascii_lowercase();
+    (head, raw[split + 4..].to_vec())
+}
+
+#[cfg(feature = "gzip")]
+#[tokio::test]
+async fn a_scraper_that_accepts_gzip_gets_the_same_text_compressed() {
+    use std::io::Read as _;
+    let registry = HealthRegistry::builder()
+        .add(Switch::new("db", Status::Healthy))
+        .add_non_critical(Switch::new("cache", Status::Degraded))
+        .cache_age(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let addr = common::serve(registry.router()).await;
+    // As Prometheus asks for a scrape.
+    let prometheus = "accept: text/plain;version=0.0.4;q=0.5,*/*;q=0.1\r\naccept-encoding: gzip\r\n";
+    let (head, gzipped) = raw_get(addr, "/health/metrics", prometheus).await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("\r\ncontent-encoding: gzip"), "{head}");
+    assert!(head.contains("\r\nvary: accept-encoding"), "{head}");
+    assert!(
+        head.contains(&format!("\r\ncontent-length: {}", gzipped.len())),
+        "{head}"
+    );
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&gzipped[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    assert_eq!(promtool_problems(&text), Vec::<String>::new(), "{text}");
+    assert!(
+        text.contains("probe_degraded{name=\"cache\",critical=\"false\"} 1\n"),
+        "{text}"
+    );
+
+    // Without the header, or with gzip refused: the same text, plain.
+    for extra in ["", "accept-encoding: gzip;q=0, br\r\n"] {
+        let (head, plain) = raw_get(addr, "/health/metrics", extra).await;
+        assert!(!head.contains("content-encoding"), "{extra:?}: {head}");
+        assert!(head.contains("\r\nvary: accept-encoding"), "{head}");
+        assert_eq!(String::from_utf8(plain).unwrap(), text, "{extra:?}");
+    }
+    assert!(gzipped.len() * 2 < text.len(), "{} of {}", gzipped.len(), text.len());
+}
+
 #[cfg(feature = "prometheus-client")]
 #[tokio::test(start_paused = true)]
 async fn the_collector_exports_the_same_families_into_an_app_registry() {
