@@ -104,14 +104,12 @@ impl Collector {
         }
     }
 
-    /// Every result, in slot order; called once all are in.
-    fn take(&self) -> Vec<Option<ProbeResult>> {
-        (0..self.slots.len())
-            .map(|slot| match std::mem::replace(&mut *self.slot(slot), Slot::Taken) {
-                Slot::Filled(result) => Some(result),
-                Slot::Waiting(_) | Slot::Taken => None,
-            })
-            .collect()
+    /// The result in `slot`; called once all are in.
+    fn take(&self, slot: usize) -> Option<ProbeResult> {
+        match std::mem::replace(&mut *self.slot(slot), Slot::Taken) {
+            Slot::Filled(result) => Some(result),
+            Slot::Waiting(_) | Slot::Taken => None,
+        }
     }
 }
 
@@ -459,8 +457,8 @@ impl Engine {
             }
         }
         due.into_iter()
-            .zip(collector.take())
-            .filter_map(|(entry, result)| Some((entry, result?)))
+            .enumerate()
+            .filter_map(|(slot, entry)| Some((entry, collector.take(slot)?)))
             .collect()
     }
     /// Stores fresh results and their transitions, merges them into the
@@ -470,13 +468,17 @@ impl Engine {
         // A probe removed while it ran is neither stored nor alerted on.
         fresh.retain(|(entry, _)| !entry.is_retired());
         let checked_at = Timestamp::now_in(&self.config.zone);
-        let mut transitions = Vec::new();
-        for (entry, result) in &mut fresh {
+        for (_, result) in &mut fresh {
             // A circuit-open copy keeps the time of the result it copies.
             result.checked_at.get_or_insert(checked_at);
-            if let Err(e) = self.storage.record(result).await {
-                tracing::warn!(probe = %entry.name, error = %e, "could not store a probe result");
-            }
+        }
+        let results: Vec<&ProbeResult> = fresh.iter().map(|(_, result)| result).collect();
+        if let Err(e) = self.storage.record_all(&results).await {
+            tracing::warn!(results = results.len(), error = %e, "could not store the run's results");
+        }
+        drop(results);
+        let mut transitions = Vec::new();
+        for (entry, result) in &fresh {
             match entry.observe(result.status, checked_at, self.created_at) {
                 Some(change) => {
                     transitions.push(self.alert_record(entry, result, change.old, change.since, checked_at));
@@ -513,26 +515,43 @@ impl Engine {
         let previous = self.latest();
         let list = self.probes.load_full();
         let entries = &list.entries;
-        let mut slots: Vec<Option<ProbeResult>> = vec![None; entries.len()];
-        for (entry, result) in fresh {
-            // The entry's index is a hint: the list may have changed since
-            // the run began, and a removed probe has no place any more.
-            let at = entry.index();
-            let place = if entries.get(at).is_some_and(|e| Arc::ptr_eq(e, &entry)) {
-                Some(at)
-            } else {
-                entries.iter().position(|e| Arc::ptr_eq(e, &entry))
-            };
-            if let Some(slot) = place.and_then(|at| slots.get_mut(at)) {
-                *slot = Some(result);
-            }
-        }
         let mut lookup = previous.as_deref().map(|p| Lookup::new(&p.report.probes));
-        let results: Vec<ProbeResult> = entries
-            .iter()
-            .zip(slots)
-            .filter_map(|(entry, fresh)| fresh.or_else(|| lookup.as_mut()?.find(entry).cloned()))
-            .collect();
+        // Fresh results come in the list's order unless the list changed
+        // while they ran: then each is put at its entry's place first.
+        let in_order = fresh.iter().enumerate().all(|(i, (entry, _))| {
+            entries.get(entry.index()).is_some_and(|e| Arc::ptr_eq(e, entry))
+                && (i == 0 || fresh[i - 1].0.index() < entry.index())
+        });
+        let results: Vec<ProbeResult> = if in_order {
+            let mut fresh = fresh.into_iter().peekable();
+            entries
+                .iter()
+                .filter_map(|entry| match fresh.next_if(|(e, _)| Arc::ptr_eq(e, entry)) {
+                    Some((_, result)) => Some(result),
+                    None => lookup.as_mut()?.find(entry).cloned(),
+                })
+                .collect()
+        } else {
+            let mut slots: Vec<Option<ProbeResult>> = vec![None; entries.len()];
+            for (entry, result) in fresh {
+                // The entry's index is a hint: the list may have changed since
+                // the run began, and a removed probe has no place any more.
+                let at = entry.index();
+                let place = if entries.get(at).is_some_and(|e| Arc::ptr_eq(e, &entry)) {
+                    Some(at)
+                } else {
+                    entries.iter().position(|e| Arc::ptr_eq(e, &entry))
+                };
+                if let Some(slot) = place.and_then(|at| slots.get_mut(at)) {
+                    *slot = Some(result);
+                }
+            }
+            entries
+                .iter()
+                .zip(slots)
+                .filter_map(|(entry, fresh)| fresh.or_else(|| lookup.as_mut()?.find(entry).cloned()))
+                .collect()
+        };
         let generation = if results.len() == entries.len() {
             list.generation
         } else {

@@ -45,11 +45,110 @@ struct Limits {
 #[derive(Debug, Default)]
 struct State {
     /// Each probe's history, in the order the names were first recorded.
-    probes: Vec<(String, VecDeque<(Instant, ProbeResult)>)>,
+    probes: Vec<Kept>,
     /// Where each name's history is in `probes`: recording is O(1) whatever
     /// the number of probes.
     positions: HashMap<String, usize>,
     alerts: VecDeque<(Instant, AlertRecord)>,
+}
+
+/// One probe's history. Every result of a probe has the same name, and
+/// almost always the same description and tags: those are kept once, here,
+/// and the results kept without them (a result whose description or tags
+/// differ keeps its own), so recording copies only what changes.
+#[derive(Debug)]
+struct Kept {
+    name: String,
+    description: Option<String>,
+    tags: Vec<String>,
+    /// When each result was recorded, the result, and whether it keeps its
+    /// own description and tags.
+    results: VecDeque<(Instant, ProbeResult, bool)>,
+}
+
+impl Kept {
+    fn new(first: &ProbeResult) -> Self {
+        Self {
+            name: first.name.clone(),
+            description: first.description.clone(),
+            tags: first.tags.clone(),
+            results: VecDeque::new(),
+        }
+    }
+
+    /// Keeps `result`, reusing the oldest result's allocations once the
+    /// history is full.
+    fn push(&mut self, result: &ProbeResult, at: Instant, limit: usize) {
+        let own = result.description != self.description || result.tags != self.tags;
+        let mut slot = None;
+        while self.results.len() >= limit.max(1) {
+            slot = self.results.pop_front();
+        }
+        let kept = match slot {
+            Some((_, mut old, _)) => {
+                copy_into(&mut old, result, own);
+                old
+            }
+            None => {
+                let mut kept = ProbeResult::new(String::new(), result.status);
+                copy_into(&mut kept, result, own);
+                kept
+            }
+        };
+        self.results.push_back((at, kept, own));
+    }
+
+    /// A kept result as it was recorded.
+    fn full(&self, kept: &ProbeResult, own: bool) -> ProbeResult {
+        let mut result = kept.clone();
+        result.name.clone_from(&self.name);
+        if !own {
+            result.description.clone_from(&self.description);
+            result.tags.clone_from(&self.tags);
+        }
+        result
+    }
+
+    fn drop_older(&mut self, ttl: Duration, now: Instant) {
+        while self.results.front().is_some_and(|(at, _, _)| !fresh(*at, ttl, now)) {
+            self.results.pop_front();
+        }
+    }
+}
+
+/// Copies `from` into `into` (reusing its allocations), without the name,
+/// and without the description and tags unless `own`.
+fn copy_into(into: &mut ProbeResult, from: &ProbeResult, own: bool) {
+    let ProbeResult {
+        name: _,
+        status,
+        critical,
+        latency_ms,
+        error,
+        description,
+        tags,
+        details,
+        circuit,
+        pending,
+        checked_at,
+        replica,
+    } = from;
+    into.status = *status;
+    into.critical = *critical;
+    into.latency_ms = *latency_ms;
+    into.error.clone_from(error);
+    if own {
+        into.description.clone_from(description);
+        into.tags.clone_from(tags);
+    } else {
+        into.description = None;
+        into.tags.clear();
+    }
+    into.details.clone_from(details);
+    into.circuit.clone_from(circuit);
+    into.pending.clone_from(pending);
+    into.checked_at.clone_from(checked_at);
+    into.replica.clone_from(replica);
 }
 
 /// Builds a [`MemoryStorage`]; every limit has the registry's default.
@@ -135,23 +234,25 @@ fn fresh(at: Instant, ttl: Duration, now: Instant) -> bool {
 
 impl Storage for MemoryStorage {
     async fn record(&self, result: &ProbeResult) -> Result<(), StorageError> {
+        self.record_all(&[result]).await
+    }
+
+    async fn record_all(&self, results: &[&ProbeResult]) -> Result<(), StorageError> {
         let now = Instant::now();
         let mut state = self.state();
         let state = &mut *state;
-        let index = match state.positions.get(result.name.as_str()) {
-            Some(&i) => i,
-            None => {
-                let i = state.probes.len();
-                state.positions.insert(result.name.clone(), i);
-                state.probes.push((result.name.clone(), VecDeque::new()));
-                i
-            }
-        };
-        let history = &mut state.probes[index].1;
-        while history.len() >= self.limits.history_size {
-            history.pop_front();
+        for &result in results {
+            let index = match state.positions.get(result.name.as_str()) {
+                Some(&i) => i,
+                None => {
+                    let i = state.probes.len();
+                    state.positions.insert(result.name.clone(), i);
+                    state.probes.push(Kept::new(result));
+                    i
+                }
+            };
+            state.probes[index].push(result, now, self.limits.history_size);
         }
-        history.push_back((now, result.clone()));
         Ok(())
     }
 
@@ -161,9 +262,10 @@ impl Storage for MemoryStorage {
         Ok(state
             .probes
             .iter()
-            .filter_map(|(_, h)| h.back())
-            .filter(|(at, _)| fresh(*at, self.limits.result_ttl, now))
-            .map(|(_, r)| r.clone())
+            .filter_map(|kept| {
+                let (at, result, own) = kept.results.back()?;
+                fresh(*at, self.limits.result_ttl, now).then(|| kept.full(result, *own))
+            })
             .collect())
     }
 
@@ -172,12 +274,11 @@ impl Storage for MemoryStorage {
         let ttl = self.limits.result_ttl;
         let mut state = self.state();
         let mut out = Vec::with_capacity(state.probes.len());
-        for (name, history) in &mut state.probes {
-            while history.front().is_some_and(|(at, _)| !fresh(*at, ttl, now)) {
-                history.pop_front();
-            }
-            if !history.is_empty() {
-                out.push((name.clone(), history.iter().map(|(_, r)| r.clone()).collect()));
+        for kept in &mut state.probes {
+            kept.drop_older(ttl, now);
+            if !kept.results.is_empty() {
+                let results = kept.results.iter().map(|(_, r, own)| kept.full(r, *own)).collect();
+                out.push((kept.name.clone(), results));
             }
         }
         Ok(out)
@@ -231,6 +332,39 @@ mod tests {
         let statuses: Vec<_> = h[0].1.iter().map(|r| r.status).collect();
         assert_eq!(statuses, [Status::Degraded, Status::Unhealthy, Status::Healthy]);
         assert_eq!(h[1].1.len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn kept_results_read_back_whole_whatever_their_tags() {
+        let s = MemoryStorage::builder().history_size(2).build();
+        let tagged = |status, tags: &[&str], error: Option<&str>| {
+            let mut r = result("db", status);
+            r.description = Some("primary".into());
+            r.tags = tags.iter().map(|t| (*t).to_owned()).collect();
+            r.error = error.map(str::to_owned);
+            r
+        };
+        let first = tagged(Status::Healthy, &["core"], None);
+        let odd = tagged(Status::Degraded, &["core", "canary"], Some("slow"));
+        let third = tagged(Status::Unhealthy, &["core"], Some("down"));
+        let fourth = tagged(Status::Healthy, &[], None);
+        s.record_all(&[&first, &odd]).await.unwrap();
+        assert_eq!(history_of(&s, "db").await, [first.clone(), odd.clone()]);
+        // Full: the oldest gives its place (and its allocations) to the next.
+        s.record(&third).await.unwrap();
+        assert_eq!(history_of(&s, "db").await, [odd.clone(), third.clone()]);
+        s.record(&fourth).await.unwrap();
+        assert_eq!(history_of(&s, "db").await, [third, fourth.clone()]);
+        assert_eq!(s.latest().await.unwrap(), [fourth]);
+    }
+
+    async fn history_of(s: &MemoryStorage, name: &str) -> Vec<ProbeResult> {
+        let history = s.history().await.unwrap();
+        history
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
+            .unwrap_or_default()
     }
 
     #[tokio::test(start_paused = true)]

@@ -104,6 +104,32 @@ pub trait Storage: Send + Sync + 'static {
     /// Records one result: it becomes the probe's latest and joins its history.
     fn record(&self, result: &ProbeResult) -> impl Future<Output = Result<(), StorageError>> + Send;
 
+    /// Records the results of one run, in order, as [`record`](Self::record)
+    /// would one by one; the registry calls this once per run. The default
+    /// calls `record` for each, going on past a failure, and returns the
+    /// first error (saying how many failed); a store that writes a batch
+    /// more cheaply (one lock, one round trip) overrides it.
+    fn record_all(&self, results: &[&ProbeResult]) -> impl Future<Output = Result<(), StorageError>> + Send {
+        async move {
+            let mut failed = 0_usize;
+            let mut first = None;
+            for result in results {
+                if let Err(e) = self.record(result).await {
+                    failed += 1;
+                    first.get_or_insert(e);
+                }
+            }
+            match first {
+                None => Ok(()),
+                Some(e) if failed == 1 => Err(e),
+                Some(e) => Err(StorageError::with_source(
+                    format!("{failed} of {} results not stored", results.len()),
+                    e,
+                )),
+            }
+        }
+    }
+
     /// The latest result of every probe still within the result TTL.
     fn latest(&self) -> impl Future<Output = Result<Vec<ProbeResult>, StorageError>> + Send;
 
@@ -231,7 +257,7 @@ pub type WriteBuffer = WriteBufferStats;
 
 /// The object-safe twin of [`Storage`].
 pub(crate) trait DynStorage: Send + Sync + 'static {
-    fn record<'a>(&'a self, result: &'a ProbeResult) -> BoxFuture<'a, Result<(), StorageError>>;
+    fn record_all<'a>(&'a self, results: &'a [&'a ProbeResult]) -> BoxFuture<'a, Result<(), StorageError>>;
     fn latest(&self) -> BoxFuture<'_, Result<Vec<ProbeResult>, StorageError>>;
     fn history(&self) -> BoxFuture<'_, Result<History, StorageError>>;
     fn append_alert<'a>(&'a self, alert: &'a AlertRecord) -> BoxFuture<'a, Result<(), StorageError>>;
@@ -246,8 +272,8 @@ pub(crate) trait DynStorage: Send + Sync + 'static {
 }
 
 impl<S: Storage> DynStorage for S {
-    fn record<'a>(&'a self, result: &'a ProbeResult) -> BoxFuture<'a, Result<(), StorageError>> {
-        Box::pin(Storage::record(self, result))
+    fn record_all<'a>(&'a self, results: &'a [&'a ProbeResult]) -> BoxFuture<'a, Result<(), StorageError>> {
+        Box::pin(Storage::record_all(self, results))
     }
 
     fn latest(&self) -> BoxFuture<'_, Result<Vec<ProbeResult>, StorageError>> {
@@ -310,5 +336,57 @@ pub(crate) fn default_replica_id() -> String {
 impl fmt::Debug for dyn DynStorage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Storage")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Status;
+    use std::sync::Mutex;
+
+    /// A store that fails to record the probes whose name starts with "bad".
+    #[derive(Default)]
+    struct Picky(Mutex<Vec<String>>);
+
+    impl Storage for Picky {
+        async fn record(&self, result: &ProbeResult) -> Result<(), StorageError> {
+            if result.name.starts_with("bad") {
+                return Err(StorageError::new(format!("refused {}", result.name)));
+            }
+            self.0.lock().unwrap().push(result.name.clone());
+            Ok(())
+        }
+        async fn latest(&self) -> Result<Vec<ProbeResult>, StorageError> {
+            Ok(Vec::new())
+        }
+        async fn history(&self) -> Result<History, StorageError> {
+            Ok(Vec::new())
+        }
+        async fn append_alert(&self, _: &AlertRecord) -> Result<(), StorageError> {
+            Ok(())
+        }
+        async fn alerts(&self) -> Result<Vec<AlertRecord>, StorageError> {
+            Ok(Vec::new())
+        }
+    }
+
+    #[tokio::test]
+    async fn record_all_by_default_records_each_past_a_failure_and_says_how_many_failed() {
+        let results: Vec<ProbeResult> = ["a", "bad-1", "b", "bad-2", "c"]
+            .iter()
+            .map(|n| ProbeResult::new(*n, Status::Healthy))
+            .collect();
+        let refs: Vec<&ProbeResult> = results.iter().collect();
+        let store = Picky::default();
+        let error = Storage::record_all(&store, &refs).await.unwrap_err();
+        assert_eq!(*store.0.lock().unwrap(), ["a", "b", "c"]);
+        assert_eq!(error.to_string(), "storage error: 2 of 5 results not stored");
+        let source = std::error::Error::source(&error).unwrap().to_string();
+        assert_eq!(source, "storage error: refused bad-1");
+        // One failure is that failure's own error.
+        let one = Storage::record_all(&store, &refs[..2]).await.unwrap_err();
+        assert_eq!(one.to_string(), "storage error: refused bad-1");
+        assert!(Storage::record_all(&store, &[]).await.is_ok());
     }
 }

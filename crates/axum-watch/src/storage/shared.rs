@@ -38,6 +38,13 @@ macro_rules! delegate_storage {
                 self.inner.record(result).await
             }
 
+            async fn record_all(
+                &self,
+                results: &[&$crate::model::ProbeResult],
+            ) -> Result<(), $crate::storage::StorageError> {
+                self.inner.record_all(results).await
+            }
+
             async fn latest(&self) -> Result<Vec<$crate::model::ProbeResult>, $crate::storage::StorageError> {
                 self.inner.latest().await
             }
