@@ -515,43 +515,26 @@ impl Engine {
         let previous = self.latest();
         let list = self.probes.load_full();
         let entries = &list.entries;
-        let mut lookup = previous.as_deref().map(|p| Lookup::new(&p.report.probes));
-        // Fresh results come in the list's order unless the list changed
-        // while they ran: then each is put at its entry's place first.
-        let in_order = fresh.iter().enumerate().all(|(i, (entry, _))| {
-            entries.get(entry.index()).is_some_and(|e| Arc::ptr_eq(e, entry))
-                && (i == 0 || fresh[i - 1].0.index() < entry.index())
-        });
-        let results: Vec<ProbeResult> = if in_order {
-            let mut fresh = fresh.into_iter().peekable();
-            entries
-                .iter()
-                .filter_map(|entry| match fresh.next_if(|(e, _)| Arc::ptr_eq(e, entry)) {
-                    Some((_, result)) => Some(result),
-                    None => lookup.as_mut()?.find(entry).cloned(),
-                })
-                .collect()
-        } else {
-            let mut slots: Vec<Option<ProbeResult>> = vec![None; entries.len()];
-            for (entry, result) in fresh {
-                // The entry's index is a hint: the list may have changed since
-                // the run began, and a removed probe has no place any more.
-                let at = entry.index();
-                let place = if entries.get(at).is_some_and(|e| Arc::ptr_eq(e, &entry)) {
-                    Some(at)
-                } else {
-                    entries.iter().position(|e| Arc::ptr_eq(e, &entry))
-                };
-                if let Some(slot) = place.and_then(|at| slots.get_mut(at)) {
-                    *slot = Some(result);
-                }
+        let mut slots: Vec<Option<ProbeResult>> = vec![None; entries.len()];
+        for (entry, result) in fresh {
+            // The entry's index is a hint: the list may have changed since
+            // the run began, and a removed probe has no place any more.
+            let at = entry.index();
+            let place = if entries.get(at).is_some_and(|e| Arc::ptr_eq(e, &entry)) {
+                Some(at)
+            } else {
+                entries.iter().position(|e| Arc::ptr_eq(e, &entry))
+            };
+            if let Some(slot) = place.and_then(|at| slots.get_mut(at)) {
+                *slot = Some(result);
             }
-            entries
-                .iter()
-                .zip(slots)
-                .filter_map(|(entry, fresh)| fresh.or_else(|| lookup.as_mut()?.find(entry).cloned()))
-                .collect()
-        };
+        }
+        let mut lookup = previous.as_deref().map(|p| Lookup::new(&p.report.probes));
+        let results: Vec<ProbeResult> = entries
+            .iter()
+            .zip(slots)
+            .filter_map(|(entry, fresh)| fresh.or_else(|| lookup.as_mut()?.find(entry).cloned()))
+            .collect();
         let generation = if results.len() == entries.len() {
             list.generation
         } else {

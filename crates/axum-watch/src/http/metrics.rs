@@ -139,7 +139,7 @@ mod gzip {
     }
 
     /// `body` compressed with gzip at the fast level: text metrics shrink
-    /// about tenfold either way, and a body is compressed once.
+    /// five- to fifteenfold at it, and a body is compressed once.
     pub(super) fn compress(body: &[u8]) -> Bytes {
         let mut encoder = GzEncoder::new(Vec::with_capacity(body.len() / 6 + 64), Compression::fast());
         // Writing into a Vec cannot fail.
