@@ -157,6 +157,45 @@ async fn draining_fails_ready_first_ends_every_stream_and_flushes_alerts_before_
     assert_eq!(slow.sent(), [("db".to_owned(), Status::Healthy, Status::Degraded)]);
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_stream_that_stops_sends_nothing_more_not_even_a_report_of_the_same_moment() {
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+    // Twenty times: a stream that saw a new report and the stop at once
+    // once picked either at random.
+    for _ in 0..20 {
+        let registry = HealthRegistry::builder()
+            .add(Switch::new("db", Status::Healthy))
+            .poll_interval(Duration::from_secs(1))
+            .drain_delay(Duration::ZERO)
+            .build()
+            .unwrap();
+        let request = http::Request::builder()
+            .uri("/health/status/stream")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let mut body = registry.router::<()>().oneshot(request).await.unwrap().into_body();
+        let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert!(String::from_utf8_lossy(&first).contains("data: "));
+        // The stream waits for its next event; meanwhile a report is
+        // published and the service stops.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(10), body.frame())
+                .await
+                .is_err()
+        );
+        registry.run_all().await;
+        registry.drain().await;
+        let mut rest = String::new();
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame.unwrap().into_data() {
+                rest.push_str(&String::from_utf8_lossy(&data));
+            }
+        }
+        assert!(!rest.contains(r#""lifecycle":"stopped""#), "{rest}");
+    }
+}
+
 fn registry_router(registry: &HealthRegistry) -> axum::Router {
     assert_eq!(registry.lifecycle(), Lifecycle::Serving);
     registry.router()

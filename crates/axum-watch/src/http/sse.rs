@@ -95,7 +95,10 @@ impl Client {
             return None;
         }
         loop {
+            // A phase change first: a stream that stops sends nothing more,
+            // not even a report published at the same moment.
             tokio::select! {
+                biased;
                 changed = self.phases.changed() => {
                     let phase = *self.phases.borrow_and_update();
                     if changed.is_err() || phase == Phase::Stopped {
@@ -111,6 +114,9 @@ impl Client {
                     }
                     let latest = self.reports.borrow_and_update().clone();
                     let Some(snapshot) = latest else { continue };
+                    if *self.phases.borrow() == Phase::Stopped {
+                        return None;
+                    }
                     if self.last.as_ref().is_some_and(|last| Arc::ptr_eq(last, &snapshot)) {
                         continue;
                     }
