@@ -98,7 +98,8 @@ async fn rich_mode_shows_server_totals_and_a_queue_with_messages() {
         .unwrap()
         .management_url(management_url())
         .unwrap();
-    // The management API refreshes queue statistics every few seconds.
+    // The management API refreshes queue statistics every few seconds (a
+    // new queue's state reads "unknown" until then).
     let started = Instant::now();
     let details = loop {
         let outcome = probe.check().await.unwrap();
@@ -108,7 +109,10 @@ async fn rich_mode_shows_server_totals_and_a_queue_with_messages() {
             !details.contains_key("management_api_error"),
             "management API failed: {details:?}"
         );
-        if details["queues"].get(&queue).is_some_and(|q| q["messages"] == 3) {
+        if details["queues"]
+            .get(&queue)
+            .is_some_and(|q| q["messages"] == 3 && q["state"] != "unknown")
+        {
             break details;
         }
         assert!(
