@@ -162,7 +162,7 @@ async fn a_stream_that_stops_sends_nothing_more_not_even_a_report_of_the_same_mo
     use http_body_util::BodyExt as _;
     use tower::ServiceExt as _;
     // Twenty times: a stream that saw a new report and the stop at once
-    // once picked either at random.
+    // used to pick either at random.
     for _ in 0..20 {
         let registry = HealthRegistry::builder()
             .add(Switch::new("db", Status::Healthy))

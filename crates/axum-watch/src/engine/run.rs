@@ -476,7 +476,6 @@ impl Engine {
         if let Err(e) = self.storage.record_all(&results).await {
             tracing::warn!(results = results.len(), error = %e, "could not store the run's results");
         }
-        drop(results);
         let mut transitions = Vec::new();
         for (entry, result) in &fresh {
             match entry.observe(result.status, checked_at, self.created_at) {

@@ -619,34 +619,36 @@ mod tests {
         )
     }
 
+    /// The body a scrape answers.
+    fn body(
+        scrapes: &Scrapes,
+        format: Format,
+        snapshot: &Arc<Snapshot>,
+        probes: &Bytes,
+        process: &Process<'_>,
+    ) -> Bytes {
+        scrapes.scrape(format, snapshot, probes, process).body.clone()
+    }
+
     #[test]
     fn a_scrape_answers_the_last_body_until_the_snapshot_or_the_process_changes() {
         let scrapes = Scrapes::default();
         let snapshot = Arc::new(Snapshot::new(report(Vec::new())));
         let probes = Bytes::from_static(b"probe families\n");
         let quiet = Process::default();
-        let first = scrapes
-            .scrape(Format::Prometheus, &snapshot, &probes, &quiet)
-            .body
-            .clone();
+        let first = body(&scrapes, Format::Prometheus, &snapshot, &probes, &quiet);
         let text = std::str::from_utf8(&first).unwrap();
         assert!(text.starts_with("probe families\n"), "{text}");
         assert!(text.contains("\nhealth_alerts_dropped_total 0\n"), "{text}");
         // Nothing changed: the same bytes, not a copy.
-        let again = scrapes
-            .scrape(Format::Prometheus, &snapshot, &probes, &quiet)
-            .body
-            .clone();
+        let again = body(&scrapes, Format::Prometheus, &snapshot, &probes, &quiet);
         assert_eq!(again.as_ptr(), first.as_ptr());
         // The process's state changed: a new body that says so.
         let dropped = Process {
             alerts_dropped: 3,
             ..Process::default()
         };
-        let changed = scrapes
-            .scrape(Format::Prometheus, &snapshot, &probes, &dropped)
-            .body
-            .clone();
+        let changed = body(&scrapes, Format::Prometheus, &snapshot, &probes, &dropped);
         assert_ne!(changed.as_ptr(), first.as_ptr());
         assert!(
             std::str::from_utf8(&changed)
@@ -656,23 +658,13 @@ mod tests {
         // A new snapshot: a new body with its families.
         let next = Arc::new(Snapshot::new(report(Vec::new())));
         let families = Bytes::from_static(b"next families\n");
-        let fresh = scrapes
-            .scrape(Format::Prometheus, &next, &families, &dropped)
-            .body
-            .clone();
+        let fresh = body(&scrapes, Format::Prometheus, &next, &families, &dropped);
         assert!(fresh.starts_with(b"next families\n"));
         // Each format keeps its own last body.
-        let open = scrapes
-            .scrape(Format::OpenMetrics, &next, &families, &dropped)
-            .body
-            .clone();
+        let open = body(&scrapes, Format::OpenMetrics, &next, &families, &dropped);
         assert!(open.ends_with(b"# EOF\n"));
         assert_eq!(
-            scrapes
-                .scrape(Format::Prometheus, &next, &families, &dropped)
-                .body
-                .clone()
-                .as_ptr(),
+            body(&scrapes, Format::Prometheus, &next, &families, &dropped).as_ptr(),
             fresh.as_ptr()
         );
     }

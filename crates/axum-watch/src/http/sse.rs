@@ -95,10 +95,7 @@ impl Client {
             return None;
         }
         loop {
-            // A phase change first: a stream that stops sends nothing more,
-            // not even a report published at the same moment.
             tokio::select! {
-                biased;
                 changed = self.phases.changed() => {
                     let phase = *self.phases.borrow_and_update();
                     if changed.is_err() || phase == Phase::Stopped {
@@ -114,6 +111,8 @@ impl Client {
                     }
                     let latest = self.reports.borrow_and_update().clone();
                     let Some(snapshot) = latest else { continue };
+                    // A stream that stops sends nothing more, not even a
+                    // report published at the moment it stopped.
                     if *self.phases.borrow() == Phase::Stopped {
                         return None;
                     }

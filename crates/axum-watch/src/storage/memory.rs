@@ -81,7 +81,7 @@ impl Kept {
     fn push(&mut self, result: &ProbeResult, at: Instant, limit: usize) {
         let own = result.description != self.description || result.tags != self.tags;
         let mut slot = None;
-        while self.results.len() >= limit.max(1) {
+        while self.results.len() >= limit {
             slot = self.results.pop_front();
         }
         let kept = match slot {
