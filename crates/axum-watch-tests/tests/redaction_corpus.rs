@@ -629,7 +629,7 @@ async fn details_keep_what_is_no_secret() {
         }))
         .build()
         .unwrap();
-    let result = registry.run_all().await.probes.remove(0);
+    let result = registry.run_all().await.probes[0].clone();
     assert_eq!(
         Value::Object(result.details.unwrap()),
         json!({

@@ -88,8 +88,8 @@ fn assert_in_place(report: &axum_watch::HealthReport, unhealthy: bool) {
 
 async fn runs_record_every_result_at_its_position(check_runtime: CheckRuntime) {
     let registry = registry(check_runtime, 1);
-    assert_in_place(&registry.run_all().await, false);
-    assert_in_place(&registry.run_all().await, true);
+    assert_in_place(&*registry.run_all().await, false);
+    assert_in_place(&*registry.run_all().await, true);
     // The store has every probe's two results, under its own name, in
     // registration order.
     let latest = registry.latest_results().await.unwrap();

@@ -332,14 +332,14 @@ pub async fn run_one(probe: impl Probe) -> ProbeResult {
         .circuit_breaker(false)
         .build()
         .unwrap();
-    registry.run_all().await.probes.remove(0)
+    registry.run_all().await.probes[0].clone()
 }
 
 /// The result of one run of `probe` in a registry of its own with the
 /// default settings.
 pub async fn run(probe: impl Probe) -> ProbeResult {
     let registry = HealthRegistry::builder().add(probe).build().unwrap();
-    registry.run_all().await.probes.remove(0)
+    registry.run_all().await.probes[0].clone()
 }
 
 /// The error of `result`, empty when there is none.

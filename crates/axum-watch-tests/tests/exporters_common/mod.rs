@@ -5,6 +5,7 @@
 //! taken from all healthy through one transition to drained.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum_watch::options::Scheduling;
@@ -93,7 +94,7 @@ impl Scenario {
     }
 
     /// The first report: everything healthy, the passive probe without traffic.
-    pub async fn healthy(&self) -> HealthReport {
+    pub async fn healthy(&self) -> Arc<HealthReport> {
         let report = self.registry.run_all().await;
         assert_eq!(report.status, Status::Healthy);
         report
@@ -101,7 +102,7 @@ impl Scenario {
 
     /// `db` fails twice (its breaker opens), `cache` degrades, `queue` sees
     /// a call; waits until the pager has had both alerts. The last report.
-    pub async fn transition(&self) -> HealthReport {
+    pub async fn transition(&self) -> Arc<HealthReport> {
         self.db.set(Status::Unhealthy);
         self.cache.set(Status::Degraded);
         self.queue.watch(async { Ok::<_, std::io::Error>(()) }).await.unwrap();

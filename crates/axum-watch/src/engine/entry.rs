@@ -1,15 +1,16 @@
 //! One registered probe: its resolved options, and one execution of it with
 //! the timeout, panic capture, circuit breaker and stamping.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::circuit::{Circuit, CircuitPolicy};
-use super::executor::Executor;
 use super::threshold::{Hysteresis, ThresholdPolicy};
 use crate::model::{CircuitSettings, Details, ProbeInfo, ProbeKind, ProbeResult, Status, Timestamp};
 use crate::probe::{ProbeHandle, panic_message};
@@ -44,12 +45,14 @@ pub(crate) struct Entry {
     /// Whether the probe reads traffic rather than calling out.
     passive: bool,
     state: Mutex<EntryState>,
+    /// Set while a run or poll has this probe, from before its task starts
+    /// until the run publishes its result.
     running: AtomicBool,
-    /// Since when the probe's check has been executing: set before its task
-    /// starts, cleared when the task's future ends (returns, panics or is
+    /// Since when the probe's check has been executing: set when its check
+    /// starts, cleared when the check's future ends (returns, panics or is
     /// dropped). A check that blocks its thread outlives its timeout; while
     /// it does, no second copy is started.
-    executing: Arc<Mutex<Option<Instant>>>,
+    executing: Mutex<Option<Instant>>,
 }
 
 #[derive(Debug, Default)]
@@ -104,7 +107,7 @@ impl Entry {
             passive,
             state: Mutex::new(EntryState::default()),
             running: AtomicBool::new(false),
-            executing: Arc::default(),
+            executing: Mutex::new(None),
         }
     }
 
@@ -143,10 +146,10 @@ impl Entry {
         result
     }
 
-    /// Runs the check once with the timeout and panic capture; never fails.
-    /// While an earlier execution is still on its thread, reports that
-    /// instead of starting another.
-    async fn call(&self, executor: &Executor) -> ProbeResult {
+    /// Runs the check once with panic capture; never fails. While an
+    /// earlier execution is still on its thread, reports that instead of
+    /// starting another. The run that awaits it enforces the timeout.
+    async fn call(&self) -> ProbeResult {
         let started = Instant::now();
         let stuck = {
             let mut executing = lock(&self.executing);
@@ -164,42 +167,19 @@ impl Entry {
             tracing::warn!(probe = %self.name, ?running, "check still running: no second copy started");
             return self.result(Status::Unhealthy, 0.0, Some(error), None);
         }
-        let probe = self.probe.clone();
+        let _executing = Executing(&self.executing);
         let span = tracing::debug_span!("probe", probe = %self.name);
-        let executing = Executing(Arc::clone(&self.executing));
-        let mut task = executor.spawn(
-            self.on_caller,
-            async move {
-                let _executing = executing;
-                probe.0.check_boxed().await
-            }
-            .instrument(span),
-        );
-        let joined = match self.timeout {
-            Some(limit) => match tokio::time::timeout(limit, &mut task).await {
-                Ok(joined) => Ok(joined),
-                Err(_) => {
-                    task.abort();
-                    Err(limit)
-                }
-            },
-            None => Ok((&mut task).await),
-        };
+        let checked = AssertUnwindSafe(self.probe.0.check_boxed())
+            .catch_unwind()
+            .instrument(span)
+            .await;
         let elapsed = started.elapsed();
-        let (status, error, details, latency) = match joined {
-            Ok(Ok(Ok(outcome))) => outcome.into_parts(),
-            Ok(Ok(Err(error))) => (Status::Unhealthy, Some(error.to_string()), Details::new(), None),
-            Ok(Err(join)) => {
-                let error = if join.is_panic() {
-                    format!("panicked: {}", panic_message(join.into_panic().as_ref()))
-                } else {
-                    "check was cancelled".to_owned()
-                };
-                (Status::Unhealthy, Some(error), Details::new(), None)
-            }
-            Err(limit) => (
+        let (status, error, details, latency) = match checked {
+            Ok(Ok(outcome)) => outcome.into_parts(),
+            Ok(Err(error)) => (Status::Unhealthy, Some(error.to_string()), Details::new(), None),
+            Err(panic) => (
                 Status::Unhealthy,
-                Some(format!("timed out after {limit:?}")),
+                Some(format!("panicked: {}", panic_message(panic.as_ref()))),
                 Details::new(),
                 None,
             ),
@@ -216,17 +196,30 @@ impl Entry {
         self.result(status, latency_ms, error, (!details.is_empty()).then_some(details))
     }
 
-    /// Produces this probe's result for a run: a real call, or, while its
-    /// circuit is open, its last result (or a "suspended" one).
-    pub(super) async fn execute(&self, result_ttl: Duration, executor: &Executor) -> ProbeResult {
-        self.mark_running();
-        let _running = Running(&self.running);
+    /// Executes this probe once for a run: a real call, or, while its
+    /// circuit is open, its last result (or a "suspended" one). What it
+    /// returns counts once [`finish`](Self::finish)ed, which the run does
+    /// for the result it keeps.
+    pub(super) async fn execute(&self, result_ttl: Duration) -> Ran {
         self.state().last_run = Some(Instant::now());
         if let Some(copy) = self.suspended(result_ttl) {
-            return copy;
+            return Ran::Copy(copy);
         }
-        let result = self.call(executor).await;
-        self.settle(result)
+        Ran::Checked(self.call().await)
+    }
+
+    /// The result of an execution, counted in the breaker and thresholds
+    /// when it is a real one.
+    pub(super) fn finish(&self, ran: Ran) -> ProbeResult {
+        match ran {
+            Ran::Copy(copy) => copy,
+            Ran::Checked(result) => self.settle(result),
+        }
+    }
+
+    /// Whether the check must run on the application's runtime.
+    pub(super) fn on_caller(&self) -> bool {
+        self.on_caller
     }
 
     /// While the circuit is open: a copy of the result that opened it (or a
@@ -333,12 +326,20 @@ impl Entry {
         Some(self.state().last_run.map_or_else(Instant::now, |at| at + interval))
     }
 
-    /// Flags a check as under way before its task starts.
+    /// Flags the probe as taken by a run or poll, before its task starts.
     pub(crate) fn mark_running(&self) {
         self.running.store(true, Ordering::Release);
     }
 
-    /// Whether a check of this probe is under way.
+    /// Clears the mark once the run's results are published.
+    pub(super) fn clear_running(&self) {
+        self.running.store(false, Ordering::Release);
+    }
+
+    /// Whether a run or poll of this probe is under way (until its result
+    /// is published). A check that blocks its thread past its timeout is
+    /// not: its run published it timed out, and the next run executes the
+    /// probe again, which reports it still running.
     pub(crate) fn is_running(&self) -> bool {
         self.running.load(Ordering::Acquire)
     }
@@ -371,13 +372,21 @@ impl Entry {
     }
 }
 
+/// What one execution produced, before the breaker and thresholds count it.
+pub(super) enum Ran {
+    /// The circuit is open: a copy of the last result, not counted again.
+    Copy(ProbeResult),
+    /// A check's own result, or that an earlier check is still running.
+    Checked(ProbeResult),
+}
+
 /// Clears an entry's executing mark when the check's future ends, however
 /// it ends.
-struct Executing(Arc<Mutex<Option<Instant>>>);
+struct Executing<'a>(&'a Mutex<Option<Instant>>);
 
-impl Drop for Executing {
+impl Drop for Executing<'_> {
     fn drop(&mut self) {
-        *lock(&self.0) = None;
+        *lock(self.0) = None;
     }
 }
 
@@ -385,13 +394,4 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Critical sections are single assignments: a poisoned lock still
     // holds a consistent value.
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Clears an entry's running flag however its execution ends.
-struct Running<'a>(&'a AtomicBool);
-
-impl Drop for Running<'_> {
-    fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
-    }
 }

@@ -413,7 +413,7 @@ impl Engine {
     }
 
     /// The startup probes' report, or `None` before startup was marked complete.
-    pub(crate) async fn startup_report(&self) -> Option<HealthReport> {
+    pub(crate) async fn startup_report(self: &Arc<Self>) -> Option<HealthReport> {
         if !self.is_started() {
             return None;
         }

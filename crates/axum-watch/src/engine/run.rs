@@ -3,11 +3,10 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::FutureExt;
-use futures_util::future::{BoxFuture, Shared, join_all};
+use futures_util::future::{BoxFuture, Shared};
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
@@ -22,18 +21,15 @@ const ENCODINGS: usize = 4;
 /// faces made of it, each made once for every reader.
 #[derive(Debug)]
 pub(crate) struct Snapshot {
-    pub(crate) report: HealthReport,
+    /// Shared with every caller of `run_all` and `report`: no reader copies
+    /// the results.
+    pub(crate) report: Arc<HealthReport>,
     pub(crate) taken: Instant,
     /// The version of the list of probes the report has a result for every
     /// probe of; 0 when one has none yet.
     generation: u64,
     encoded: [OnceLock<Bytes>; ENCODINGS],
 }
-
-/// How long past a probe's timeout a run still waits for the probe's task
-/// to report it timed out itself; only a task whose check threads are all
-/// blocked is that late.
-const OVERDUE_GRACE: Duration = Duration::from_millis(100);
 
 /// The results of one run's probes, a slot each, filled by their tasks.
 struct Collector {
@@ -71,13 +67,6 @@ impl Collector {
         matches!(*self.slot(slot), Slot::Waiting(_))
     }
 
-    /// Stops the task of `slot`, if it started: the run gives up on it.
-    fn stop(&self, slot: usize) {
-        if let Slot::Waiting(Some(task)) = &*self.slot(slot) {
-            task.abort();
-        }
-    }
-
     /// Remembers the task of `slot`, or stops it when the run no longer
     /// waits for it.
     fn started(&self, slot: usize, task: AbortHandle) {
@@ -87,21 +76,23 @@ impl Collector {
         }
     }
 
-    /// Puts `result` in its slot while the slot waits for one.
-    fn fill(&self, slot: usize, result: ProbeResult) {
-        {
+    /// Fills `slot` with the result `make` gives, made only while the slot
+    /// waits for one (so a result is counted in the breaker once, whoever
+    /// fills it); returns the slot's task, which the filler may stop.
+    fn fill(&self, slot: usize, make: impl FnOnce() -> ProbeResult) -> Option<AbortHandle> {
+        let task = {
             let mut slot = self.slot(slot);
-            match std::mem::replace(&mut *slot, Slot::Filled(result)) {
-                Slot::Waiting(_) => {}
-                earlier => {
-                    *slot = earlier;
-                    return;
-                }
-            }
-        }
+            let Slot::Waiting(task) = &mut *slot else {
+                return None;
+            };
+            let task = task.take();
+            *slot = Slot::Filled(make());
+            task
+        };
         if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.done.notify_one();
         }
+        task
     }
 
     /// The result in `slot`; called once all are in.
@@ -125,11 +116,32 @@ struct Unfilled {
 
 impl Drop for Unfilled {
     fn drop(&mut self) {
-        if self.collector.is_waiting(self.slot) {
-            let result = self
-                .entry
-                .unfinished("check was cancelled".to_owned(), self.started.elapsed());
-            self.collector.fill(self.slot, result);
+        let (entry, started) = (&self.entry, self.started);
+        self.collector.fill(self.slot, || {
+            entry.unfinished("check was cancelled".to_owned(), started.elapsed())
+        });
+    }
+}
+
+/// Marks the entries of a run as running until their results are
+/// published (or the run is dropped), so that no other run or poll starts
+/// them meanwhile: a result that is in but not yet published is not in the
+/// latest report either.
+struct Running(Vec<Arc<Entry>>);
+
+impl Running {
+    fn mark(due: &[Arc<Entry>]) -> Self {
+        for entry in due {
+            entry.mark_running();
+        }
+        Self(due.to_vec())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        for entry in &self.0 {
+            entry.clear_running();
         }
     }
 }
@@ -145,7 +157,7 @@ impl Snapshot {
 
     fn at(report: HealthReport, taken: Instant, generation: u64) -> Self {
         Self {
-            report,
+            report: Arc::new(report),
             taken,
             generation,
             encoded: Default::default(),
@@ -369,6 +381,7 @@ impl Engine {
         {
             return previous;
         }
+        let _running = Running::mark(&due);
         let fresh = self.execute_all(due).await;
         self.record(fresh, mode == RunMode::Missing).await
     }
@@ -376,20 +389,22 @@ impl Engine {
     /// Runs the probes the poll loop found due together, concurrently, and
     /// publishes their results as one report: one event per poll.
     pub(crate) async fn poll_due(self: &Arc<Self>, due: Vec<Arc<Entry>>) {
+        let _running = Running::mark(&due);
         let fresh = self.execute_all(due).await;
         self.record(fresh, false).await;
     }
 
     /// Executes every entry of `due` in a task of its own on the check
-    /// runtime (timeout, breaker and thresholds included) and returns the
-    /// results in the order of `due`.
+    /// runtime (breaker and thresholds included) and returns the results in
+    /// the order of `due`.
     ///
     /// The tasks fill a slot each and the last one wakes the run once, so a
     /// run costs its thread one wake-up however many probes it has, and the
-    /// per-probe work is spread over the check threads. A task whose
-    /// thread is held (every check thread blocked by a probe) cannot time
-    /// out on its own: shortly after its timeout the run reports it timed
-    /// out instead and stops waiting for it.
+    /// per-probe work is spread over the check threads. The run enforces
+    /// every timeout itself, one timer for each distinct deadline rather
+    /// than one per probe: at a probe's deadline it fills the probe's slot
+    /// with a timeout and stops its task. That holds for a task whose check
+    /// blocks its thread too, which could not time itself out.
     async fn execute_all(self: &Arc<Self>, due: Vec<Arc<Entry>>) -> Vec<(Arc<Entry>, ProbeResult)> {
         if due.is_empty() {
             return Vec::new();
@@ -408,26 +423,32 @@ impl Engine {
                     if !collector.is_waiting(slot) {
                         continue;
                     }
+                    let on_caller = entry.on_caller();
                     let unfilled = Unfilled {
                         collector: Arc::clone(&collector),
                         entry,
                         slot,
                         started,
                     };
-                    let engine = Arc::clone(&engine);
-                    let task = tokio::spawn(async move {
-                        let result = unfilled.entry.execute(ttl, &engine.executor).await;
-                        unfilled.collector.fill(unfilled.slot, result);
-                    });
+                    let execution = async move {
+                        let ran = unfilled.entry.execute(ttl).await;
+                        let entry = &unfilled.entry;
+                        unfilled.collector.fill(unfilled.slot, || entry.finish(ran));
+                    };
+                    let task = if on_caller {
+                        engine.executor.spawn(true, execution)
+                    } else {
+                        tokio::spawn(execution)
+                    };
                     collector.started(slot, task.abort_handle());
                 }
             });
         }
-        // When each entry stops being waited for, soonest first.
+        // When each entry's time is up, soonest first.
         let mut deadlines: Vec<(Instant, usize)> = due
             .iter()
             .enumerate()
-            .filter_map(|(slot, entry)| Some((started + entry.timeout? + OVERDUE_GRACE, slot)))
+            .filter_map(|(slot, entry)| Some((started + entry.timeout?, slot)))
             .collect();
         deadlines.sort_unstable_by_key(|&(at, _)| at);
         let mut deadlines = deadlines.into_iter().peekable();
@@ -445,13 +466,12 @@ impl Engine {
                 () = tokio::time::sleep_until(at) => {
                     let now = Instant::now();
                     while let Some((_, slot)) = deadlines.next_if(|&(at, _)| at <= now) {
-                        if !collector.is_waiting(slot) {
-                            continue;
-                        }
-                        collector.stop(slot);
                         let entry = &due[slot];
                         let limit = entry.timeout.unwrap_or_default();
-                        collector.fill(slot, entry.unfinished(format!("timed out after {limit:?}"), now - started));
+                        let timed_out = || entry.unfinished(format!("timed out after {limit:?}"), now - started);
+                        if let Some(task) = collector.fill(slot, timed_out) {
+                            task.abort();
+                        }
                     }
                 }
             }
@@ -461,6 +481,7 @@ impl Engine {
             .filter_map(|(slot, entry)| Some((entry, collector.take(slot)?)))
             .collect()
     }
+
     /// Stores fresh results and their transitions, merges them into the
     /// latest report and publishes it; with `keep_taken`, the snapshot is as
     /// old as the latest (only new probes ran).
@@ -623,13 +644,16 @@ impl Engine {
     }
 
     /// Runs the startup probes (timeouts and panic capture, no breaker).
-    pub(super) async fn run_startup_probes(&self) -> HealthReport {
-        let ttl = self.config.result_ttl;
-        let mut results = join_all(self.startup.iter().map(|e| e.execute(ttl, &self.executor))).await;
+    pub(super) async fn run_startup_probes(self: &Arc<Self>) -> HealthReport {
+        let fresh = self.execute_all(self.startup.to_vec()).await;
         let now = Timestamp::now_in(&self.config.zone);
-        for result in &mut results {
-            result.checked_at = Some(now);
-        }
+        let results = fresh
+            .into_iter()
+            .map(|(_, mut result)| {
+                result.checked_at = Some(now);
+                result
+            })
+            .collect();
         HealthReport::new(results, Some(now), Some(self.config.zone_name.clone()))
     }
 }

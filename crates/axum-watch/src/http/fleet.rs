@@ -63,7 +63,7 @@ pub(super) async fn status(face: &Face, scope: &str, query: Option<&str>, reduce
 
     let snapshot = engine.report().await;
     let own = if filter.is_empty() {
-        snapshot.report.clone()
+        (*snapshot.report).clone()
     } else {
         filtered(&snapshot, &filter)
     };

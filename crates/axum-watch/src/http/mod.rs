@@ -391,7 +391,7 @@ async fn report_response(
     let lifecycle = face.engine.lifecycle();
     if health {
         let report = if filter.is_empty() {
-            Cow::Borrowed(&snapshot.report)
+            Cow::Borrowed(&*snapshot.report)
         } else {
             Cow::Owned(filtered(&snapshot, &filter))
         };

@@ -676,7 +676,7 @@ impl HealthRegistryBuilder {
     ///     .redact_keys(["session", "cookie"])
     ///     .build()
     ///     .unwrap();
-    /// let result = registry.run_all().await.probes.remove(0);
+    /// let result = registry.run_all().await.probes[0].clone();
     /// assert_eq!(result.error.as_deref(), Some("refused session_id=***; Cookie: ***"));
     /// assert_eq!(result.details.unwrap()["session"], "***");
     /// # }
@@ -726,7 +726,7 @@ impl HealthRegistryBuilder {
     ///     .redact_with(live_keys)
     ///     .build()
     ///     .unwrap();
-    /// let result = registry.run_all().await.probes.remove(0);
+    /// let result = registry.run_all().await.probes[0].clone();
     /// assert_eq!(result.error.as_deref(), Some("key *** rejected"));
     /// # }
     /// ```
