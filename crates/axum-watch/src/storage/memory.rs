@@ -241,17 +241,23 @@ impl Storage for MemoryStorage {
         let now = Instant::now();
         let mut state = self.state();
         let state = &mut *state;
+        // Runs list their results in the order this store first saw them:
+        // the one after the last is tried before the map.
+        let mut next = 0;
         for &result in results {
-            let index = match state.positions.get(result.name.as_str()) {
-                Some(&i) => i,
-                None => {
-                    let i = state.probes.len();
-                    state.positions.insert(result.name.clone(), i);
-                    state.probes.push(Kept::new(result));
-                    i
-                }
+            let hinted = state.probes.get(next).is_some_and(|kept| kept.name == result.name);
+            let index = if hinted {
+                next
+            } else if let Some(&i) = state.positions.get(result.name.as_str()) {
+                i
+            } else {
+                let i = state.probes.len();
+                state.positions.insert(result.name.clone(), i);
+                state.probes.push(Kept::new(result));
+                i
             };
             state.probes[index].push(result, now, self.limits.history_size);
+            next = index + 1;
         }
         Ok(())
     }
