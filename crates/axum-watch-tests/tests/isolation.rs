@@ -108,6 +108,8 @@ async fn a_check_that_returns_after_its_timeout_can_run_again() {
         .unwrap();
     let first = registry.run_all().await;
     assert_eq!(first.probes[0].error.as_deref(), Some("timed out after 200ms"));
+    // Reported at its deadline, while the check still held its thread.
+    assert!(first.probes[0].latency_ms < 600.0, "{:?}", first.probes[0]);
     let second = registry.run_all().await;
     assert!(
         second.probes[0]
