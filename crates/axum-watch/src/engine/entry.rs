@@ -1,5 +1,6 @@
 //! One registered probe: its resolved options, and one execution of it with
-//! the timeout, panic capture, circuit breaker and stamping.
+//! panic capture, circuit breaker and stamping (the run that awaits it
+//! enforces its timeout).
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
