@@ -685,3 +685,33 @@ impl<'a> Lookup<'a> {
         by_name.get(entry.name.as_str()).map(|&i| &probes[i])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slot_is_filled_once_and_a_late_result_is_never_made() {
+        let collector = Collector::new(2);
+        assert!(collector.fill(0, || ProbeResult::new("a", Status::Unhealthy)).is_none());
+        // The run's timeout and the task's own result race: the second
+        // filler's result is not even made (so nothing counts it twice).
+        collector.fill(0, || panic!("a filled slot made a second result"));
+        assert_eq!(collector.remaining.load(Ordering::Acquire), 1);
+        collector.fill(1, || ProbeResult::new("b", Status::Healthy));
+        assert_eq!(collector.remaining.load(Ordering::Acquire), 0);
+        assert_eq!(collector.take(0).map(|r| r.status), Some(Status::Unhealthy));
+        assert!(collector.take(0).is_none(), "taken once");
+        collector.fill(1, || panic!("a taken slot made a result"));
+    }
+
+    #[tokio::test]
+    async fn the_filler_gets_the_task_of_the_slot_to_stop() {
+        let collector = Collector::new(1);
+        let task = tokio::spawn(std::future::pending::<()>());
+        collector.started(0, task.abort_handle());
+        let handle = collector.fill(0, || ProbeResult::new("a", Status::Unhealthy));
+        handle.expect("the waiting slot's task").abort();
+        assert!(task.await.unwrap_err().is_cancelled());
+    }
+}
