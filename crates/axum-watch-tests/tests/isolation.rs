@@ -125,3 +125,54 @@ async fn a_check_that_returns_after_its_timeout_can_run_again() {
     assert!(third.probes[0].is_healthy(), "{:?}", third.probes[0]);
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_that_never_returns_holds_up_no_other_probe_of_its_poll() {
+    // Due together, so polled in the same batch; from its second check on,
+    // the hung one never returns and has no timeout, so that batch never
+    // ends.
+    let fast = common::Switch::new("fast", axum_watch::Status::Healthy);
+    let hung = {
+        let calls = Arc::new(AtomicUsize::new(0));
+        probe::from_fn("hung", move || {
+            let first = calls.fetch_add(1, Ordering::SeqCst) == 0;
+            async move {
+                if !first {
+                    std::future::pending::<()>().await;
+                }
+                Ok(Outcome::healthy())
+            }
+        })
+        .without_timeout()
+    };
+    let registry = HealthRegistry::builder()
+        .add(fast.clone())
+        .add(hung)
+        .scheduling(axum_watch::options::Scheduling::Background)
+        .poll_interval(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    while fast.calls() < 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the fast probe stopped being polled after {} calls",
+            fast.calls()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(registry);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_that_panics_while_making_its_future_is_a_panic() {
+    let registry = HealthRegistry::builder()
+        .add(probe::from_fn(
+            "early",
+            || -> std::future::Ready<Result<Outcome, axum_watch::ProbeError>> { panic!("no future made") },
+        ))
+        .build()
+        .unwrap();
+    let report = registry.run_all().await;
+    assert_eq!(report.probes[0].error.as_deref(), Some("panicked: no future made"));
+}

@@ -293,14 +293,18 @@ async fn probes_for_the_callers_runtime_run_there_and_others_on_check_threads() 
     let registry = HealthRegistry::builder()
         .add(probe::from_fn("caller", recorder("caller")).on_caller_runtime())
         .add(probe::from_fn("isolated", recorder("isolated")))
+        .startup_probe(probe::from_fn("started", recorder("caller")).on_caller_runtime())
         .cache_age(Duration::ZERO)
         .build()
         .unwrap();
+    // The startup probe first, before any run: as Kubernetes asks.
+    registry.set_started();
+    common::get(&registry, "/health/startup").await;
     // Through a request, as a server asks, and directly.
     common::get(&registry, "/health/ready").await;
     registry.run_all().await;
     let seen = seen.lock().unwrap().clone();
-    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert_eq!(seen.len(), 5, "{seen:?}");
     for (label, thread) in seen {
         match label {
             "caller" => assert!(!thread.starts_with("axum-watch-"), "ran on {thread}"),

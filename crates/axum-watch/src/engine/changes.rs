@@ -127,7 +127,7 @@ impl Engine {
             entry
         };
         tracing::info!(probe = %added.name, critical = added.critical, "probe added");
-        self.first_check();
+        self.first_check(&added);
         Ok(())
     }
 
@@ -187,8 +187,14 @@ impl Engine {
     /// that streams and exporters get a snapshot with them; readers that
     /// arrive meanwhile join that run. Outside a runtime, the next reader
     /// runs them.
-    fn first_check(self: &Arc<Self>) {
+    fn first_check(self: &Arc<Self>, added: &Entry) {
         if tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        if self.is_polling() && added.next_due(self.poll_interval()).is_some() {
+            // The poll loop, woken, checks it at once (it is due) and
+            // publishes the result: no second check.
+            self.probes_changed();
             return;
         }
         let engine = Arc::clone(self);

@@ -47,7 +47,7 @@ pub(crate) struct Entry {
     passive: bool,
     state: Mutex<EntryState>,
     /// Set while a run or poll has this probe, from before its task starts
-    /// until the run publishes its result.
+    /// until its result is in (or its time is up).
     running: AtomicBool,
     /// Since when the probe's check has been executing: set when its check
     /// starts, cleared when the check's future ends (returns, panics or is
@@ -170,7 +170,9 @@ impl Entry {
         }
         let _executing = Executing(&self.executing);
         let span = tracing::debug_span!("probe", probe = %self.name);
-        let checked = AssertUnwindSafe(self.probe.0.check_boxed())
+        // Made inside the guard: a check that panics before its first await
+        // (or while making its future) is a panic too.
+        let checked = AssertUnwindSafe(async { self.probe.0.check_boxed().await })
             .catch_unwind()
             .instrument(span)
             .await;
@@ -332,15 +334,15 @@ impl Entry {
         self.running.store(true, Ordering::Release);
     }
 
-    /// Clears the mark once the run's results are published.
+    /// Clears the mark once the probe's result is in.
     pub(super) fn clear_running(&self) {
         self.running.store(false, Ordering::Release);
     }
 
     /// Whether a run or poll of this probe is under way (until its result
-    /// is published). A check that blocks its thread past its timeout is
-    /// not: its run published it timed out, and the next run executes the
-    /// probe again, which reports it still running.
+    /// is in). A check that blocks its thread past its timeout is not: its
+    /// run reported it timed out, and the next run executes the probe
+    /// again, which reports it still running.
     pub(crate) fn is_running(&self) -> bool {
         self.running.load(Ordering::Acquire)
     }

@@ -180,6 +180,17 @@ impl Executor {
         }
     }
 
+    /// Remembers the runtime of whoever asks, unless it is one of the
+    /// registry's own: the probes that must run on the application's
+    /// runtime go there.
+    pub(crate) fn remember_caller(&self) {
+        if !OWN_THREAD.with(Cell::get)
+            && let Ok(current) = Handle::try_current()
+        {
+            *self.caller.lock().unwrap_or_else(PoisonError::into_inner) = Some(current);
+        }
+    }
+
     /// Spawns a run, or the poll loop, on the runs' own thread when checks
     /// have a runtime of their own, else on the caller's runtime. Remembers
     /// the caller's runtime for the probes that must run there.
@@ -191,11 +202,7 @@ impl Executor {
         if self.dedicated().is_none() {
             return tokio::spawn(run);
         }
-        if !OWN_THREAD.with(Cell::get)
-            && let Ok(current) = Handle::try_current()
-        {
-            *self.caller.lock().unwrap_or_else(PoisonError::into_inner) = Some(current);
-        }
+        self.remember_caller();
         match start(&self.driver, 1, "axum-watch-run") {
             Some(handle) => handle.spawn(run),
             None => tokio::spawn(run),

@@ -10,7 +10,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::{Engine, Phase, Scheduling};
+use super::{Engine, MIN_POLL_INTERVAL, Phase, Scheduling};
 
 /// The subscribers and the loop they keep alive.
 #[derive(Debug, Default)]
@@ -159,8 +159,13 @@ async fn poll_loop(engine: Weak<Engine>) {
             let registry_interval = engine.poll_interval();
             let mut next: Option<Instant> = None;
             let mut due_now = Vec::new();
+            // A probe taken by a run or a batch is looked at again shortly:
+            // only a finished batch wakes the loop, and one batch may wait
+            // long for a slow probe while the others of it are long done.
+            let soon = now + MIN_POLL_INTERVAL;
             for entry in engine.entries().iter() {
                 if entry.is_running() {
+                    next = Some(next.map_or(soon, |n| n.min(soon)));
                     continue;
                 }
                 let Some(due) = entry.next_due(registry_interval) else {
@@ -173,6 +178,7 @@ async fn poll_loop(engine: Weak<Engine>) {
                 // Mark it before the task starts so the next pass skips it.
                 entry.mark_running();
                 due_now.push(Arc::clone(entry));
+                next = Some(next.map_or(soon, |n| n.min(soon)));
             }
             // The probes due now run as one batch; a batch in flight never
             // holds up the probes of a later tick.

@@ -78,8 +78,9 @@ impl Collector {
 
     /// Fills `slot` with the result `make` gives, made only while the slot
     /// waits for one (so a result is counted in the breaker once, whoever
-    /// fills it); returns the slot's task, which the filler may stop.
-    fn fill(&self, slot: usize, make: impl FnOnce() -> ProbeResult) -> Option<AbortHandle> {
+    /// fills it); `None` when it was filled already, else the slot's task
+    /// (once started), which the filler may stop.
+    fn fill(&self, slot: usize, make: impl FnOnce() -> ProbeResult) -> Option<Option<AbortHandle>> {
         let task = {
             let mut slot = self.slot(slot);
             let Slot::Waiting(task) = &mut *slot else {
@@ -92,7 +93,7 @@ impl Collector {
         if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.done.notify_one();
         }
-        task
+        Some(task)
     }
 
     /// The result in `slot`; called once all are in.
@@ -117,30 +118,10 @@ struct Unfilled {
 impl Drop for Unfilled {
     fn drop(&mut self) {
         let (entry, started) = (&self.entry, self.started);
-        self.collector.fill(self.slot, || {
+        let filled = self.collector.fill(self.slot, || {
             entry.unfinished("check was cancelled".to_owned(), started.elapsed())
         });
-    }
-}
-
-/// Marks the entries of a run as running until their results are
-/// published (or the run is dropped), so that no other run or poll starts
-/// them meanwhile: a result that is in but not yet published is not in the
-/// latest report either.
-struct Running(Vec<Arc<Entry>>);
-
-impl Running {
-    fn mark(due: &[Arc<Entry>]) -> Self {
-        for entry in due {
-            entry.mark_running();
-        }
-        Self(due.to_vec())
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        for entry in &self.0 {
+        if filled.is_some() {
             entry.clear_running();
         }
     }
@@ -381,7 +362,6 @@ impl Engine {
         {
             return previous;
         }
-        let _running = Running::mark(&due);
         let fresh = self.execute_all(due).await;
         self.record(fresh, mode == RunMode::Missing).await
     }
@@ -389,7 +369,6 @@ impl Engine {
     /// Runs the probes the poll loop found due together, concurrently, and
     /// publishes their results as one report: one event per poll.
     pub(crate) async fn poll_due(self: &Arc<Self>, due: Vec<Arc<Entry>>) {
-        let _running = Running::mark(&due);
         let fresh = self.execute_all(due).await;
         self.record(fresh, false).await;
     }
@@ -409,6 +388,10 @@ impl Engine {
         if due.is_empty() {
             return Vec::new();
         }
+        for entry in &due {
+            entry.mark_running();
+        }
+        self.executor.remember_caller();
         let ttl = self.config.result_ttl;
         let collector = Arc::new(Collector::new(due.len()));
         let started = Instant::now();
@@ -433,7 +416,9 @@ impl Engine {
                     let execution = async move {
                         let ran = unfilled.entry.execute(ttl).await;
                         let entry = &unfilled.entry;
-                        unfilled.collector.fill(unfilled.slot, || entry.finish(ran));
+                        if unfilled.collector.fill(unfilled.slot, || entry.finish(ran)).is_some() {
+                            entry.clear_running();
+                        }
                     };
                     let task = if on_caller {
                         engine.executor.spawn(true, execution)
@@ -470,7 +455,13 @@ impl Engine {
                         let limit = entry.timeout.unwrap_or_default();
                         let timed_out = || entry.unfinished(format!("timed out after {limit:?}"), now - started);
                         if let Some(task) = collector.fill(slot, timed_out) {
-                            task.abort();
+                            // A check that blocks its thread keeps its task
+                            // until it returns: the next run reports it
+                            // still running.
+                            entry.clear_running();
+                            if let Some(task) = task {
+                                task.abort();
+                            }
                         }
                     }
                 }
@@ -693,10 +684,19 @@ mod tests {
     #[test]
     fn a_slot_is_filled_once_and_a_late_result_is_never_made() {
         let collector = Collector::new(2);
-        assert!(collector.fill(0, || ProbeResult::new("a", Status::Unhealthy)).is_none());
+        assert_eq!(
+            collector
+                .fill(0, || ProbeResult::new("a", Status::Unhealthy))
+                .map(|t| t.is_none()),
+            Some(true)
+        );
         // The run's timeout and the task's own result race: the second
         // filler's result is not even made (so nothing counts it twice).
-        collector.fill(0, || panic!("a filled slot made a second result"));
+        assert!(
+            collector
+                .fill(0, || panic!("a filled slot made a second result"))
+                .is_none()
+        );
         assert_eq!(collector.remaining.load(Ordering::Acquire), 1);
         collector.fill(1, || ProbeResult::new("b", Status::Healthy));
         assert_eq!(collector.remaining.load(Ordering::Acquire), 0);
@@ -711,7 +711,7 @@ mod tests {
         let task = tokio::spawn(std::future::pending::<()>());
         collector.started(0, task.abort_handle());
         let handle = collector.fill(0, || ProbeResult::new("a", Status::Unhealthy));
-        handle.expect("the waiting slot's task").abort();
+        handle.flatten().expect("the waiting slot's task").abort();
         assert!(task.await.unwrap_err().is_cancelled());
     }
 }
