@@ -162,10 +162,10 @@ async fn poll_loop(engine: Weak<Engine>) {
             // A probe taken by a run or a batch is looked at again shortly:
             // only a finished batch wakes the loop, and one batch may wait
             // long for a slow probe while the others of it are long done.
-            let soon = now + MIN_POLL_INTERVAL;
+            let mut taken = false;
             for entry in engine.entries().iter() {
                 if entry.is_running() {
-                    next = Some(next.map_or(soon, |n| n.min(soon)));
+                    taken = true;
                     continue;
                 }
                 let Some(due) = entry.next_due(registry_interval) else {
@@ -178,6 +178,10 @@ async fn poll_loop(engine: Weak<Engine>) {
                 // Mark it before the task starts so the next pass skips it.
                 entry.mark_running();
                 due_now.push(Arc::clone(entry));
+                taken = true;
+            }
+            if taken {
+                let soon = now + MIN_POLL_INTERVAL;
                 next = Some(next.map_or(soon, |n| n.min(soon)));
             }
             // The probes due now run as one batch; a batch in flight never

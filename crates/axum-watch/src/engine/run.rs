@@ -96,6 +96,16 @@ impl Collector {
         Some(task)
     }
 
+    /// [`fill`](Self::fill) for `entry`'s slot, which stops counting as
+    /// running once its result is in.
+    fn fill_for(&self, slot: usize, entry: &Entry, make: impl FnOnce() -> ProbeResult) -> Option<Option<AbortHandle>> {
+        let filled = self.fill(slot, make);
+        if filled.is_some() {
+            entry.clear_running();
+        }
+        filled
+    }
+
     /// The result in `slot`; called once all are in.
     fn take(&self, slot: usize) -> Option<ProbeResult> {
         match std::mem::replace(&mut *self.slot(slot), Slot::Taken) {
@@ -118,12 +128,9 @@ struct Unfilled {
 impl Drop for Unfilled {
     fn drop(&mut self) {
         let (entry, started) = (&self.entry, self.started);
-        let filled = self.collector.fill(self.slot, || {
+        self.collector.fill_for(self.slot, entry, || {
             entry.unfinished("check was cancelled".to_owned(), started.elapsed())
         });
-        if filled.is_some() {
-            entry.clear_running();
-        }
     }
 }
 
@@ -416,9 +423,7 @@ impl Engine {
                     let execution = async move {
                         let ran = unfilled.entry.execute(ttl).await;
                         let entry = &unfilled.entry;
-                        if unfilled.collector.fill(unfilled.slot, || entry.finish(ran)).is_some() {
-                            entry.clear_running();
-                        }
+                        unfilled.collector.fill_for(unfilled.slot, entry, || entry.finish(ran));
                     };
                     let task = if on_caller {
                         engine.executor.spawn(true, execution)
@@ -454,14 +459,10 @@ impl Engine {
                         let entry = &due[slot];
                         let limit = entry.timeout.unwrap_or_default();
                         let timed_out = || entry.unfinished(format!("timed out after {limit:?}"), now - started);
-                        if let Some(task) = collector.fill(slot, timed_out) {
-                            // A check that blocks its thread keeps its task
-                            // until it returns: the next run reports it
-                            // still running.
-                            entry.clear_running();
-                            if let Some(task) = task {
-                                task.abort();
-                            }
+                        // A check that blocks its thread keeps its task until
+                        // it returns: the next run reports it still running.
+                        if let Some(Some(task)) = collector.fill_for(slot, entry, timed_out) {
+                            task.abort();
                         }
                     }
                 }
